@@ -1,0 +1,111 @@
+"""`vee db upgrade`: applies to an empty database, records what it applied, is idempotent."""
+
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from vee_tasks import migrations
+
+CONTRACT_COLUMNS = {
+    ("mdm", "meter"): {
+        "meter_id": "text", "service_point_id": "text", "customer_class": "text",
+        "meter_kind": "text", "multiplier": "double precision", "interval_minutes": "smallint",
+        "has_der": "boolean", "region": "text", "installed_on": "date",
+    },
+    ("mdm", "weather_daily"): {"region": "text", "day": "date", "mean_temp_c": "real"},
+    ("mdm", "interval_read"): {
+        "meter_id": "text", "interval_start": "timestamp with time zone",
+        "value_kwh": "double precision", "quality": "character",
+        "received_at": "timestamp with time zone",
+    },
+    ("mdm", "vee_exception"): {
+        "exception_id": "bigint", "meter_id": "text", "rule_code": "text", "read_date": "date",
+        "window_start": "timestamp with time zone", "window_end": "timestamp with time zone",
+        "observed_value": "double precision", "expected_value": "double precision",
+        "rule_version": "text", "raised_at": "timestamp with time zone", "status": "text",
+        "status_changed_at": "timestamp with time zone",
+    },
+    ("mdm", "analyst_resolution"): {
+        "exception_id": "bigint", "resolution_code": "text", "resolved_by": "text",
+        "resolved_at": "timestamp with time zone", "note": "text",
+    },
+    ("vee", "exception_resolution"): {
+        "exception_id": "bigint", "read_date": "date", "predicted_resolution": "text",
+        "confidence": "double precision", "probabilities": "jsonb", "decision": "text",
+        "model_name": "text", "model_version": "text", "dag_run_id": "text",
+        "scored_at": "timestamp with time zone",
+    },
+    ("vee", "quarantined_exception"): {
+        "exception_id": "bigint", "read_date": "date", "dag_run_id": "text",
+        "failed_checks": "ARRAY", "payload": "jsonb",
+        "quarantined_at": "timestamp with time zone",
+    },
+}
+
+
+def _columns(engine, schema, table):
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = :s AND table_name = :t"
+            ),
+            {"s": schema, "t": table},
+        ).fetchall()
+    return dict(rows)
+
+
+def test_upgrade_creates_contract_tables_and_is_idempotent(databases):
+    engine = sa.create_engine(databases.create("migrate"))
+    first = migrations.upgrade(engine, with_mdm=True)
+    assert {m.track for m in first} == {"mdm", "vee"}
+    for (schema, table), expected in CONTRACT_COLUMNS.items():
+        actual = _columns(engine, schema, table)
+        for column, data_type in expected.items():
+            assert actual.get(column) == data_type, (schema, table, column, actual.get(column))
+    assert migrations.upgrade(engine, with_mdm=True) == []
+    recorded = migrations.applied(engine)
+    assert len(recorded) == len(first)
+    engine.dispose()
+
+
+def test_upgrade_without_mdm_leaves_mdm_alone(databases):
+    engine = sa.create_engine(databases.create("vee_only"))
+    applied = migrations.upgrade(engine)
+    assert applied and {m.track for m in applied} == {"vee"}
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass('mdm.meter')")).scalar() is None
+        assert conn.execute(sa.text("SELECT to_regclass('vee.exception_resolution')")).scalar()
+    # Adding the MDMS tables later applies just those.
+    later = migrations.upgrade(engine, with_mdm=True)
+    assert {m.track for m in later} == {"mdm"}
+    engine.dispose()
+
+
+def test_changed_migration_is_refused(databases, monkeypatch):
+    engine = sa.create_engine(databases.create("checksum"))
+    migrations.upgrade(engine)
+    original = migrations.Migration.checksum
+    monkeypatch.setattr(migrations.Migration, "checksum", property(lambda self: "0" * 64))
+    with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
+        migrations.upgrade(engine)
+    monkeypatch.setattr(migrations.Migration, "checksum", original)
+    engine.dispose()
+
+
+def test_cli_upgrade_unreachable_server_names_host_and_port():
+    env = {"VEE_WAREHOUSE_URL": "postgresql://postgres@127.0.0.1:1/nowhere", "PATH": ""}
+    import os
+
+    env = {**os.environ, **env}
+    env.pop("AIRFLOW_CONN_VEE_WAREHOUSE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "vee_tasks.cli", "db", "upgrade"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.strip().splitlines() if line]
+    assert len(lines) == 1, done.stderr
+    assert "127.0.0.1:1" in lines[0]

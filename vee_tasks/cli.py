@@ -1,0 +1,211 @@
+"""The `vee` command line: setup, simulation, training, scoring, reports, the Airflow UI.
+
+Heavy libraries are imported inside each command so that `vee --help` is instant.
+Exit codes: 0 success, 1 failure (one line on stderr), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from typing import Callable
+
+from vee_tasks.config import get_settings
+
+log = logging.getLogger("vee")
+
+
+class UsageError(Exception):
+    """Impossible arguments: reported in one line with exit code 2, nothing written."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _engine(upgrade: bool = False, with_mdm: bool = False):
+    from vee_tasks import migrations
+    from vee_tasks.warehouse import check_reachable, get_engine
+
+    engine = get_engine()
+    check_reachable(engine)
+    if upgrade:
+        migrations.upgrade(engine, with_mdm=with_mdm)
+    return engine
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args) -> int:
+    from vee_tasks import migrations
+    from vee_tasks.warehouse import describe_target
+
+    engine = _engine()
+    applied = migrations.upgrade(engine, with_mdm=args.with_mdm)
+    target = describe_target(engine.url.render_as_string(hide_password=True))
+    if applied:
+        for m in applied:
+            print(f"applied {m.track}/{m.path.name}")
+    print(f"warehouse {target} is up to date ({len(applied)} migration(s) applied)")
+    return 0
+
+
+def cmd_db_status(args) -> int:
+    from vee_tasks import migrations
+    from vee_tasks.warehouse import describe_target
+
+    engine = _engine()
+    print(f"warehouse {describe_target(engine.url.render_as_string(hide_password=True))}")
+    for track, version, name in migrations.applied(engine):
+        print(f"  {track}/{version}_{name}")
+    return 0
+
+
+def cmd_db_url(args) -> int:
+    """Print the warehouse URL without its password (for psql and debugging)."""
+    from vee_tasks.warehouse import get_engine
+
+    print(get_engine().url.render_as_string(hide_password=True))
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from vee_tasks.simulator import SimulationConfig, simulate
+
+    config = SimulationConfig(
+        meters=args.meters, days=args.days, start=args.start, seed=args.seed
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    engine = _engine(upgrade=True, with_mdm=True)
+    summary = simulate(engine, config, replace=not args.append, progress=True)
+    print(summary.describe())
+    return 0
+
+
+def cmd_train(args) -> int:
+    from vee_tasks.training.pipeline import train
+
+    engine = _engine(upgrade=True)
+    as_of = args.as_of or dt.date.today()
+    result = train(engine, as_of=as_of, progress=True)
+    print(result.describe())
+    return 0
+
+
+def cmd_score(args) -> int:
+    from vee_tasks.scoring.pipeline import score_read_date
+
+    engine = _engine(upgrade=True)
+    run = score_read_date(engine, args.read_date, run_id=args.run_id)
+    print(run.describe())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from vee_tasks.demo import run_demo
+
+    return run_demo(meters=args.meters, days=args.days, seed=args.seed)
+
+
+def cmd_reports(args) -> int:
+    from vee_tasks.reports import list_reports
+
+    for line in list_reports(get_settings()):
+        print(line)
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from vee_tasks.airflow_runtime import run_ui
+
+    return run_ui(port=args.port)
+
+
+# --- parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vee", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="warehouse schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="create or migrate schema vee")
+    up.add_argument(
+        "--with-mdm",
+        action="store_true",
+        help="also create the MDMS's mdm tables (dev, test, demo, evaluation warehouses)",
+    )
+    up.set_defaults(func=cmd_db_upgrade)
+    db_sub.add_parser("status", help="list applied migrations").set_defaults(func=cmd_db_status)
+    db_sub.add_parser("url", help="print the warehouse URL (no password)").set_defaults(
+        func=cmd_db_url
+    )
+
+    sim = sub.add_parser("simulate", help="fill the mdm tables with a realistic MDMS")
+    sim.add_argument("--meters", type=int, default=2000)
+    sim.add_argument("--days", type=int, default=120)
+    sim.add_argument("--start", type=_date, default=dt.date(2026, 6, 1))
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument(
+        "--append", action="store_true", help="keep existing mdm rows (default: replace them)"
+    )
+    sim.set_defaults(func=cmd_simulate)
+
+    train = sub.add_parser("train", help="the weekly retraining, without a scheduler")
+    train.add_argument("--as-of", type=_date, default=None, help="logical date (default today)")
+    train.set_defaults(func=cmd_train)
+
+    score = sub.add_parser("score", help="the nightly scoring of one read date, without a scheduler")
+    score.add_argument("--read-date", type=_date, required=True)
+    score.add_argument("--run-id", default=None)
+    score.set_defaults(func=cmd_score)
+
+    demo = sub.add_parser("demo", help="the whole loop on this machine")
+    demo.add_argument("--meters", type=int, default=2000)
+    demo.add_argument("--days", type=int, default=120)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("reports", help="list data-quality reports").set_defaults(func=cmd_reports)
+
+    ui = sub.add_parser("ui", help="start the Airflow UI with the project's DAGs")
+    ui.add_argument("--port", type=int, default=8080)
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from vee_tasks.warehouse import WarehouseUnavailable
+
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return handler(args)
+    except UsageError as exc:
+        print(f"vee: error: {exc}", file=sys.stderr)
+        return 2
+    except WarehouseUnavailable as exc:
+        print(f"vee: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

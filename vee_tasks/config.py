@@ -1,0 +1,192 @@
+"""The one place where settings are read from the environment.
+
+Everything else asks `get_settings()`; nothing else calls `os.environ` for configuration.
+Settings are plain values so that they can be logged (without secrets) and passed around.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+SQL_DIR = PROJECT_DIR / "sql"
+EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
+DAGS_DIR = PROJECT_DIR / "dags"
+
+WAREHOUSE_CONN_ID = "vee_warehouse"
+REGISTERED_MODEL_NAME = "vee-resolution"
+CHAMPION_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"
+NIGHTLY_DAG_ID = "vee_nightly_scoring"
+WEEKLY_DAG_ID = "vee_weekly_retraining"
+
+RULE_CODES = (
+    "GAP",
+    "SPIKE",
+    "HIGH_USAGE",
+    "LOW_USAGE",
+    "ZERO_CONSUMPTION",
+    "FLATLINE",
+    "REVERSE_FLOW",
+    "STEP_CHANGE",
+)
+RESOLUTION_CODES = ("ACCEPT", "ESTIMATE", "EDIT", "REREAD", "FIELD_ORDER")
+CUSTOMER_CLASSES = ("RES", "COM", "IND")
+METER_KINDS = ("AMI_1PH", "AMI_3PH", "CT")
+INTERVAL_MINUTES = (15, 30, 60)
+QUALITY_FLAGS = ("A", "E", "S", "F", "N")
+DECIDABLE_STATUSES = ("OPEN", "AUTO_RESOLVED", "PENDING_REVIEW")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _default_data_dir() -> Path:
+    # A checkout keeps its state beside the code (var/ is git-ignored); an installed package
+    # (the Docker image) uses the user's data directory.
+    if (PROJECT_DIR / "pyproject.toml").exists():
+        return PROJECT_DIR / "var"
+    return Path.home() / ".local" / "share" / "vee"
+
+
+def airflow_uri_to_sqlalchemy(uri: str) -> str:
+    """Turn an Airflow connection URI (postgres:// or postgresql://) into a SQLAlchemy URL.
+
+    Airflow-specific query parameters (`__extra__`) are dropped; libpq ones are kept.
+    """
+    if uri.lstrip().startswith("{"):
+        spec = json.loads(uri)
+        user = spec.get("login") or ""
+        password = spec.get("password") or ""
+        host = spec.get("host") or "localhost"
+        port = spec.get("port") or 5432
+        schema = spec.get("schema") or "postgres"
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        return f"postgresql+psycopg2://{auth}{host}:{port}/{schema}"
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+")[0]
+    if scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"the warehouse must be PostgreSQL, got a {scheme!r} URL")
+    query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("__extra__"))
+    return urlunsplit(("postgresql+psycopg2", parts.netloc, parts.path, query, parts.fragment))
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration of the whole system (see README, 'Configuration')."""
+
+    data_dir: Path
+    timezone: str = "America/Toronto"
+    # Explicit warehouse URL (AIRFLOW_CONN_VEE_WAREHOUSE or VEE_WAREHOUSE_URL); None means
+    # "ask Airflow's connection store, else start the embedded PostgreSQL".
+    warehouse_url: str | None = None
+    mlflow_tracking_uri: str | None = None
+    mlflow_registry_uri: str | None = None
+    registered_model_name: str = REGISTERED_MODEL_NAME
+    # Decisions
+    target_precision: float = 0.98
+    promotion_margin: float = 0.005
+    max_recall_drop: float = 0.05
+    holdout_days: int = 21
+    # Nightly scoring
+    shard_count: int = 4
+    max_quarantine_share: float = 0.2
+    min_volume_ratio: float = 0.2
+    max_volume_ratio: float = 5.0
+    volume_lookback_days: int = 14
+    report_retention_days: int = 90
+    # Alerting: webhook URL and/or SMTP recipients
+    alert_webhook_url: str | None = None
+    alert_email: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def embedded_pg_dir(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.data_dir / "mlflow"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.data_dir / "airflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def _float(name: str, default: float) -> float:
+    value = _env(name)
+    return float(value) if value is not None else default
+
+
+def _int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value is not None else default
+
+
+def load_settings() -> Settings:
+    """Read the environment once. Names are listed in the README."""
+    conn = _env("AIRFLOW_CONN_VEE_WAREHOUSE")
+    url = _env("VEE_WAREHOUSE_URL")
+    warehouse_url = airflow_uri_to_sqlalchemy(conn) if conn else (
+        airflow_uri_to_sqlalchemy(url) if url else None
+    )
+    return Settings(
+        data_dir=Path(_env("VEE_DATA_DIR") or _default_data_dir()).resolve(),
+        timezone=_env("VEE_TIMEZONE", "America/Toronto"),
+        warehouse_url=warehouse_url,
+        mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI"),
+        mlflow_registry_uri=_env("MLFLOW_REGISTRY_URI"),
+        target_precision=_float("VEE_TARGET_PRECISION", 0.98),
+        promotion_margin=_float("VEE_PROMOTION_MARGIN", 0.005),
+        max_recall_drop=_float("VEE_MAX_RECALL_DROP", 0.05),
+        holdout_days=_int("VEE_HOLDOUT_DAYS", 21),
+        shard_count=_int("VEE_SHARD_COUNT", 4),
+        max_quarantine_share=_float("VEE_MAX_QUARANTINE_SHARE", 0.2),
+        report_retention_days=_int("VEE_REPORT_RETENTION_DAYS", 90),
+        alert_webhook_url=_env("VEE_ALERT_WEBHOOK_URL"),
+        alert_email=_env("VEE_ALERT_EMAIL"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """For tests and CLIs that change the environment after import."""
+    get_settings.cache_clear()

@@ -1,0 +1,43 @@
+"""The contract's date mapping, in one place.
+
+A *read date* is a calendar date in the utility's time zone (`VEE_TIMEZONE`). The nightly run
+whose logical date is D scores read date D; the weekly run whose logical date is D trains on
+labels resolved before the start of D.
+
+Airflow hands us a logical date as an instant. A scheduled run's logical date is local
+midnight (the DAG's timetable is in `VEE_TIMEZONE`); `airflow dags test DAG 2026-03-01` gives
+midnight in Airflow's default time zone, which this project sets to `VEE_TIMEZONE` but an
+operator's installation may leave at UTC. Both must mean 2026-03-01, so: an instant that is
+midnight in the utility's zone is that local date; any other instant is read as the calendar
+date it names in UTC, where command-line dates without a zone are midnight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+
+def read_date_for(logical_date: dt.datetime, timezone: str) -> dt.date:
+    """The read date a run with this logical date scores (see module docstring)."""
+    if logical_date.tzinfo is None:
+        return logical_date.date()
+    local = logical_date.astimezone(ZoneInfo(timezone))
+    if local.time() == dt.time(0, 0):
+        return local.date()
+    return logical_date.astimezone(dt.timezone.utc).date()
+
+
+def day_bounds(read_date: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a read date as UTC instants; 23 or 25 hours on DST days.
+
+    UTC, because Python subtracts two datetimes of the same zone by wall clock.
+    """
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(read_date, dt.time(0, 0), tzinfo=zone)
+    end = dt.datetime.combine(read_date + dt.timedelta(days=1), dt.time(0, 0), tzinfo=zone)
+    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+
+
+def day_start(day: dt.date, timezone: str) -> dt.datetime:
+    return day_bounds(day, timezone)[0]

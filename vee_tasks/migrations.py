@@ -1,0 +1,120 @@
+"""Ordered SQL migrations: `vee db upgrade [--with-mdm]`.
+
+Two tracks live in sql/migrations/: `mdm` (the MDMS's contract tables, only for dev, test,
+demo and evaluation warehouses) and `vee` (this system's schema, always). Each file
+`NNNN_name.sql` is applied once, in order, inside one transaction, and recorded in
+`vee.schema_migration` with a checksum; a second upgrade does nothing. A changed file that was
+already applied is an error, not a silent re-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from vee_tasks.config import SQL_DIR
+from vee_tasks.warehouse import run_script
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+TRACKS_IN_ORDER = ("mdm", "vee")
+# Serialises concurrent upgrades (two workers starting at once).
+_ADVISORY_LOCK_KEY = 7_301_994_202
+
+_BOOTSTRAP = """
+CREATE SCHEMA IF NOT EXISTS vee;
+CREATE TABLE IF NOT EXISTS vee.schema_migration (
+    track       text NOT NULL,
+    version     text NOT NULL,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (track, version)
+);
+"""
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    track: str
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def script(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.script.encode()).hexdigest()
+
+
+def discover(track: str) -> list[Migration]:
+    found = []
+    for path in sorted((MIGRATIONS_DIR / track).glob("*.sql")):
+        version, _, name = path.stem.partition("_")
+        if not version.isdigit():
+            raise MigrationError(f"migration file {path.name} must start with a number")
+        found.append(Migration(track, version, name, path))
+    return found
+
+
+def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
+    """Apply pending migrations; returns what was applied (empty when up to date)."""
+    tracks = [t for t in TRACKS_IN_ORDER if with_mdm or t != "mdm"]
+    applied_now: list[Migration] = []
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+        run_script(conn, _BOOTSTRAP)
+        rows = conn.execute(
+            sa.text("SELECT track, version, checksum FROM vee.schema_migration")
+        ).fetchall()
+        done = {(r.track, r.version): r.checksum for r in rows}
+        for track in tracks:
+            for migration in discover(track):
+                key = (migration.track, migration.version)
+                if key in done:
+                    if done[key] != migration.checksum:
+                        raise MigrationError(
+                            f"{track}/{migration.path.name} changed after it was applied; "
+                            "write a new migration instead"
+                        )
+                    continue
+                log.info("applying %s/%s", track, migration.path.name)
+                run_script(conn, migration.script)
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO vee.schema_migration (track, version, name, checksum) "
+                        "VALUES (:track, :version, :name, :checksum)"
+                    ),
+                    {
+                        "track": migration.track,
+                        "version": migration.version,
+                        "name": migration.name,
+                        "checksum": migration.checksum,
+                    },
+                )
+                applied_now.append(migration)
+    return applied_now
+
+
+def applied(engine: Engine) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        exists = conn.execute(sa.text("SELECT to_regclass('vee.schema_migration')")).scalar()
+        if not exists:
+            return []
+        rows = conn.execute(
+            sa.text("SELECT track, version, name FROM vee.schema_migration ORDER BY track, version")
+        ).fetchall()
+    return [tuple(r) for r in rows]

@@ -1,0 +1,173 @@
+"""Connections to the PostgreSQL warehouse, SQL files, and bulk loading with COPY.
+
+The warehouse is, in order: the Airflow connection `vee_warehouse` given in the environment
+(`AIRFLOW_CONN_VEE_WAREHOUSE`), `VEE_WAREHOUSE_URL`, the connection stored in Airflow's
+metadata database (inside a running task), else an embedded PostgreSQL under the data
+directory, started on first use and left running for the next process.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from vee_tasks.config import (
+    SQL_DIR,
+    WAREHOUSE_CONN_ID,
+    Settings,
+    airflow_uri_to_sqlalchemy,
+    get_settings,
+)
+
+log = logging.getLogger(__name__)
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse server did not answer; the message names host and port."""
+
+
+def _airflow_stored_connection_url() -> str | None:
+    """The `vee_warehouse` connection from Airflow's store, when running inside a task."""
+    if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        return None
+    try:
+        from airflow.sdk import Connection as AirflowConnection
+
+        conn = AirflowConnection.get(WAREHOUSE_CONN_ID)
+        return airflow_uri_to_sqlalchemy(conn.get_uri())
+    except Exception as exc:  # noqa: BLE001 - not found or no supervisor: fall through
+        log.debug("no stored Airflow connection %s: %s", WAREHOUSE_CONN_ID, exc)
+        return None
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) the pip-installed PostgreSQL under data_dir; returns its URL."""
+    import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str(data_dir), cleanup_mode=None)
+    uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/socket/dir
+    return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def warehouse_url(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    if settings.warehouse_url:
+        return settings.warehouse_url
+    stored = _airflow_stored_connection_url()
+    if stored:
+        return stored
+    return start_embedded_postgres(settings.embedded_pg_dir)
+
+
+def describe_target(url: str) -> str:
+    parsed = sa.engine.make_url(url)
+    host = parsed.host or parsed.query.get("host") or "localhost"
+    port = parsed.port or 5432
+    return f"{host}:{port}/{parsed.database}"
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _engine_for(url: str) -> Engine:
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=4,
+            max_overflow=4,
+            connect_args={"connect_timeout": 10, "application_name": "vee"},
+        )
+        _ENGINES[url] = engine
+    return engine
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    return _engine_for(warehouse_url(settings))
+
+
+def check_reachable(engine: Engine) -> None:
+    """Fail fast, in one line, when the server does not answer."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        target = describe_target(engine.url.render_as_string(hide_password=True))
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise WarehouseUnavailable(f"warehouse at {target} did not answer: {reason}") from None
+
+
+def dispose_engines() -> None:
+    """Close pooled connections (after fork, and between tests)."""
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
+
+
+# --- SQL files -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def sql_text(name: str) -> str:
+    """The text of sql/<name> (e.g. 'queries/extract_exceptions.sql')."""
+    path = SQL_DIR / name
+    return path.read_text(encoding="utf-8")
+
+
+def sql(name: str) -> sa.TextClause:
+    return sa.text(sql_text(name))
+
+
+def execute_sql_file(conn: Connection, name: str, params: Mapping[str, Any] | None = None):
+    return conn.execute(sql(name), dict(params or {}))
+
+
+def run_script(conn: Connection, script: str) -> None:
+    """Run a multi-statement script (DDL migrations) through the DBAPI cursor."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(script)
+
+
+# --- bulk movement ---------------------------------------------------------------------
+
+
+def copy_rows(conn: Connection, table: str, columns: list[str], frame) -> int:
+    """Load a DataFrame into `table` with COPY FROM STDIN (CSV). Returns the row count.
+
+    `table` and `columns` are identifiers chosen by our code, never user input; they are
+    quoted as identifiers all the same.
+    """
+    if len(frame) == 0:
+        return 0
+    buffer = io.StringIO()
+    frame.to_csv(buffer, columns=columns, header=False, index=False, na_rep="\\N")
+    buffer.seek(0)
+    raw = conn.connection.driver_connection
+    from psycopg2 import sql as pgsql
+
+    schema, _, name = table.rpartition(".")
+    ident = pgsql.Identifier(schema, name) if schema else pgsql.Identifier(name)
+    statement = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
+        ident, pgsql.SQL(", ").join(pgsql.Identifier(c) for c in columns)
+    )
+    with raw.cursor() as cursor:
+        cursor.copy_expert(statement.as_string(raw), buffer)
+    return len(frame)
+
+
+def read_frame(conn: Connection, name: str, params: Mapping[str, Any] | None = None):
+    """Run a query file and return a DataFrame (for result sets that fit in memory)."""
+    import pandas as pd
+
+    result = conn.execute(sql(name), dict(params or {}))
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
