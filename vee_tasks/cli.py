@@ -68,10 +68,11 @@ def cmd_db_status(args) -> int:
 
 
 def cmd_db_url(args) -> int:
-    """Print the warehouse URL without its password (for psql and debugging)."""
+    """Print the warehouse URL for psql, without its password (give it as PGPASSWORD)."""
     from vee_tasks.warehouse import get_engine
 
-    print(get_engine().url.render_as_string(hide_password=True))
+    url = get_engine().url.set(drivername="postgresql", password=None)
+    print(url.render_as_string(hide_password=False))
     return 0
 
 
