@@ -69,10 +69,16 @@ def cmd_db_status(args) -> int:
 
 def cmd_db_url(args) -> int:
     """Print the warehouse URL for psql, without its password (give it as PGPASSWORD)."""
+    import sqlalchemy as sa
+
     from vee_tasks.warehouse import get_engine
 
-    url = get_engine().url.set(drivername="postgresql", password=None)
-    print(url.render_as_string(hide_password=False))
+    url = get_engine().url
+    bare = sa.engine.URL.create(
+        "postgresql", username=url.username, host=url.host, port=url.port,
+        database=url.database, query=url.query,
+    )
+    print(bare.render_as_string(hide_password=False))
     return 0
 
 
