@@ -1,0 +1,222 @@
+-- Features of the exceptions listed in temp table vee_feature_ids, point in time at each
+-- exception's raised_at: reads received at or before raised_at, exceptions raised before it
+-- (or, for the same meter-day, at the same instant), analyst resolutions strictly before it,
+-- weather up to the read date. Parameters: :tz (utility time zone), :hist_days (usage
+-- lookback), :temp_days (weather lookback), :res_days (resolution lookback).
+-- Every range predicate is on an index prefix: interval_read (meter_id, interval_start),
+-- vee_exception (meter_id, raised_at), weather_daily (region, day).
+WITH ex AS (
+    SELECT e.exception_id, e.meter_id, e.rule_code, e.read_date, e.window_start, e.window_end,
+           e.observed_value, e.expected_value, e.raised_at
+    FROM vee_feature_ids f
+    JOIN mdm.vee_exception e ON e.exception_id = f.exception_id
+),
+-- Exceptions of one meter-day raised together share their usage context.
+ctx AS (
+    SELECT meter_id, read_date, raised_at,
+           ((read_date - CAST(:hist_days AS integer))::timestamp AT TIME ZONE :tz) AS hist_start,
+           ((read_date + 1)::timestamp AT TIME ZONE :tz) AS day_end
+    FROM (SELECT DISTINCT meter_id, read_date, raised_at FROM ex) d
+),
+daily AS (
+    SELECT c.meter_id, c.read_date, c.raised_at,
+           (r.interval_start AT TIME ZONE :tz)::date AS day,
+           sum(r.value_kwh) AS kwh,
+           count(*) AS n_rows,
+           count(r.value_kwh) AS n_values,
+           count(*) FILTER (WHERE r.quality <> 'A') AS n_nonactual,
+           coalesce(sum(-r.value_kwh) FILTER (WHERE r.value_kwh < 0), 0) AS export_kwh,
+           sum(abs(r.value_kwh)) AS abs_kwh,
+           max(r.value_kwh) AS max_interval
+    FROM ctx c
+    JOIN mdm.interval_read r
+      ON r.meter_id = c.meter_id
+     AND r.interval_start >= c.hist_start
+     AND r.interval_start < c.day_end
+     AND r.received_at <= c.raised_at
+    GROUP BY c.meter_id, c.read_date, c.raised_at, (r.interval_start AT TIME ZONE :tz)::date
+),
+usage AS (
+    SELECT d.meter_id, d.read_date, d.raised_at,
+           count(*) FILTER (WHERE d.day < d.read_date AND d.n_values > 0) AS hist_days,
+           avg(d.kwh) FILTER (WHERE d.day < d.read_date) AS hist_mean,
+           stddev_samp(d.kwh) FILTER (WHERE d.day < d.read_date) AS hist_std,
+           min(d.kwh) FILTER (WHERE d.day < d.read_date) AS hist_min,
+           max(d.kwh) FILTER (WHERE d.day < d.read_date) AS hist_max,
+           avg(d.kwh) FILTER (WHERE d.day < d.read_date
+                              AND extract(isodow FROM d.day) = extract(isodow FROM d.read_date))
+               AS same_dow_mean,
+           avg(d.kwh) FILTER (WHERE d.day >= d.read_date - 7 AND d.day < d.read_date) AS recent7_mean,
+           avg(d.kwh) FILTER (WHERE d.day < d.read_date - 7) AS prior_mean,
+           count(*) FILTER (WHERE d.day < d.read_date AND d.n_values > 0 AND d.kwh = 0)
+               AS hist_zero_days,
+           sum(d.n_nonactual) FILTER (WHERE d.day < d.read_date)::float8
+               / NULLIF(sum(d.n_rows) FILTER (WHERE d.day < d.read_date), 0) AS hist_nonactual_share,
+           1 - sum(d.n_values) FILTER (WHERE d.day < d.read_date)::float8
+               / NULLIF(sum(d.n_rows) FILTER (WHERE d.day < d.read_date), 0) AS hist_null_share,
+           sum(d.export_kwh) FILTER (WHERE d.day < d.read_date)
+               / NULLIF(sum(d.abs_kwh) FILTER (WHERE d.day < d.read_date), 0) AS hist_export_share,
+           avg(d.max_interval) FILTER (WHERE d.day < d.read_date) AS hist_mean_max_interval,
+           max(d.kwh) FILTER (WHERE d.day = d.read_date) AS day_kwh,
+           max(d.n_rows) FILTER (WHERE d.day = d.read_date) AS day_rows,
+           max(d.n_values) FILTER (WHERE d.day = d.read_date) AS day_values,
+           max(d.n_nonactual) FILTER (WHERE d.day = d.read_date) AS day_nonactual,
+           max(d.export_kwh) FILTER (WHERE d.day = d.read_date) AS day_export_kwh,
+           max(d.abs_kwh) FILTER (WHERE d.day = d.read_date) AS day_abs_kwh,
+           max(d.max_interval) FILTER (WHERE d.day = d.read_date) AS day_max_interval
+    FROM daily d
+    GROUP BY d.meter_id, d.read_date, d.raised_at
+),
+-- The intervals the rule looked at, as received by raised_at.
+win AS (
+    SELECT x.exception_id,
+           count(r.interval_start) AS win_rows,
+           count(r.value_kwh) AS win_values,
+           count(DISTINCT r.value_kwh) AS win_distinct,
+           count(*) FILTER (WHERE r.quality <> 'A') AS win_nonactual,
+           count(*) FILTER (WHERE r.value_kwh = 0) AS win_zero,
+           count(*) FILTER (WHERE r.value_kwh < 0) AS win_negative,
+           sum(r.value_kwh) AS win_kwh,
+           max(r.value_kwh) AS win_max
+    FROM ex x
+    LEFT JOIN mdm.interval_read r
+      ON r.meter_id = x.meter_id
+     AND r.interval_start >= x.window_start
+     AND r.interval_start < x.window_end
+     AND r.received_at <= x.raised_at
+    GROUP BY x.exception_id
+),
+wx AS (
+    SELECT k.region, k.read_date,
+           max(w.mean_temp_c) FILTER (WHERE w.day = k.read_date) AS temp_day,
+           avg(w.mean_temp_c) FILTER (WHERE w.day < k.read_date) AS temp_trailing
+    FROM (SELECT DISTINCT m.region, x.read_date
+          FROM ex x JOIN mdm.meter m ON m.meter_id = x.meter_id) k
+    JOIN mdm.weather_daily w
+      ON w.region = k.region
+     AND w.day >= k.read_date - CAST(:temp_days AS integer)
+     AND w.day <= k.read_date
+    GROUP BY k.region, k.read_date
+),
+-- Earlier exceptions of the meter (90 days), by rule.
+hist AS (
+    SELECT c.meter_id, c.raised_at,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days') AS exc30_total,
+           count(*) AS exc90_total,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'GAP') AS exc30_gap,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'SPIKE') AS exc30_spike,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'HIGH_USAGE') AS exc30_high_usage,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'LOW_USAGE') AS exc30_low_usage,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc30_zero_consumption,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'FLATLINE') AS exc30_flatline,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'REVERSE_FLOW') AS exc30_reverse_flow,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'STEP_CHANGE') AS exc30_step_change,
+           count(*) FILTER (WHERE p.rule_code = 'GAP') AS exc90_gap,
+           count(*) FILTER (WHERE p.rule_code = 'SPIKE') AS exc90_spike,
+           count(*) FILTER (WHERE p.rule_code = 'HIGH_USAGE') AS exc90_high_usage,
+           count(*) FILTER (WHERE p.rule_code = 'LOW_USAGE') AS exc90_low_usage,
+           count(*) FILTER (WHERE p.rule_code = 'ZERO_CONSUMPTION') AS exc90_zero_consumption,
+           count(*) FILTER (WHERE p.rule_code = 'FLATLINE') AS exc90_flatline,
+           count(*) FILTER (WHERE p.rule_code = 'REVERSE_FLOW') AS exc90_reverse_flow,
+           count(*) FILTER (WHERE p.rule_code = 'STEP_CHANGE') AS exc90_step_change
+    FROM (SELECT DISTINCT meter_id, raised_at FROM ex) c
+    JOIN mdm.vee_exception p
+      ON p.meter_id = c.meter_id
+     AND p.raised_at < c.raised_at
+     AND p.raised_at >= c.raised_at - interval '90 days'
+    GROUP BY c.meter_id, c.raised_at
+),
+-- Other exceptions of the same meter-day already raised (a batch shares one raised_at).
+sameday AS (
+    SELECT x.exception_id,
+           count(*) AS sameday_total,
+           count(*) FILTER (WHERE p.rule_code = 'GAP') AS sameday_gap,
+           count(*) FILTER (WHERE p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS sameday_low,
+           count(*) FILTER (WHERE p.rule_code IN ('HIGH_USAGE', 'SPIKE')) AS sameday_high,
+           count(*) FILTER (WHERE p.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW')) AS sameday_meter
+    FROM ex x
+    JOIN mdm.vee_exception p
+      ON p.meter_id = x.meter_id
+     AND p.raised_at <= x.raised_at
+     AND p.raised_at >= x.raised_at - interval '3 days'
+     AND p.read_date = x.read_date
+     AND p.exception_id <> x.exception_id
+    GROUP BY x.exception_id
+),
+-- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at.
+res AS (
+    SELECT c.meter_id, c.raised_at, c.rule_code,
+           count(*) AS res_total,
+           count(*) FILTER (WHERE a.resolution_code = 'ACCEPT') AS res_accept,
+           count(*) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS res_estimate,
+           count(*) FILTER (WHERE a.resolution_code = 'EDIT') AS res_edit,
+           count(*) FILTER (WHERE a.resolution_code = 'REREAD') AS res_reread,
+           count(*) FILTER (WHERE a.resolution_code = 'FIELD_ORDER') AS res_field_order,
+           count(*) FILTER (WHERE p.rule_code = c.rule_code) AS res_same_rule_total,
+           (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC))[1]
+               AS last_resolution,
+           (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC)
+               FILTER (WHERE p.rule_code = c.rule_code))[1] AS last_resolution_same_rule,
+           extract(epoch FROM c.raised_at - max(a.resolved_at)) / 86400.0 AS days_since_resolution
+    FROM (SELECT DISTINCT meter_id, raised_at, rule_code FROM ex) c
+    JOIN mdm.vee_exception p
+      ON p.meter_id = c.meter_id
+     AND p.raised_at < c.raised_at
+     AND p.raised_at >= c.raised_at - make_interval(days => CAST(:res_days AS integer))
+    JOIN mdm.analyst_resolution a
+      ON a.exception_id = p.exception_id
+     AND a.resolved_at < c.raised_at
+    GROUP BY c.meter_id, c.raised_at, c.rule_code
+)
+SELECT x.exception_id,
+       x.rule_code,
+       x.observed_value,
+       x.expected_value,
+       x.observed_value / NULLIF(x.expected_value, 0) AS obs_exp_ratio,
+       extract(epoch FROM x.window_end - x.window_start) / 3600.0 AS window_hours,
+       extract(hour FROM x.window_start AT TIME ZONE :tz)
+           + extract(minute FROM x.window_start AT TIME ZONE :tz) / 60.0 AS window_start_hour,
+       extract(isodow FROM x.read_date) AS read_dow,
+       extract(epoch FROM x.raised_at - ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) / 3600.0
+           AS raise_lag_hours,
+       (m.meter_id IS NOT NULL)::int AS meter_known,
+       m.customer_class,
+       m.meter_kind,
+       m.multiplier,
+       m.has_der::int AS has_der,
+       m.interval_minutes,
+       (x.read_date - m.installed_on) AS meter_age_days,
+       w.win_rows, w.win_values, w.win_distinct, w.win_nonactual, w.win_zero, w.win_negative,
+       w.win_kwh, w.win_max,
+       u.hist_days, u.hist_mean, u.hist_std, u.hist_min, u.hist_max,
+       u.hist_std / NULLIF(u.hist_mean, 0) AS hist_cv,
+       u.same_dow_mean, u.recent7_mean, u.prior_mean,
+       u.recent7_mean / NULLIF(u.prior_mean, 0) AS recent_vs_prior,
+       u.hist_zero_days, u.hist_nonactual_share, u.hist_null_share, u.hist_export_share,
+       u.hist_mean_max_interval,
+       u.day_kwh, u.day_rows, u.day_values, u.day_nonactual,
+       u.day_export_kwh / NULLIF(u.day_abs_kwh, 0) AS day_export_share,
+       u.day_max_interval,
+       u.day_kwh / NULLIF(u.hist_mean, 0) AS day_vs_hist,
+       u.day_kwh / NULLIF(u.same_dow_mean, 0) AS day_vs_same_dow,
+       u.day_max_interval / NULLIF(u.hist_mean_max_interval, 0) AS day_max_vs_hist,
+       wx.temp_day, wx.temp_trailing,
+       wx.temp_day - wx.temp_trailing AS temp_anomaly,
+       h.exc30_total, h.exc90_total,
+       h.exc30_gap, h.exc30_spike, h.exc30_high_usage, h.exc30_low_usage,
+       h.exc30_zero_consumption, h.exc30_flatline, h.exc30_reverse_flow, h.exc30_step_change,
+       h.exc90_gap, h.exc90_spike, h.exc90_high_usage, h.exc90_low_usage,
+       h.exc90_zero_consumption, h.exc90_flatline, h.exc90_reverse_flow, h.exc90_step_change,
+       s.sameday_total, s.sameday_gap, s.sameday_low, s.sameday_high, s.sameday_meter,
+       r.res_total, r.res_accept, r.res_estimate, r.res_edit, r.res_reread, r.res_field_order,
+       r.res_same_rule_total, r.last_resolution, r.last_resolution_same_rule,
+       r.days_since_resolution
+FROM ex x
+LEFT JOIN mdm.meter m ON m.meter_id = x.meter_id
+LEFT JOIN win w ON w.exception_id = x.exception_id
+LEFT JOIN usage u ON u.meter_id = x.meter_id AND u.read_date = x.read_date AND u.raised_at = x.raised_at
+LEFT JOIN wx ON wx.region = m.region AND wx.read_date = x.read_date
+LEFT JOIN hist h ON h.meter_id = x.meter_id AND h.raised_at = x.raised_at
+LEFT JOIN sameday s ON s.exception_id = x.exception_id
+LEFT JOIN res r ON r.meter_id = x.meter_id AND r.raised_at = x.raised_at AND r.rule_code = x.rule_code
+ORDER BY x.exception_id

@@ -1,0 +1,254 @@
+"""Features of VEE exceptions: the one code path shared by training and nightly scoring.
+
+`build_features(conn, exception_ids)` loads the ids into a temp table with COPY and runs
+sql/queries/features.sql, which aggregates in PostgreSQL, point in time at each exception's
+`raised_at` (reads received by then, earlier exceptions, resolutions strictly before it,
+weather up to the read date). Python only derives a few columns, fills gaps and fixes
+dtypes, so that a model sees the same frame at training and at scoring (no skew).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from vee_tasks.config import RESOLUTION_CODES, RULE_CODES, get_settings
+from vee_tasks.warehouse import copy_rows, execute_sql_file, sql
+
+# Lookback windows: modest, so the nightly query stays set-based and index-bound.
+HIST_DAYS = 28
+TEMP_DAYS = 14
+RES_DAYS = 365
+
+UNKNOWN = "UNKNOWN"
+NONE = "NONE"
+
+CATEGORICAL_COLUMNS: tuple[str, ...] = (
+    "rule_code",
+    "customer_class",
+    "meter_kind",
+    "last_resolution",
+    "last_resolution_same_rule",
+)
+
+# Category vocabularies known to the contract; anything else maps to UNKNOWN.
+CATEGORY_VALUES: dict[str, tuple[str, ...]] = {
+    "rule_code": RULE_CODES,
+    "customer_class": ("RES", "COM", "IND"),
+    "meter_kind": ("AMI_1PH", "AMI_3PH", "CT"),
+    "last_resolution": RESOLUTION_CODES,
+    "last_resolution_same_rule": RESOLUTION_CODES,
+}
+
+_RULE_SLUG = {code: code.lower() for code in RULE_CODES}
+
+# Ratios are neutral at 1 when undefined (no reference, no history).
+_RATIO_COLUMNS = (
+    "obs_exp_ratio",
+    "recent_vs_prior",
+    "day_vs_hist",
+    "day_vs_same_dow",
+    "day_max_vs_hist",
+)
+
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    # the rule and its measures
+    "observed_value",
+    "expected_value",
+    "expected_missing",
+    "log_observed",
+    "log_expected",
+    "log_ratio",
+    "obs_exp_ratio",
+    "window_hours",
+    "window_start_hour",
+    "window_intervals",
+    "read_dow",
+    "raise_lag_hours",
+    # the meter
+    "meter_known",
+    "multiplier",
+    "log_multiplier",
+    "has_der",
+    "interval_minutes",
+    "meter_age_days",
+    # the window's intervals as received
+    "win_rows",
+    "win_values",
+    "win_coverage",
+    "win_distinct",
+    "win_nonactual",
+    "win_zero",
+    "win_negative",
+    "win_kwh",
+    "win_max",
+    # usage context (HIST_DAYS before the read date, and the read date itself)
+    "has_usage_history",
+    "hist_days",
+    "hist_mean",
+    "hist_std",
+    "hist_min",
+    "hist_max",
+    "hist_cv",
+    "same_dow_mean",
+    "recent7_mean",
+    "prior_mean",
+    "recent_vs_prior",
+    "hist_zero_days",
+    "hist_nonactual_share",
+    "hist_null_share",
+    "hist_export_share",
+    "hist_mean_max_interval",
+    "day_kwh",
+    "day_rows",
+    "day_values",
+    "day_coverage",
+    "day_nonactual",
+    "day_export_share",
+    "day_max_interval",
+    "day_vs_hist",
+    "day_vs_same_dow",
+    "day_max_vs_hist",
+    # weather
+    "weather_known",
+    "temp_day",
+    "temp_anomaly",
+    # the meter's exception history
+    "exc30_total",
+    "exc90_total",
+    "exc30_same_rule",
+    "exc90_same_rule",
+    *(f"exc30_{_RULE_SLUG[c]}" for c in RULE_CODES),
+    *(f"exc90_{_RULE_SLUG[c]}" for c in RULE_CODES),
+    "sameday_total",
+    "sameday_gap",
+    "sameday_low",
+    "sameday_high",
+    "sameday_meter",
+    # the meter's analyst resolutions before raised_at
+    "res_total",
+    "res_accept",
+    "res_estimate",
+    "res_edit",
+    "res_reread",
+    "res_field_order",
+    "res_same_rule_total",
+    "days_since_resolution",
+)
+
+FEATURE_COLUMNS: tuple[str, ...] = CATEGORICAL_COLUMNS + NUMERIC_COLUMNS
+
+
+def feature_schema_fingerprint() -> str:
+    """Identifies the column set and vocabularies; a model records it and scoring checks it."""
+    import hashlib
+    import json
+
+    spec = {
+        "categorical": list(CATEGORICAL_COLUMNS),
+        "numeric": list(NUMERIC_COLUMNS),
+        "vocab": {k: list(v) for k, v in CATEGORY_VALUES.items()},
+        "hist_days": HIST_DAYS,
+        "temp_days": TEMP_DAYS,
+        "res_days": RES_DAYS,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class UnknownExceptionIds(LookupError):
+    """Some requested exception ids are not in mdm.vee_exception."""
+
+
+def _signed_log(values: pd.Series) -> pd.Series:
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def empty_features() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in CATEGORICAL_COLUMNS})
+    for c in NUMERIC_COLUMNS:
+        frame[c] = pd.Series(dtype="float64")
+    frame.index = pd.Index([], dtype="int64", name="exception_id")
+    return frame
+
+
+def build_features(
+    conn: Connection, exception_ids: Iterable[int], timezone: str | None = None
+) -> pd.DataFrame:
+    """One row per exception id (index `exception_id`), columns FEATURE_COLUMNS.
+
+    Categorical columns are object dtype strings from CATEGORY_VALUES (or UNKNOWN / NONE);
+    numeric columns are float64 with no NaN. Raises UnknownExceptionIds when an id is not in
+    mdm.vee_exception.
+    """
+    ids = pd.Series(pd.unique(pd.Series(list(exception_ids), dtype="int64")), name="exception_id")
+    if ids.empty:
+        return empty_features()
+    tz = timezone or get_settings().timezone
+    execute_sql_file(conn, "queries/features_ids_temp.sql")
+    copy_rows(conn, "vee_feature_ids", ["exception_id"], ids.to_frame())
+    conn.exec_driver_sql("ANALYZE vee_feature_ids")
+    result = conn.execute(
+        sql("queries/features.sql"),
+        {"tz": tz, "hist_days": HIST_DAYS, "temp_days": TEMP_DAYS, "res_days": RES_DAYS},
+    )
+    raw = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    conn.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.vee_feature_ids")
+    if len(raw) != len(ids):
+        missing = sorted(set(ids) - set(raw["exception_id"]))
+        raise UnknownExceptionIds(
+            f"{len(missing)} exception id(s) not in mdm.vee_exception, e.g. {missing[:5]}"
+        )
+    return finish_features(raw)
+
+
+def finish_features(raw: pd.DataFrame) -> pd.DataFrame:
+    """Derive, fill and type the raw query result (pure pandas: unit-testable)."""
+    raw = raw.set_index("exception_id")
+    raw.index = raw.index.astype("int64")
+    out = pd.DataFrame(index=raw.index)
+
+    for col in CATEGORICAL_COLUMNS:
+        fill = NONE if col.startswith("last_resolution") else UNKNOWN
+        values = raw[col].astype(object).where(raw[col].notna(), fill)
+        known = set(CATEGORY_VALUES[col]) | {fill}
+        out[col] = values.map(lambda v, known=known: v if v in known else UNKNOWN).astype(object)
+
+    num = raw.drop(columns=list(CATEGORICAL_COLUMNS)).apply(pd.to_numeric, errors="coerce")
+    num = num.astype("float64")
+
+    obs = num["observed_value"]
+    exp = num["expected_value"]
+    num["expected_missing"] = exp.isna().astype("float64")
+    num["log_observed"] = _signed_log(obs)
+    num["log_expected"] = _signed_log(exp)
+    num["log_ratio"] = np.log((obs.abs() + 1e-3) / (exp.abs() + 1e-3))
+    interval = num["interval_minutes"]
+    num["window_intervals"] = num["window_hours"] * 60.0 / interval.where(interval > 0)
+    num["win_coverage"] = num["win_values"] / num["window_intervals"].where(
+        num["window_intervals"] > 0
+    )
+    expected_day = 24 * 60.0 / interval.where(interval > 0)
+    num["day_coverage"] = num["day_values"] / expected_day
+    num["log_multiplier"] = np.log(num["multiplier"].where(num["multiplier"] > 0))
+    num["has_usage_history"] = (num["hist_days"].fillna(0) > 0).astype("float64")
+    num["weather_known"] = num["temp_day"].notna().astype("float64")
+    num["temp_anomaly"] = num["temp_anomaly"]
+
+    slug = raw["rule_code"].map(_RULE_SLUG)
+    for window in (30, 90):
+        same = pd.Series(0.0, index=num.index)
+        for code, s in _RULE_SLUG.items():
+            same = same.where(slug != s, num[f"exc{window}_{s}"])
+        num[f"exc{window}_same_rule"] = same
+
+    for col in _RATIO_COLUMNS:
+        num[col] = num[col].clip(-1e4, 1e4).fillna(1.0)
+    num["days_since_resolution"] = num["days_since_resolution"].fillna(float(RES_DAYS))
+    num = num.replace([np.inf, -np.inf], np.nan)
+    for col in NUMERIC_COLUMNS:
+        out[col] = num[col].fillna(0.0).astype("float64") if col in num else 0.0
+    out.index.name = "exception_id"
+    return out[list(FEATURE_COLUMNS)]
