@@ -1,0 +1,19 @@
+-- Nightly runs whose read date falls in [:since, :until], newest first (summary page, `vee reports`).
+SELECT dag_run_id,
+       read_date,
+       status,
+       model_name,
+       model_version,
+       selected,
+       scored,
+       quarantined,
+       auto_applied,
+       sent_to_review,
+       dq_outcome,
+       dq_report_path,
+       message,
+       started_at,
+       finished_at
+FROM vee.scoring_run
+WHERE read_date BETWEEN :since AND :until
+ORDER BY read_date DESC, started_at DESC;

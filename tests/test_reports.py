@@ -1,0 +1,203 @@
+"""Reports: the summary page from real warehouse rows, `vee reports`, and retention."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from vee_tasks import migrations, reports
+from vee_tasks.config import get_settings
+
+DAYS = [dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
+RULES = ["GAP", "SPIKE", "HIGH_USAGE", "FLATLINE"]
+
+
+@pytest.fixture(scope="module")
+def report_db(databases) -> str:
+    url = databases.create("reports")
+    engine = sa.create_engine(url)
+    migrations.upgrade(engine, with_mdm=True)
+    engine.dispose()
+    return url
+
+
+def _seed(engine, reports_dir: Path) -> dict:
+    """Three nightly runs: success with model v1, a DQ-failed night, success with model v2."""
+    runs = {}
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO mdm.meter VALUES ('M1', 'SP1', 'RES', 'AMI_1PH', 1, 15, false, 'R1', "
+            "'2020-01-01')"
+        ))
+        next_id = 1
+        for d, day in enumerate(DAYS):
+            run_id = f"scheduled__{day}T05:00:00+00:00"
+            folder = reports_dir / "nightly" / day.isoformat() / run_id.replace(":", "_")
+            folder.mkdir(parents=True)
+            (folder / "index.html").write_text(f"<html>docs {run_id}</html>")
+            ids = []
+            for i in range(10):
+                rule = RULES[i % len(RULES)]
+                conn.execute(sa.text(
+                    "INSERT INTO mdm.vee_exception VALUES (:id, 'M1', :rule, :day, :ws, :we, 1, 1,"
+                    " 'X/1', :ws, 'OPEN', :ws)"
+                ), {"id": next_id, "rule": rule, "day": day,
+                    "ws": dt.datetime(day.year, day.month, day.day, 5, tzinfo=dt.timezone.utc),
+                    "we": dt.datetime(day.year, day.month, day.day, 6, tzinfo=dt.timezone.utc)})
+                ids.append(next_id)
+                next_id += 1
+            status = "DQ_FAILED" if d == 1 else "SUCCESS"
+            version = "1" if d == 0 else "2"
+            quarantined = ids[:2] if d == 1 else []
+            scored = [] if d == 1 else ids
+            auto = scored[:7] if d == 0 else scored[:4]
+            for q in quarantined:
+                conn.execute(sa.text(
+                    "INSERT INTO vee.quarantined_exception (exception_id, read_date, dag_run_id,"
+                    " failed_checks, payload) VALUES (:id, :day, :run, :checks, '{}')"
+                ), {"id": q, "day": day, "run": run_id,
+                    "checks": ["window_end_after_start", "observed_value_not_null"]
+                    if q == quarantined[0] else ["observed_value_not_null"]})
+            for s in scored:
+                conn.execute(sa.text(
+                    "INSERT INTO vee.exception_resolution VALUES (:id, :day, 'ESTIMATE', 0.99,"
+                    " '{}', :decision, 'vee-resolution', :version, :run, now())"
+                ), {"id": s, "day": day, "decision": "AUTO_APPLY" if s in auto else "REVIEW",
+                    "version": version, "run": run_id})
+            conn.execute(sa.text(
+                "INSERT INTO vee.scoring_run (dag_run_id, read_date, status, model_name,"
+                " model_version, selected, scored, quarantined, auto_applied, sent_to_review,"
+                " dq_outcome, dq_report_path, finished_at) VALUES (:run, :day, :status,"
+                " 'vee-resolution', :version, 10, :scored, :quarantined, :auto, :review, :dq,"
+                " :path, now())"
+            ), {"run": run_id, "day": day, "status": status, "version": version,
+                "scored": len(scored), "quarantined": len(quarantined), "auto": len(auto),
+                "review": len(scored) - len(auto), "dq": "FAILED" if d == 1 else "PASSED",
+                "path": str(folder / "index.html")})
+            runs[day] = (run_id, folder)
+    return runs
+
+
+@pytest.fixture
+def seeded(report_db, tmp_path):
+    engine = sa.create_engine(report_db)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "TRUNCATE vee.scoring_run, vee.quarantined_exception, vee.exception_resolution,"
+            " mdm.analyst_resolution, mdm.vee_exception, mdm.meter CASCADE"
+        ))
+    settings = get_settings().with_overrides(data_dir=tmp_path, warehouse_url=report_db)
+    runs = _seed(engine, settings.reports_dir)
+    yield engine, settings, runs
+    engine.dispose()
+
+
+def test_summary_page_has_plots_links_and_figures(seeded):
+    engine, settings, runs = seeded
+    page = reports.write_summary(engine, settings, days=30)
+    assert page == settings.reports_dir / "summary" / "index.html"
+    text = page.read_text()
+    assert "Read dates 2026-02-02 to 2026-03-03" in text  # window ends at the last read date
+
+    images = re.findall(r'<figure id="plot-(\w+)"><img alt="\w+" src="data:image/png;base64,([^"]+)"', text)
+    assert [name for name, _ in images] == [
+        "quarantine", "volume", "auto_apply", "model_version", "outcomes"]
+    for _, data in images:
+        png = base64.b64decode(data)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+    # Every run's Data Docs link resolves, from the summary folder, to that run's report.
+    links = re.findall(r'<a href="([^"]+)">Data Docs</a>', text)
+    assert len(links) == 3
+    targets = {(page.parent / link).resolve() for link in links}
+    assert targets == {(folder / "index.html").resolve() for _, folder in runs.values()}
+
+    # 20 scored, 7 + 4 auto-applied; 2 quarantined; one night not successful.
+    assert "3 nightly run(s), 1 not successful" in text
+    assert "20 exceptions scored, auto-apply rate 55.0%" in text
+    assert "2 quarantined" in text
+    assert 'class="s-DQ_FAILED">DQ_FAILED' in text
+
+
+def test_quarantine_rates_by_check(seeded):
+    engine, _settings, _runs = seeded
+    from vee_tasks.warehouse import read_frame
+
+    with engine.connect() as conn:
+        frame = read_frame(conn, "queries/report_quarantine_by_check.sql",
+                           {"since": DAYS[0], "until": DAYS[-1]})
+    got = {(r.read_date, r.check_name): (r.quarantined, r.exceptions) for r in frame.itertuples()}
+    assert got == {
+        (DAYS[1], "observed_value_not_null"): (2, 10),
+        (DAYS[1], "window_end_after_start"): (1, 10),
+    }
+
+
+def test_list_reports_shows_nightly_and_training(seeded):
+    _engine, settings, runs = seeded
+    training = settings.reports_dir / "training" / "2026-03-02" / "manual__train"
+    training.mkdir(parents=True)
+    (training / "index.html").write_text("<html>training docs</html>")
+    (training / "run.json").write_text(json.dumps(
+        {"run_id": "manual__train", "date": "2026-03-02", "outcome": "PASSED", "kind": "training"}))
+
+    lines = reports.list_reports(settings)
+    assert len(lines) == 4
+    for day, (run_id, folder) in runs.items():
+        (line,) = [l for l in lines if run_id in l]
+        assert line.startswith(day.isoformat())
+        assert str(folder) in line
+        assert ("DQ_FAILED" if day == DAYS[1] else "PASSED") in line
+    assert any("training" in l and "manual__train" in l and "PASSED" in l for l in lines)
+
+
+def test_retention_deletes_only_old_folders(seeded):
+    engine, settings, runs = seeded
+    settings = settings.with_overrides(report_retention_days=90)
+    reports.write_summary(engine, settings)
+    old_run, old_folder = runs[DAYS[0]]
+    _, young_folder = runs[DAYS[1]]
+    long_ago = time.time() - 100 * 86400
+    for path in [old_folder / "index.html", old_folder]:
+        os.utime(path, (long_ago, long_ago))
+    # 80 days old: inside the retention window, kept.
+    eighty = time.time() - 80 * 86400
+    for path in [young_folder / "index.html", young_folder]:
+        os.utime(path, (eighty, eighty))
+    summary = settings.reports_dir / "summary" / "index.html"
+    os.utime(summary, (long_ago, long_ago))  # the summary is never a retention target
+
+    deleted = reports.apply_retention(settings)
+
+    assert deleted == [old_folder]
+    assert not old_folder.exists()
+    assert not old_folder.parent.exists()  # the emptied date folder went too
+    assert all(folder.exists() for day, (_, folder) in runs.items() if day != DAYS[0])
+    assert summary.exists()
+    assert settings.reports_dir.exists()
+    lines = reports.list_reports(settings)
+    assert not any(old_run in l for l in lines)
+    assert sum(1 for day, (run, _) in runs.items() for l in lines if run in l) == 2
+    # A second pass has nothing left to delete.
+    assert reports.apply_retention(settings) == []
+
+
+def test_after_nightly_run_never_raises_and_handles_no_runs(report_db, tmp_path):
+    engine = sa.create_engine(report_db)
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE vee.scoring_run, vee.quarantined_exception,"
+                             " vee.exception_resolution"))
+    settings = get_settings().with_overrides(data_dir=tmp_path, warehouse_url=report_db)
+    page = reports.after_nightly_run(engine, settings)
+    assert page is not None and "no runs in this window" in page.read_text()
+    broken = settings.with_overrides(warehouse_url="postgresql+psycopg2://nobody@127.0.0.1:1/x")
+    assert reports.after_nightly_run(None, broken) is None
+    engine.dispose()

@@ -1,0 +1,518 @@
+"""Data-quality reports: the list of kept reports, their retention, and the daily summary page.
+
+Each run (nightly scoring, weekly training) keeps its Great Expectations Data Docs in a folder
+of its own under `settings.reports_dir` (nightly runs also record it in
+`vee.scoring_run.dq_report_path`). This module finds those folders, deletes the ones older
+than `settings.report_retention_days`, and writes `reports_dir/summary/index.html`: one static
+page, plots embedded as PNG, that an operator opens without a server to see 30 days of
+quarantine rates, volumes, auto-apply rates, model versions and run outcomes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vee_tasks.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+SUMMARY_DIR = "summary"
+RUN_MARKERS = ("index.html", "run.json")
+_DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_STATUS_COLOURS = {
+    "SUCCESS": "#2e7d32",
+    "DQ_FAILED": "#ef6c00",
+    "FAILED": "#c62828",
+    "RUNNING": "#9e9e9e",
+}
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """One kept report folder and what is known about its run."""
+
+    kind: str  # "nightly" or "training"
+    date: dt.date | None  # read date (nightly) or as-of date (training)
+    run_id: str
+    outcome: str
+    path: Path
+
+    def line(self) -> str:
+        day = self.date.isoformat() if self.date else "????-??-??"
+        return f"{day}  {self.kind:<8}  {self.outcome:<10}  {self.run_id}  {self.path}"
+
+
+# --- finding report folders ------------------------------------------------------------
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _marked_folders(reports_dir: Path) -> list[Path]:
+    """Folders holding a run's report (an index.html or run.json), outermost first.
+
+    The walk stops at a marked folder, so a Data Docs site's own sub-pages are not runs.
+    """
+    found: list[Path] = []
+    if not reports_dir.is_dir():
+        return found
+    for root, dirs, files in os.walk(reports_dir):
+        here = Path(root)
+        if here == reports_dir:
+            dirs[:] = [d for d in dirs if d != SUMMARY_DIR]
+            continue
+        if any(marker in files for marker in RUN_MARKERS):
+            found.append(here)
+            dirs[:] = []
+    return found
+
+
+def _folder_of(report_path: str | os.PathLike) -> Path:
+    path = Path(report_path)
+    return path if path.is_dir() or not path.suffix else path.parent
+
+
+def _recorded_runs(settings: Settings, engine=None) -> list[dict]:
+    """Nightly runs with a report path, from vee.scoring_run; empty when unreachable."""
+    try:
+        from vee_tasks.warehouse import get_engine, read_frame
+
+        engine = engine or get_engine(settings)
+        with engine.connect() as conn:
+            frame = read_frame(conn, "queries/report_runs_with_reports.sql")
+        return frame.to_dict("records")
+    except Exception as exc:  # noqa: BLE001 - the list still shows what is on disk
+        log.warning("could not read vee.scoring_run (%s); listing report folders only", exc)
+        return []
+
+
+def _read_marker(folder: Path) -> dict:
+    marker = folder / "run.json"
+    if not marker.is_file():
+        return {}
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _date_from(value, folder: Path) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    for text in ([str(value)] if value else []) + list(reversed(folder.parts)):
+        match = _DATE_RE.search(text)
+        if match:
+            try:
+                return dt.date.fromisoformat(match.group(1))
+            except ValueError:
+                continue
+    return None
+
+
+def collect_reports(settings: Settings | None = None, engine=None) -> list[ReportEntry]:
+    """Every report folder still on disk, joined with its run record where there is one."""
+    settings = settings or get_settings()
+    reports_dir = settings.reports_dir
+    by_folder: dict[Path, ReportEntry] = {}
+    for row in _recorded_runs(settings, engine):
+        folder = _folder_of(row["dq_report_path"])
+        if not folder.exists():
+            continue  # removed by retention: not kept any more
+        outcome = row.get("dq_outcome") or row.get("status") or "UNKNOWN"
+        if row.get("status") and row["status"] != "SUCCESS":
+            outcome = row["status"]
+        by_folder[folder.resolve()] = ReportEntry(
+            kind="nightly",
+            date=_date_from(row.get("read_date"), folder),
+            run_id=str(row["dag_run_id"]),
+            outcome=str(outcome),
+            path=folder,
+        )
+    for folder in _marked_folders(reports_dir):
+        key = folder.resolve()
+        if key in by_folder:
+            continue
+        meta = _read_marker(folder)
+        relative = folder.relative_to(reports_dir).parts
+        kind = meta.get("kind") or ("training" if "training" in relative else "nightly")
+        by_folder[key] = ReportEntry(
+            kind=str(kind),
+            date=_date_from(meta.get("date") or meta.get("read_date"), folder),
+            run_id=str(meta.get("run_id") or folder.name),
+            outcome=str(meta.get("outcome") or "UNKNOWN"),
+            path=folder,
+        )
+    return sorted(
+        by_folder.values(),
+        key=lambda e: (e.date or dt.date.min, e.kind, e.run_id),
+    )
+
+
+def list_reports(settings: Settings | None = None) -> list[str]:
+    """One line per kept report: date, kind, outcome, run id, path (for `vee reports`)."""
+    settings = settings or get_settings()
+    entries = collect_reports(settings)
+    lines = [entry.line() for entry in entries]
+    summary = settings.reports_dir / SUMMARY_DIR / "index.html"
+    if summary.exists():
+        lines.append(f"summary page: {summary}")
+    if not lines:
+        lines.append(f"no data-quality reports under {settings.reports_dir}")
+    return lines
+
+
+# --- retention -------------------------------------------------------------------------
+
+
+def _newest_mtime(folder: Path) -> float:
+    newest = folder.stat().st_mtime
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                newest = max(newest, (Path(root) / name).stat().st_mtime)
+            except OSError:
+                continue
+    return newest
+
+
+def apply_retention(settings: Settings | None = None, now: float | None = None) -> list[Path]:
+    """Delete report folders whose newest file is older than report_retention_days.
+
+    Age is by file time, not by read date, so a backfill of an old date keeps its fresh
+    report. Only folders inside reports_dir are touched; the summary page never is.
+    Returns the deleted folders.
+    """
+    settings = settings or get_settings()
+    reports_dir = settings.reports_dir
+    if settings.report_retention_days <= 0 or not reports_dir.is_dir():
+        return []
+    cutoff = (now if now is not None else time.time()) - settings.report_retention_days * 86400
+    deleted: list[Path] = []
+    for folder in _marked_folders(reports_dir):
+        if not _inside(folder, reports_dir) or folder.resolve() == reports_dir.resolve():
+            continue
+        if _newest_mtime(folder) >= cutoff:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        deleted.append(folder)
+        # Remove the now-empty date/kind folders above it, never reports_dir itself.
+        parent = folder.parent
+        while parent.resolve() != reports_dir.resolve() and _inside(parent, reports_dir):
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+    if deleted:
+        log.info("report retention: deleted %d folder(s) older than %d days",
+                 len(deleted), settings.report_retention_days)
+    return deleted
+
+
+# --- the summary page ------------------------------------------------------------------
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _empty(ax, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what} in this window", ha="center", va="center",
+            transform=ax.transAxes, color="#777777")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _plots(frames: dict, days: list[dt.date]) -> dict[str, str]:
+    """The five trend plots as base64 PNGs, keyed by id."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.ticker
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    def figure(title: str):
+        fig, ax = plt.subplots(figsize=(9, 3.2))
+        ax.set_title(title, fontsize=11, loc="left")
+        ax.grid(alpha=0.3)
+        return fig, ax
+
+    def date_axis(ax) -> None:
+        ax.set_xlim(pd.Timestamp(days[0]) - pd.Timedelta(hours=12),
+                    pd.Timestamp(days[-1]) + pd.Timedelta(hours=12))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+
+    plots: dict[str, str] = {}
+
+    quarantine = frames["quarantine"]
+    fig, ax = figure("Quarantine rate by failed check (share of the day's exceptions)")
+    if len(quarantine):
+        q = quarantine.copy()
+        q["rate"] = q["quarantined"] / q["exceptions"].where(q["exceptions"] > 0)
+        table = q.pivot_table(index="read_date", columns="check_name", values="rate",
+                              aggfunc="sum").reindex(days)
+        # Days with exceptions but nothing quarantined are a real 0%, not missing.
+        seen = set(frames["volume"]["read_date"]) if len(frames["volume"]) else set()
+        table.loc[[d in seen for d in table.index]] = table.loc[
+            [d in seen for d in table.index]].fillna(0)
+        for check in table.columns:
+            ax.plot(pd.to_datetime(table.index), table[check], marker="o", ms=3, label=check)
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.legend(fontsize=7, ncol=3, loc="upper left")
+        date_axis(ax)
+    else:
+        _empty(ax, "quarantined exceptions")
+    plots["quarantine"] = _png(fig)
+
+    volume = frames["volume"]
+    fig, ax = figure("Exception volume by rule code")
+    if len(volume):
+        table = volume.pivot_table(index="read_date", columns="rule_code", values="exceptions",
+                                   aggfunc="sum").reindex(days).fillna(0)
+        bottom = None
+        x = pd.to_datetime(table.index)
+        for rule in table.columns:
+            ax.bar(x, table[rule], bottom=bottom, width=0.8, label=rule)
+            bottom = table[rule] if bottom is None else bottom + table[rule]
+        ax.legend(fontsize=7, ncol=4, loc="upper left")
+        date_axis(ax)
+    else:
+        _empty(ax, "exceptions")
+    plots["volume"] = _png(fig)
+
+    decisions = frames["decisions"]
+    fig, ax = figure("Auto-apply rate (share of scored exceptions)")
+    if len(decisions):
+        per_day = decisions.groupby("read_date")[["scored", "auto_applied"]].sum().reindex(days)
+        rate = per_day["auto_applied"] / per_day["scored"].where(per_day["scored"] > 0)
+        ax.plot(pd.to_datetime(per_day.index), rate, marker="o", ms=3, color="#1565c0")
+        ax.set_ylim(0, 1.02)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        date_axis(ax)
+    else:
+        _empty(ax, "scored exceptions")
+    plots["auto_apply"] = _png(fig)
+
+    fig, ax = figure("Model version in use (marker size: exceptions scored)")
+    if len(decisions):
+        labels = (decisions["model_name"].astype(str) + " v" + decisions["model_version"].astype(str))
+        order = sorted(labels.unique(), key=lambda s: (len(s), s))
+        position = {label: i for i, label in enumerate(order)}
+        sizes = 20 + 180 * decisions["scored"] / max(decisions["scored"].max(), 1)
+        ax.scatter(pd.to_datetime(decisions["read_date"]), labels.map(position), s=sizes,
+                   color="#6a1b9a", alpha=0.7)
+        ax.set_yticks(range(len(order)))
+        ax.set_yticklabels(order, fontsize=8)
+        ax.set_ylim(-0.5, len(order) - 0.5)
+        date_axis(ax)
+    else:
+        _empty(ax, "scored exceptions")
+    plots["model_version"] = _png(fig)
+
+    runs = frames["runs"]
+    fig, ax = figure("Nightly run outcomes")
+    if len(runs):
+        table = runs.pivot_table(index="read_date", columns="status", values="dag_run_id",
+                                 aggfunc="count").reindex(days).fillna(0)
+        bottom = None
+        x = pd.to_datetime(table.index)
+        for status in table.columns:
+            ax.bar(x, table[status], bottom=bottom, width=0.8, label=status,
+                   color=_STATUS_COLOURS.get(status, "#455a64"))
+            bottom = table[status] if bottom is None else bottom + table[status]
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7, ncol=4, loc="upper left")
+        date_axis(ax)
+    else:
+        _empty(ax, "nightly runs")
+    plots["outcomes"] = _png(fig)
+    return plots
+
+
+def _href(path: str | None, summary_dir: Path, reports_dir: Path) -> str | None:
+    """A link from the summary page to a report: relative inside reports_dir, else file://."""
+    if not path:
+        return None
+    target = Path(path)
+    if target.is_dir() and (target / "index.html").exists():
+        target = target / "index.html"
+    if _inside(target, reports_dir):
+        return os.path.relpath(target.resolve(), summary_dir.resolve()).replace(os.sep, "/")
+    return target.resolve().as_uri() if target.is_absolute() else str(target)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return html.escape(str(value))
+
+
+def _window(engine, days: int, until: dt.date | None) -> tuple[dt.date, dt.date]:
+    from vee_tasks.warehouse import read_frame
+
+    if until is None:
+        with engine.connect() as conn:
+            last = read_frame(conn, "queries/report_last_read_date.sql")["last_read_date"].iloc[0]
+        until = last if last is not None and last == last else dt.date.today()
+        if isinstance(until, dt.datetime):
+            until = until.date()
+    return until - dt.timedelta(days=days - 1), until
+
+
+def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
+                  until: dt.date | None = None) -> Path:
+    """Write reports_dir/summary/index.html for the `days` read dates ending at `until`.
+
+    `until` defaults to the latest read date in vee.scoring_run (so a backfilled or simulated
+    history shows its own last 30 days). Returns the page's path.
+    """
+    import pandas as pd
+
+    from vee_tasks.warehouse import get_engine, read_frame
+
+    settings = settings or get_settings()
+    engine = engine or get_engine(settings)
+    since, until = _window(engine, days, until)
+    params = {"since": since, "until": until}
+    with engine.connect() as conn:
+        frames = {
+            "runs": read_frame(conn, "queries/report_runs.sql", params),
+            "quarantine": read_frame(conn, "queries/report_quarantine_by_check.sql", params),
+            "volume": read_frame(conn, "queries/report_volume_by_rule.sql", params),
+            "decisions": read_frame(conn, "queries/report_decisions.sql", params),
+        }
+    for frame in frames.values():
+        if "read_date" in frame:
+            frame["read_date"] = pd.to_datetime(frame["read_date"]).dt.date
+    window = [since + dt.timedelta(days=i) for i in range((until - since).days + 1)]
+    plots = _plots(frames, window)
+
+    summary_dir = settings.reports_dir / SUMMARY_DIR
+    summary_dir.mkdir(parents=True, exist_ok=True)
+    reports_dir = settings.reports_dir
+
+    run_rows = []
+    for run in frames["runs"].to_dict("records"):
+        link = _href(run.get("dq_report_path"), summary_dir, reports_dir)
+        docs = f'<a href="{html.escape(link)}">Data Docs</a>' if link else "no report"
+        status = _cell(run["status"])
+        run_rows.append(
+            "<tr>"
+            f"<td>{_cell(run['read_date'])}</td><td><code>{_cell(run['dag_run_id'])}</code></td>"
+            f'<td class="s-{status}">{status}</td><td>{_cell(run["dq_outcome"])}</td>'
+            f"<td>{_cell(run['model_version'])}</td><td>{_cell(run['selected'])}</td>"
+            f"<td>{_cell(run['scored'])}</td><td>{_cell(run['quarantined'])}</td>"
+            f"<td>{_cell(run['auto_applied'])}</td><td>{_cell(run['sent_to_review'])}</td>"
+            f"<td>{docs}</td></tr>"
+        )
+    training_rows = []
+    for entry in collect_reports(settings, engine):
+        if entry.kind != "training":
+            continue
+        link = _href(str(entry.path), summary_dir, reports_dir)
+        training_rows.append(
+            f"<tr><td>{_cell(entry.date)}</td><td><code>{_cell(entry.run_id)}</code></td>"
+            f"<td>{_cell(entry.outcome)}</td>"
+            f'<td><a href="{html.escape(link or "")}">Data Docs</a></td></tr>'
+        )
+
+    runs = frames["runs"]
+    totals = {
+        "runs": len(runs),
+        "failed": int((runs["status"] != "SUCCESS").sum()) if len(runs) else 0,
+        "scored": int(frames["decisions"]["scored"].sum()) if len(frames["decisions"]) else 0,
+        "auto": int(frames["decisions"]["auto_applied"].sum()) if len(frames["decisions"]) else 0,
+        "quarantined": int(runs["quarantined"].fillna(0).sum()) if len(runs) else 0,
+    }
+    auto_rate = f"{totals['auto'] / totals['scored']:.1%}" if totals["scored"] else "n/a"
+    images = "\n".join(
+        f'<figure id="plot-{key}"><img alt="{key}" src="data:image/png;base64,{data}"></figure>'
+        for key, data in plots.items()
+    )
+    generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>VEE data-quality summary {since} to {until}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 7px; text-align: left; }}
+th {{ background: #f3f3f3; }}
+figure {{ margin: 0.5em 0; }}
+.s-SUCCESS {{ color: #2e7d32; }} .s-FAILED {{ color: #c62828; font-weight: bold; }}
+.s-DQ_FAILED {{ color: #ef6c00; font-weight: bold; }}
+</style></head><body>
+<h1>VEE data-quality summary</h1>
+<p>Read dates {since} to {until} ({days} days). Generated {generated}.</p>
+<p>{totals['runs']} nightly run(s), {totals['failed']} not successful;
+{totals['scored']} exceptions scored, auto-apply rate {auto_rate};
+{totals['quarantined']} quarantined.</p>
+<h2>Trends</h2>
+{images}
+<h2>Nightly runs</h2>
+<table id="runs"><tr><th>read date</th><th>run id</th><th>status</th><th>data quality</th>
+<th>model version</th><th>selected</th><th>scored</th><th>quarantined</th><th>auto-applied</th>
+<th>to review</th><th>report</th></tr>
+{''.join(run_rows) or '<tr><td colspan="11">no runs in this window</td></tr>'}
+</table>
+<h2>Training data-quality reports</h2>
+<table id="training"><tr><th>as of</th><th>run id</th><th>outcome</th><th>report</th></tr>
+{''.join(training_rows) or '<tr><td colspan="4">none kept</td></tr>'}
+</table>
+</body></html>
+"""
+    target = summary_dir / "index.html"
+    tmp = target.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(target)  # readers never see a half-written page
+    log.info("data-quality summary written to %s", target)
+    return target
+
+
+def after_nightly_run(engine=None, settings: Settings | None = None) -> Path | None:
+    """Retention, then the summary page: the last step of every nightly run. Never raises,
+    because a reporting hiccup must not turn a scored night into a failed one."""
+    settings = settings or get_settings()
+    try:
+        apply_retention(settings)
+    except Exception:  # noqa: BLE001
+        log.exception("report retention failed")
+    try:
+        return write_summary(engine, settings)
+    except Exception:  # noqa: BLE001
+        log.exception("writing the data-quality summary failed")
+        return None
