@@ -39,4 +39,10 @@ def apply() -> None:
         Path(home).mkdir(parents=True, exist_ok=True)
 
 
+def airflow_env() -> dict[str, str]:
+    """A copy of the environment with these defaults applied: what Airflow's processes get."""
+    apply()
+    return dict(os.environ)
+
+
 apply()

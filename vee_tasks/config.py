@@ -105,16 +105,36 @@ class Settings:
     promotion_margin: float = 0.005
     max_recall_drop: float = 0.05
     holdout_days: int = 21
+    # Weekly training: minimum labels, time-ordered calibration slice before the holdout,
+    # label lookback, smallest holdout support for a per-class threshold, candidate sizes
+    min_training_labels: int = 200
+    calibration_days: int = 14
+    training_lookback_days: int = 365
+    threshold_min_support: int = 30
+    keras_epochs: int = 40
+    hgb_max_iter: int = 300
     # Nightly scoring
     shard_count: int = 4
     max_quarantine_share: float = 0.2
     min_volume_ratio: float = 0.2
     max_volume_ratio: float = 5.0
     volume_lookback_days: int = 14
+    # the volume check runs only with at least this many earlier days that had exceptions
+    volume_min_history_days: int = 7
+    # exceptions scored per chunk inside a shard (bounds a shard's memory)
+    scoring_chunk_rows: int = 50_000
     report_retention_days: int = 90
     # Alerting: webhook URL and/or SMTP recipients
-    alert_webhook_url: str | None = None
+    alert_webhook_url: str | None = field(default=None, repr=False)  # may carry a token
     alert_email: str | None = None
+    # Email goes through this Airflow SMTP connection (host, port, login, TLS live there)
+    alert_smtp_conn_id: str = "smtp_default"
+    alert_email_from: str = "vee-alerts@localhost"
+    alert_timeout_seconds: float = 10.0
+    # Airflow UI (`vee ui`): bind address, and the admin password (else generated once into
+    # a 0600 file under the Airflow home)
+    ui_host: str = "127.0.0.1"
+    ui_admin_password: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -174,11 +194,27 @@ def load_settings() -> Settings:
         promotion_margin=_float("VEE_PROMOTION_MARGIN", 0.005),
         max_recall_drop=_float("VEE_MAX_RECALL_DROP", 0.05),
         holdout_days=_int("VEE_HOLDOUT_DAYS", 21),
+        min_training_labels=_int("VEE_MIN_TRAINING_LABELS", 200),
+        calibration_days=_int("VEE_CALIBRATION_DAYS", 14),
+        training_lookback_days=_int("VEE_TRAINING_LOOKBACK_DAYS", 365),
+        threshold_min_support=_int("VEE_THRESHOLD_MIN_SUPPORT", 30),
+        keras_epochs=_int("VEE_KERAS_EPOCHS", 40),
+        hgb_max_iter=_int("VEE_HGB_MAX_ITER", 300),
         shard_count=_int("VEE_SHARD_COUNT", 4),
         max_quarantine_share=_float("VEE_MAX_QUARANTINE_SHARE", 0.2),
+        min_volume_ratio=_float("VEE_MIN_VOLUME_RATIO", 0.2),
+        max_volume_ratio=_float("VEE_MAX_VOLUME_RATIO", 5.0),
+        volume_lookback_days=_int("VEE_VOLUME_LOOKBACK_DAYS", 14),
+        volume_min_history_days=_int("VEE_VOLUME_MIN_HISTORY_DAYS", 7),
+        scoring_chunk_rows=_int("VEE_SCORING_CHUNK_ROWS", 50_000),
         report_retention_days=_int("VEE_REPORT_RETENTION_DAYS", 90),
         alert_webhook_url=_env("VEE_ALERT_WEBHOOK_URL"),
         alert_email=_env("VEE_ALERT_EMAIL"),
+        alert_smtp_conn_id=_env("VEE_ALERT_SMTP_CONN_ID", "smtp_default"),
+        alert_email_from=_env("VEE_ALERT_EMAIL_FROM", "vee-alerts@localhost"),
+        alert_timeout_seconds=_float("VEE_ALERT_TIMEOUT_SECONDS", 10.0),
+        ui_host=_env("VEE_UI_HOST", "127.0.0.1"),
+        ui_admin_password=_env("VEE_UI_ADMIN_PASSWORD"),
     )
 
 
