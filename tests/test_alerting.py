@@ -1,0 +1,232 @@
+"""Alerting against real receivers on localhost: an HTTP webhook and an SMTP server."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from vee_tasks import alerting
+from vee_tasks.config import get_settings
+
+SECRET = "hunter2-do-not-leak"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebhookReceiver:
+    """A real HTTP server in a thread that records every POST (and can answer an error)."""
+
+    def __init__(self, status: int = 200):
+        self.requests: list[dict] = []
+        self.status = status
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                length = int(self.headers.get("Content-Length", 0))
+                receiver.requests.append({
+                    "path": self.path,
+                    "content_type": self.headers.get("Content-Type"),
+                    "body": self.rfile.read(length),
+                })
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T0KEN"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def payloads(self) -> list[dict]:
+        return [json.loads(r["body"]) for r in self.requests]
+
+
+class SmtpReceiver:
+    """aiosmtpd on a free port; messages kept as parsed email objects."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        receiver = self
+        self.messages: list[tuple[list[str], email.message.Message]] = []
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                receiver.messages.append(
+                    (list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+                return "250 OK"
+
+        self.port = _free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def conn_uri(self) -> str:
+        return (f"smtp://127.0.0.1:{self.port}?disable_ssl=true&disable_tls=true"
+                "&retry_limit=0&timeout=5")
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+
+def _html_body(message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            return part.get_payload(decode=True).decode("utf-8")
+    return ""
+
+
+@pytest.fixture
+def settings():
+    return get_settings().with_overrides(alert_webhook_url=None, alert_email=None)
+
+
+def test_dq_breach_posts_json_to_the_webhook(settings):
+    with WebhookReceiver() as hook:
+        ok = alerting.notify_dq_breach(
+            run_id="scheduled__2026-03-01T05:00:00+00:00",
+            read_date="2026-03-01",
+            reason=f"quarantine share 0.41 > 0.20 (postgresql://vee:{SECRET}@db:5432/vee)",
+            link="/var/reports/nightly/2026-03-01/run/index.html",
+            settings=settings.with_overrides(alert_webhook_url=hook.url),
+        )
+    assert ok is True
+    (request,) = hook.requests
+    assert request["path"] == "/hooks/T0KEN"
+    assert request["content_type"] == "application/json"
+    assert SECRET.encode() not in request["body"]
+    payload = json.loads(request["body"])
+    assert payload["event"] == "dq_breach"
+    assert payload["dag_id"] == "vee_nightly_scoring"
+    assert payload["run_id"] == "scheduled__2026-03-01T05:00:00+00:00"
+    assert payload["read_date"] == "2026-03-01"
+    assert payload["link"] == "/var/reports/nightly/2026-03-01/run/index.html"
+    assert payload["reason"].startswith("quarantine share 0.41 > 0.20")
+    assert "postgresql://vee:***@db:5432/vee" in payload["reason"]
+
+
+def test_a_broken_webhook_is_logged_not_raised(settings, caplog, capfd):
+    with WebhookReceiver(status=500) as hook:
+        ok = alerting.notify_dq_breach(run_id="r", read_date="2026-03-01", reason="x",
+                                       settings=settings.with_overrides(alert_webhook_url=hook.url))
+    assert ok is False and len(hook.requests) == 1
+    # Airflow's logging setup may own the handlers: look at whatever reached the terminal too.
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert "HTTP 500" in logged
+    assert "T0KEN" not in logged  # the webhook's path (its token) is never logged
+
+    dead = f"http://127.0.0.1:{_free_port()}/hooks/T0KEN"
+    started = time.monotonic()
+    assert alerting.notify_dq_breach(run_id="r", read_date="2026-03-01", reason="x",
+                                     settings=settings.with_overrides(alert_webhook_url=dead)) is False
+    assert time.monotonic() - started < 5
+    # No channel configured: nothing sent, reported as not delivered.
+    assert alerting.notify_dq_breach(run_id="r", read_date="2026-03-01", reason="x",
+                                     settings=settings) is False
+
+
+def test_dq_breach_sends_email_through_the_airflow_smtp_connection(settings, monkeypatch):
+    with SmtpReceiver() as smtp, WebhookReceiver() as hook:
+        monkeypatch.setenv("AIRFLOW_CONN_VEE_TEST_SMTP", smtp.conn_uri())
+        ok = alerting.notify_dq_breach(
+            run_id="manual__1", read_date="2026-03-02",
+            reason=f"volume ratio 7.5 above 5.0; password={SECRET}",
+            settings=settings.with_overrides(
+                alert_email="ops@example.com, oncall@example.com",
+                alert_smtp_conn_id="vee_test_smtp", alert_webhook_url=hook.url),
+        )
+        assert ok is True
+        assert len(hook.requests) == 1  # both channels, once each
+        (recipients, message), = smtp.messages
+    assert sorted(recipients) == ["oncall@example.com", "ops@example.com"]
+    assert message["Subject"].startswith("[VEE] vee_nightly_scoring 2026-03-02: data-quality gate breached")
+    assert message["From"] == "vee-alerts@localhost"
+    body = _html_body(message)
+    assert "manual__1" in body and "volume ratio 7.5 above 5.0" in body
+    assert "/dags/vee_nightly_scoring/runs/manual__1" in body  # the default link: the run in the UI
+    assert SECRET not in message.as_string() and SECRET not in body
+
+
+def test_missing_smtp_connection_does_not_raise(settings):
+    assert alerting.notify_dq_breach(
+        run_id="r", read_date="2026-03-01", reason="x",
+        settings=settings.with_overrides(alert_email="ops@example.com",
+                                         alert_smtp_conn_id="no_such_connection")) is False
+
+
+def test_on_failure_never_raises_on_an_odd_context(settings, monkeypatch):
+    alerting.on_failure({})
+    alerting.on_failure({"dag_run": object(), "exception": ValueError("x")})
+
+
+@pytest.mark.slow
+def test_failed_task_in_a_real_dag_run_alerts(tmp_path):
+    """`airflow dags test` of a DAG whose task fails: the callback posts to the webhook."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "probe.py").write_text(textwrap.dedent(f"""
+        import pendulum
+        from airflow.sdk import dag, task
+        from vee_tasks import alerting
+
+        @dag(dag_id="vee_alert_probe", schedule=None, catchup=False,
+             start_date=pendulum.datetime(2026, 1, 1, tz="America/Toronto"),
+             default_args={{"on_failure_callback": alerting.on_failure, "retries": 0}})
+        def probe():
+            @task
+            def extract():
+                raise RuntimeError("warehouse said no: postgresql://vee:{SECRET}@db/vee")
+            extract()
+
+        probe()
+    """))
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    })
+    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True,
+                   timeout=300)
+    with WebhookReceiver() as hook:
+        env["VEE_ALERT_WEBHOOK_URL"] = hook.url
+        done = subprocess.run([airflow, "dags", "test", "vee_alert_probe", "2026-03-01"],
+                              env=env, capture_output=True, text=True, timeout=300)
+    assert "state=failed" in done.stdout + done.stderr
+    (payload,) = hook.payloads()
+    assert payload["event"] == "task_failed"
+    assert payload["dag_id"] == "vee_alert_probe"
+    assert payload["task_id"] == "extract"
+    assert payload["read_date"] == "2026-03-01"
+    assert payload["run_id"].startswith("manual__")
+    assert "/dags/vee_alert_probe/runs/" in payload["link"]
+    assert "RuntimeError: warehouse said no" in payload["reason"]
+    assert SECRET not in json.dumps(payload)

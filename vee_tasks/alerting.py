@@ -1,0 +1,250 @@
+"""Tell a person when a run failed or a data-quality gate was breached.
+
+Channels (either, both or none, from settings): a webhook (`VEE_ALERT_WEBHOOK_URL`, a JSON
+POST) and email through Airflow's SMTP provider (`VEE_ALERT_EMAIL` recipients, server from the
+Airflow connection `VEE_ALERT_SMTP_CONN_ID`, default `smtp_default`, e.g.
+`AIRFLOW_CONN_SMTP_DEFAULT=smtp://relay:25?disable_ssl=true&disable_tls=true`).
+
+An alert must never make things worse: every function here logs and returns instead of
+raising into the task, and the text it sends is scrubbed of credentials (a database error
+message can carry a connection URL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
+
+from vee_tasks.config import NIGHTLY_DAG_ID, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+MAX_REASON_CHARS = 2000
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@\s]*)@")
+_KEY_VALUE_SECRET = re.compile(
+    r"(?i)\b(?P<key>password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|authorization)"
+    r"(?P<sep>\s*[=:]\s*|\"\s*:\s*\")(?P<value>[^\s&,;\"']+)"
+)
+
+
+def scrub(text: str | None) -> str:
+    """Text with URL passwords and key=value secrets masked, cut to a readable length."""
+    if not text:
+        return ""
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(text))
+    text = _KEY_VALUE_SECRET.sub(lambda m: f"{m['key']}{m['sep']}***", text)
+    if len(text) > MAX_REASON_CHARS:
+        text = text[: MAX_REASON_CHARS - 3] + "..."
+    return text
+
+
+def _safe_target(url: str) -> str:
+    """Where a webhook points, for logs: scheme, host and port only (paths hold tokens)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What every channel sends."""
+
+    event: str  # "task_failed", "dag_failed" or "dq_breach"
+    dag_id: str
+    run_id: str | None
+    read_date: str | None
+    reason: str
+    link: str | None = None
+    task_id: str | None = None
+    sent_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    )
+
+    def payload(self) -> dict:
+        data = asdict(self)
+        data["reason"] = scrub(self.reason)
+        data["link"] = scrub(self.link) or None
+        data["system"] = "vee"
+        return data
+
+    def subject(self) -> str:
+        what = {"task_failed": "task failed", "dag_failed": "run failed",
+                "dq_breach": "data-quality gate breached"}.get(self.event, self.event)
+        first_line = scrub(self.reason).splitlines()[0][:120] if self.reason else ""
+        return f"[VEE] {self.dag_id} {self.read_date or ''}: {what} - {first_line}".strip()
+
+    def html(self) -> str:
+        rows = "".join(
+            f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in self.payload().items() if v is not None and k != "link"
+        )
+        link = self.payload()["link"]
+        anchor = f"<p><a href='{html.escape(link)}'>{html.escape(link)}</a></p>" if link else ""
+        return f"<html><body><h3>{html.escape(self.subject())}</h3><table>{rows}</table>{anchor}</body></html>"
+
+
+# --- channels --------------------------------------------------------------------------
+
+
+def _post_webhook(alert: Alert, url: str, timeout: float) -> bool:
+    body = json.dumps(alert.payload()).encode("utf-8")
+    request = urllib.request.Request(
+        url, data=body, method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "vee-alerting"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            ok = 200 <= response.status < 300
+            if not ok:
+                log.error("alert webhook %s answered HTTP %s", _safe_target(url), response.status)
+            return ok
+    except urllib.error.HTTPError as exc:
+        log.error("alert webhook %s answered HTTP %s", _safe_target(url), exc.code)
+    except Exception as exc:  # noqa: BLE001 - never raise into the task
+        log.error("alert webhook %s unreachable: %s", _safe_target(url), scrub(str(exc)))
+    return False
+
+
+def _send_email(alert: Alert, recipients: str, settings: Settings) -> bool:
+    try:
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        with SmtpHook(smtp_conn_id=settings.alert_smtp_conn_id) as hook:
+            hook.send_email_smtp(
+                to=recipients,
+                subject=alert.subject(),
+                html_content=alert.html(),
+                from_email=hook.from_email or settings.alert_email_from,
+            )
+        return True
+    except Exception as exc:  # noqa: BLE001 - never raise into the task
+        log.error("alert email via connection %r failed: %s", settings.alert_smtp_conn_id,
+                  scrub(f"{type(exc).__name__}: {exc}"))
+        return False
+
+
+def send_alert(alert: Alert, settings: Settings | None = None) -> dict[str, bool]:
+    """Send through every configured channel; returns {channel: delivered}. Never raises."""
+    results: dict[str, bool] = {}
+    try:
+        settings = settings or get_settings()
+        if settings.alert_webhook_url:
+            results["webhook"] = _post_webhook(alert, settings.alert_webhook_url,
+                                               settings.alert_timeout_seconds)
+        if settings.alert_email:
+            results["email"] = _send_email(alert, settings.alert_email, settings)
+        if not results:
+            log.warning("no alert channel configured (VEE_ALERT_WEBHOOK_URL, VEE_ALERT_EMAIL); "
+                        "alert not sent: %s", alert.subject())
+        else:
+            log.info("alert %s sent: %s", alert.subject(), results)
+    except Exception:  # noqa: BLE001
+        log.exception("alerting failed")
+    return results
+
+
+# --- what the DAGs and the scoring code call -------------------------------------------
+
+
+def _ui_link(dag_id: str, run_id: str | None) -> str | None:
+    try:
+        from airflow.configuration import conf
+
+        base = conf.get("api", "base_url", fallback="http://localhost:8080/")
+    except Exception:  # noqa: BLE001
+        base = "http://localhost:8080/"
+    if not run_id:
+        return f"{base.rstrip('/')}/dags/{dag_id}"
+    return f"{base.rstrip('/')}/dags/{dag_id}/runs/{run_id}"
+
+
+def _read_date_from(context, settings: Settings) -> str | None:
+    from vee_tasks.dates import read_date_for
+
+    dag_run = context.get("dag_run")
+    logical = context.get("logical_date") or getattr(dag_run, "logical_date", None)
+    if logical is None:
+        logical = getattr(dag_run, "run_after", None)
+    if logical is None:
+        return None
+    return read_date_for(logical, settings.timezone).isoformat()
+
+
+def alert_from_context(context, settings: Settings | None = None) -> Alert:
+    """Build the alert from an Airflow callback context (task- or DAG-level)."""
+    settings = settings or get_settings()
+    dag_run = context.get("dag_run")
+    ti = context.get("ti") or context.get("task_instance")
+    dag = context.get("dag")
+    dag_id = (getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None)
+              or getattr(dag, "dag_id", None) or "unknown")
+    run_id = context.get("run_id") or getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None)
+    task_id = getattr(ti, "task_id", None)
+    exception = context.get("exception")
+    if exception is not None:
+        reason = f"{type(exception).__name__}: {exception}"
+    else:
+        reason = str(context.get("reason") or "failed")
+    link = None
+    if ti is not None:
+        try:
+            link = ti.log_url
+        except Exception:  # noqa: BLE001
+            link = None
+    return Alert(
+        event="task_failed" if task_id else "dag_failed",
+        dag_id=str(dag_id),
+        run_id=run_id,
+        read_date=_read_date_from(context, settings),
+        reason=reason,
+        link=link or _ui_link(str(dag_id), run_id),
+        task_id=task_id,
+    )
+
+
+def on_failure(context) -> None:
+    """Airflow `on_failure_callback` (task-level via default_args, or DAG-level)."""
+    try:
+        settings = get_settings()
+        send_alert(alert_from_context(context, settings), settings)
+    except Exception:  # noqa: BLE001 - a callback must not raise
+        log.exception("failure alert could not be built")
+
+
+def notify_dq_breach(
+    *,
+    run_id: str | None,
+    read_date,
+    reason: str,
+    dag_id: str = NIGHTLY_DAG_ID,
+    link: str | None = None,
+    settings: Settings | None = None,
+) -> bool:
+    """The scoring code calls this when a batch data-quality gate is breached.
+
+    `link` is the run's Data Docs (a path or URL); default: the run in the Airflow UI.
+    Returns True when at least one channel is configured and all of them delivered.
+    """
+    try:
+        settings = settings or get_settings()
+        if isinstance(read_date, (dt.date, dt.datetime)):
+            read_date = read_date.isoformat()
+        alert = Alert(
+            event="dq_breach",
+            dag_id=dag_id,
+            run_id=run_id,
+            read_date=str(read_date) if read_date is not None else None,
+            reason=reason,
+            link=str(link) if link else _ui_link(dag_id, run_id),
+        )
+        results = send_alert(alert, settings)
+        return bool(results) and all(results.values())
+    except Exception:  # noqa: BLE001
+        log.exception("data-quality alert could not be sent")
+        return False
