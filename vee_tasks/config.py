@@ -135,6 +135,9 @@ class Settings:
     # a 0600 file under the Airflow home)
     ui_host: str = "127.0.0.1"
     ui_admin_password: str | None = field(default=None, repr=False)
+    # Name of this Celery worker (VEE_WORKER_NAME); recorded as the task instances' hostname
+    # when several workers share one machine (vee_tasks.celery_runtime.worker_hostname)
+    worker_name: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -215,6 +218,7 @@ def load_settings() -> Settings:
         alert_timeout_seconds=_float("VEE_ALERT_TIMEOUT_SECONDS", 10.0),
         ui_host=_env("VEE_UI_HOST", "127.0.0.1"),
         ui_admin_password=_env("VEE_UI_ADMIN_PASSWORD"),
+        worker_name=_env("VEE_WORKER_NAME"),
     )
 
 
