@@ -1,0 +1,137 @@
+"""Great Expectations (GX Core) suites from expectations/*.json, run on a DataFrame.
+
+Shared by training (suite `training_set`) and nightly scoring. Each run uses an ephemeral
+context (no GX project on disk), validates the frame against the suite loaded from JSON,
+writes the validation result as JSON and builds Data Docs HTML into `report_dir`, so an
+operator can open `<report_dir>/index.html` for that run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vee_tasks.config import EXPECTATIONS_DIR
+
+log = logging.getLogger(__name__)
+
+
+class DataQualityError(RuntimeError):
+    """A suite failed; the message lists the failed expectations and the report path."""
+
+    def __init__(self, message: str, result: "QualityResult"):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class QualityResult:
+    suite_name: str
+    success: bool
+    evaluated: int
+    failed: list[str] = field(default_factory=list)
+    report_dir: Path | None = None
+    docs_index: Path | None = None
+    result_json: Path | None = None
+
+    def describe(self) -> str:
+        state = "passed" if self.success else f"FAILED {len(self.failed)}/{self.evaluated}"
+        where = f" (report {self.docs_index or self.report_dir})" if self.report_dir else ""
+        lines = [f"suite {self.suite_name}: {state}{where}"]
+        lines += [f"  - {f}" for f in self.failed]
+        return "\n".join(lines)
+
+    def raise_for_failure(self) -> None:
+        if not self.success:
+            raise DataQualityError(self.describe(), self)
+
+
+def load_suite_spec(suite_name: str) -> dict:
+    path = EXPECTATIONS_DIR / f"{suite_name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _describe_expectation(res) -> str:
+    config = res.expectation_config
+    kwargs = {k: v for k, v in (config.kwargs or {}).items() if k not in ("batch_id",)}
+    column = kwargs.pop("column", None)
+    observed = (res.result or {}).get("observed_value")
+    unexpected = (res.result or {}).get("unexpected_count")
+    detail = []
+    if observed is not None:
+        detail.append(f"observed {observed!r}")
+    if unexpected:
+        detail.append(f"{unexpected} unexpected")
+    target = f"{column}: " if column else ""
+    return f"{target}{config.type} {kwargs}" + (f" ({', '.join(detail)})" if detail else "")
+
+
+def run_suite(
+    df: pd.DataFrame,
+    suite_name: str,
+    report_dir: Path | str | None = None,
+    suite_spec: dict | None = None,
+) -> QualityResult:
+    """Validate `df` with expectations/<suite_name>.json (or `suite_spec`); never raises on
+    failing expectations (see QualityResult.raise_for_failure)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    spec = dict(suite_spec or load_suite_spec(suite_name))
+    spec["name"] = suite_name
+    context = gx.get_context(mode="ephemeral")
+    site_name = "vee_reports"
+    if report_dir is not None:
+        report_dir = Path(report_dir)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(
+            site_name=site_name,
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(report_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    source = context.data_sources.add_pandas(name="frames")
+    asset = source.add_dataframe_asset(name=suite_name)
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add(gx.ExpectationSuite(**spec))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_definition, suite=suite)
+    )
+    actions = []
+    if report_dir is not None:
+        actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[site_name]))
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=f"{suite_name}_checkpoint",
+            validation_definitions=[definition],
+            actions=actions,
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
+    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": df})
+    (validation,) = checkpoint_result.run_results.values()
+    failed = [_describe_expectation(r) for r in validation.results if not r.success]
+    result = QualityResult(
+        suite_name=suite_name,
+        success=bool(validation.success),
+        evaluated=len(validation.results),
+        failed=failed,
+    )
+    if report_dir is not None:
+        result.report_dir = report_dir
+        result.result_json = report_dir / f"{suite_name}_result.json"
+        result.result_json.write_text(json.dumps(validation.to_json_dict(), indent=2, default=str))
+        index = report_dir / "index.html"
+        result.docs_index = index if index.exists() else None
+    log.info(result.describe())
+    return result

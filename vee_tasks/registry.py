@@ -1,0 +1,166 @@
+"""The model registry (MLflow): which version is champion, and loading a version to score.
+
+Tracking and registry default to SQLite under the data directory with a local artifact
+directory (settings.tracking_uri / settings.artifact_location); MLFLOW_TRACKING_URI selects a
+server. Registered model `vee-resolution`; aliases `champion` and `challenger` (no stages).
+A loaded version carries the per-class auto-apply thresholds chosen when it was trained, so
+the nightly run always applies the thresholds of the model it scored with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+
+import pandas as pd
+
+from vee_tasks.config import CHAMPION_ALIAS, RESOLUTION_CODES, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT_NAME = "vee-resolution-training"
+# Version tags written by training (vee_tasks.training.register).
+TAG_THRESHOLDS = "vee.thresholds"
+TAG_FEATURE_SCHEMA = "vee.feature_schema"
+TAG_KIND = "vee.kind"
+TAG_DECISION = "vee.decision"
+TAG_REASON = "vee.decision_reason"
+
+
+class RegistryError(RuntimeError):
+    """The registry cannot give what was asked (message says what and where)."""
+
+
+class NoChampionError(RegistryError):
+    """No version of the registered model carries the alias `champion`."""
+
+
+class IncompatibleModelError(RegistryError):
+    """The version exists but cannot be used: corrupt, or trained for other features/classes."""
+
+
+@dataclass
+class LoadedModel:
+    """A registry version ready to score feature frames of vee_tasks.features."""
+
+    name: str
+    version: str
+    predictor: object  # vee_tasks.training.predictor.ResolutionPredictor
+    thresholds: dict[str, float]
+    run_id: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.predictor.kind
+
+    def predict_proba(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Columns RESOLUTION_CODES (rows sum to 1), index of `features`."""
+        return self.predictor.predict_proba(features)
+
+
+_LOCK = threading.Lock()
+_CACHE: dict[tuple[str, str, str], LoadedModel] = {}
+
+
+def configure(settings: Settings | None = None):
+    """Point MLflow at this installation's tracking/registry; returns an MlflowClient."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    settings = settings or get_settings()
+    if settings.tracking_uri.startswith("sqlite:"):
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    registry_uri = settings.mlflow_registry_uri or settings.tracking_uri
+    mlflow.set_registry_uri(registry_uri)
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=registry_uri)
+
+
+def ensure_experiment(settings: Settings | None = None) -> str:
+    """The training experiment's id, created with the local artifact location if new."""
+    settings = settings or get_settings()
+    client = configure(settings)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None if settings.mlflow_tracking_uri else settings.artifact_location
+    return client.create_experiment(EXPERIMENT_NAME, artifact_location=location)
+
+
+def resolve_champion_version(settings: Settings | None = None) -> str:
+    """The version number (as text) that carries alias `champion`."""
+    from mlflow.exceptions import MlflowException
+
+    settings = settings or get_settings()
+    client = configure(settings)
+    name = settings.registered_model_name
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    except MlflowException as exc:
+        raise NoChampionError(
+            f"no model {name!r} with alias {CHAMPION_ALIAS!r} in the registry at "
+            f"{settings.tracking_uri}: run `vee train` or the weekly DAG first "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+    return str(version.version)
+
+
+def version_info(version: str, settings: Settings | None = None):
+    """The MLflow ModelVersion entity (tags, run id, aliases)."""
+    from mlflow.exceptions import MlflowException
+
+    settings = settings or get_settings()
+    client = configure(settings)
+    name = settings.registered_model_name
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise RegistryError(
+            f"model {name!r} has no version {version!r} in the registry at "
+            f"{settings.tracking_uri} ({str(exc).splitlines()[0]})"
+        ) from None
+
+
+def load_model_version(version: str, settings: Settings | None = None) -> LoadedModel:
+    """Load a registered version; IncompatibleModelError if it is corrupt or does not fit."""
+    import mlflow.pyfunc
+
+    from vee_tasks.training.predictor import ModelFormatError
+
+    settings = settings or get_settings()
+    name = settings.registered_model_name
+    version = str(version)
+    key = (settings.tracking_uri, name, version)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    info = version_info(version, settings)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        predictor = pyfunc.unwrap_python_model().predictor
+    except ModelFormatError as exc:
+        raise IncompatibleModelError(f"model {name} version {version} is unusable: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - missing files, bad MLmodel, import errors
+        cause = exc
+        while cause.__cause__ is not None and not isinstance(cause, ModelFormatError):
+            cause = cause.__cause__
+        raise IncompatibleModelError(
+            f"model {name} version {version} cannot be loaded: {cause}"
+        ) from exc
+    thresholds = {c: float(predictor.thresholds.get(c, 2.0)) for c in RESOLUTION_CODES}
+    tagged = info.tags.get(TAG_THRESHOLDS)
+    if tagged and json.loads(tagged) != thresholds:
+        log.warning("version %s: thresholds tag differs from the artifact; using the artifact", version)
+    loaded = LoadedModel(
+        name=name, version=version, predictor=predictor, thresholds=thresholds, run_id=info.run_id
+    )
+    with _LOCK:
+        _CACHE[key] = loaded
+    return loaded
+
+
+def clear_cache() -> None:
+    with _LOCK:
+        _CACHE.clear()

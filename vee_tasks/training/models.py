@@ -1,0 +1,166 @@
+"""The candidates: per-rule majority baseline, gradient boosting (sklearn), a Keras network.
+
+Each fits on the training slice, is calibrated by temperature scaling on the time-ordered
+calibration slice that follows it, and comes back as a ResolutionPredictor (predictor.py).
+Temperature scaling (one parameter, softmax(logits / T)) keeps the argmax, so it fixes
+over- or under-confidence without costing accuracy, and needs no pickled calibrator.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+
+from vee_tasks.config import RESOLUTION_CODES, RULE_CODES
+from vee_tasks.features import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
+from vee_tasks.training.predictor import (
+    ResolutionPredictor,
+    category_vocab,
+    encode_categoricals,
+    numeric_matrix,
+    softmax,
+    squash,
+)
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = ("sklearn", "keras")
+BASELINE = "baseline"
+
+
+def label_index(labels: pd.Series) -> np.ndarray:
+    index = {c: i for i, c in enumerate(RESOLUTION_CODES)}
+    return labels.map(index).to_numpy(dtype="int64")
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T in [0.05, 20] minimising the negative log-likelihood of softmax(logits / T)."""
+    from scipy.optimize import minimize_scalar
+
+    if len(y) == 0:
+        return 1.0
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits / np.exp(log_t))
+        return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0))))
+
+    best = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(best.x))
+
+
+def calibrate(predictor: ResolutionPredictor, calib: pd.DataFrame, y_calib: np.ndarray) -> None:
+    predictor.meta["temperature"] = 1.0
+    if len(calib):
+        predictor.meta["temperature"] = fit_temperature(predictor.logits(calib), y_calib)
+    log.info("%s temperature %.3f", predictor.kind, predictor.meta["temperature"])
+
+
+def fit_baseline(train: pd.DataFrame, y: np.ndarray) -> ResolutionPredictor:
+    """Majority resolution per rule code (what an analyst team's rule of thumb would do).
+
+    Stored as one-hot rows so that its argmax is the majority; its probabilities are not
+    meant to be calibrated (it is a reference, not a candidate for the registry).
+    """
+    k = len(RESOLUTION_CODES)
+    prior_counts = np.bincount(y, minlength=k).astype("float64")
+    prior = np.eye(k)[int(prior_counts.argmax())] if prior_counts.sum() else np.full(k, 1 / k)
+    table = {}
+    rules = train["rule_code"].astype(object).to_numpy()
+    for rule in RULE_CODES:
+        mask = rules == rule
+        if mask.any():
+            counts = np.bincount(y[mask], minlength=k)
+            table[rule] = np.eye(k)[int(counts.argmax())].tolist()
+    meta = {"baseline": {"table": table, "prior": prior.tolist()}, "temperature": 1.0}
+    return ResolutionPredictor(kind=BASELINE, meta=meta)
+
+
+def fit_sklearn(
+    train: pd.DataFrame, y: np.ndarray, *, max_iter: int = 300, seed: int = 0
+) -> ResolutionPredictor:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = np.hstack([encode_categoricals(train).astype("float64"), numeric_matrix(train)])
+    n_cat = len(CATEGORICAL_COLUMNS)
+    mask = np.zeros(x.shape[1], dtype=bool)
+    mask[:n_cat] = True
+    use_early_stopping = len(y) >= 2000
+    model = HistGradientBoostingClassifier(
+        learning_rate=0.06,
+        max_iter=max_iter,
+        max_leaf_nodes=31,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        categorical_features=mask,
+        early_stopping=use_early_stopping,
+        validation_fraction=0.15 if use_early_stopping else None,
+        n_iter_no_change=20,
+        random_state=seed,
+    )
+    model.fit(x, y)
+    log.info("sklearn: %d iterations on %d rows", model.n_iter_, len(y))
+    meta = {"params": {"learning_rate": 0.06, "max_iter": max_iter, "n_iter": int(model.n_iter_),
+                       "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 1.0}}
+    return ResolutionPredictor(kind="sklearn", meta=meta, model=model)
+
+
+def fit_keras(
+    train: pd.DataFrame, y: np.ndarray, *, epochs: int = 40, seed: int = 0
+) -> ResolutionPredictor:
+    """A small MLP over embeddings of the categorical columns and scaled numeric columns."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    num = squash(numeric_matrix(train))
+    center = num.mean(axis=0)
+    scale = num.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    meta = {"numeric_center": center.tolist(), "numeric_scale": scale.tolist()}
+    inputs = ResolutionPredictor.keras_inputs(train, meta)
+
+    layers = keras.layers
+    cat_inputs, embedded = [], []
+    for col in CATEGORICAL_COLUMNS:
+        size = len(category_vocab(col))
+        inp = keras.Input(shape=(1,), dtype="int32", name=f"cat_{col}")
+        emb = layers.Embedding(size, min(4, size), name=f"emb_{col}")(inp)
+        cat_inputs.append(inp)
+        embedded.append(layers.Flatten(name=f"flat_{col}")(emb))
+    num_input = keras.Input(shape=(len(NUMERIC_COLUMNS),), dtype="float32", name="numeric")
+    h = layers.Concatenate(name="concat")([*embedded, num_input])
+    h = layers.Dense(128, activation="relu", name="dense_1")(h)
+    h = layers.Dropout(0.15, name="dropout_1")(h)
+    h = layers.Dense(64, activation="relu", name="dense_2")(h)
+    logits = layers.Dense(len(RESOLUTION_CODES), name="logits")(h)
+    model = keras.Model([*cat_inputs, num_input], logits, name="vee_resolution_mlp")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=2e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    # Early stopping on the last 10% of the (time-ordered) training slice.
+    n_val = max(1, int(len(y) * 0.1)) if len(y) >= 200 else 0
+    callbacks = []
+    fit_kwargs = {}
+    if n_val:
+        split = len(y) - n_val
+        fit_inputs = {k: v[:split] for k, v in inputs.items()}
+        fit_kwargs["validation_data"] = ({k: v[split:] for k, v in inputs.items()}, y[split:])
+        callbacks.append(
+            keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True, monitor="val_loss")
+        )
+        y_fit = y[:split]
+    else:
+        fit_inputs, y_fit = inputs, y
+    history = model.fit(
+        fit_inputs, y_fit, epochs=epochs, batch_size=256, verbose=0, callbacks=callbacks,
+        shuffle=True, **fit_kwargs,
+    )
+    meta["params"] = {"epochs": epochs, "epochs_run": len(history.history["loss"]),
+                      "batch_size": 256, "learning_rate": 2e-3, "hidden": [128, 64],
+                      "dropout": 0.15, "embedding_dim": 4}
+    log.info("keras: %d epochs on %d rows", meta["params"]["epochs_run"], len(y_fit))
+    return ResolutionPredictor(kind="keras", meta=meta, model=model)

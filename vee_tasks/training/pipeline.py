@@ -1,0 +1,527 @@
+"""The weekly retraining, as steps the DAG runs one task each, and `train()` runs in a row.
+
+The run whose logical date is D (as_of) trains on labels resolved before the start of D in
+the utility's zone and evaluates on the most recent of them. Steps share a run directory
+(settings.data_dir/runs/<run id>/) and pass only its path:
+
+  prepare_run           run dir + context.json
+  extract_labels        labels.parquet  (fails clearly below settings.min_training_labels)
+  build_training_frame  training.parquet: features (vee_tasks.features) + label + split
+  validate_training_set GX suite expectations/training_set.json; failure stops the run
+  train_candidate       candidates/<kind>/: fitted, calibrated model + holdout probabilities
+  evaluate_candidates   baseline, candidates and the current champion on the same holdout
+  register_and_promote  MLflow run, model version, alias champion or challenger, tags
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from vee_tasks.config import RESOLUTION_CODES, Settings, get_settings
+from vee_tasks.dates import day_start
+
+log = logging.getLogger(__name__)
+
+SUITE_NAME = "training_set"
+LABEL = "resolution_code"
+KEY_COLUMNS = ["exception_id", "meter_id", "read_date", "raised_at", "resolved_at", LABEL]
+FEATURE_CHUNK = 50_000
+
+
+class TrainingError(RuntimeError):
+    """The run cannot produce a model; the message says why and what to do."""
+
+
+class InsufficientLabelsError(TrainingError):
+    pass
+
+
+# --- run directory ---------------------------------------------------------------------
+
+
+def safe_run_id(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_") or "run"
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
+def context(run_dir: str | Path) -> dict:
+    return _read_json(Path(run_dir) / "context.json")
+
+
+def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | None = None) -> str:
+    """Create (or reuse, on a rerun) the run directory; returns its path."""
+    settings = settings or get_settings()
+    run_id = run_id or f"manual__{as_of.isoformat()}__{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
+    run_dir = settings.data_dir / "runs" / safe_run_id(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cutoff = day_start(as_of, settings.timezone)
+    _write_json(
+        run_dir / "context.json",
+        {
+            "run_id": run_id,
+            "as_of": as_of.isoformat(),
+            "cutoff": cutoff.isoformat(),
+            "since": (cutoff - dt.timedelta(days=settings.training_lookback_days)).isoformat(),
+            "timezone": settings.timezone,
+        },
+    )
+    _record(None, run_dir, status="RUNNING", settings=settings)
+    return str(run_dir)
+
+
+def _timed(run_dir: Path, step: str, seconds: float) -> None:
+    path = run_dir / "steps" / f"{step}.json"
+    _write_json(path, {"step": step, "seconds": round(seconds, 2)})
+
+
+def step_seconds(run_dir: str | Path) -> dict[str, float]:
+    out = {}
+    for p in sorted((Path(run_dir) / "steps").glob("*.json")):
+        data = _read_json(p)
+        out[data["step"]] = data["seconds"]
+    return out
+
+
+# --- steps -----------------------------------------------------------------------------
+
+
+def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | None = None) -> dict:
+    from vee_tasks.warehouse import read_frame
+
+    settings = settings or get_settings()
+    run_dir = Path(run_dir)
+    t0 = time.monotonic()
+    ctx = context(run_dir)
+    with engine.connect() as conn:
+        labels = read_frame(
+            conn,
+            "queries/training_labels.sql",
+            {"cutoff": dt.datetime.fromisoformat(ctx["cutoff"]),
+             "since": dt.datetime.fromisoformat(ctx["since"])},
+        )
+    counts = labels[LABEL].value_counts().to_dict() if len(labels) else {}
+    info = {"n_labels": int(len(labels)), "class_counts": {str(k): int(v) for k, v in counts.items()}}
+    _write_json(run_dir / "labels.json", info)
+    if len(labels) < settings.min_training_labels:
+        message = (
+            f"only {len(labels)} analyst-resolved exception(s) with a resolution before "
+            f"{ctx['cutoff']} (need at least {settings.min_training_labels}, setting "
+            "VEE_MIN_TRAINING_LABELS): wait for more analyst resolutions or lower the minimum"
+        )
+        _record(engine, run_dir, status="FAILED", message=message, settings=settings)
+        raise InsufficientLabelsError(message)
+    labels.to_parquet(run_dir / "labels.parquet", index=False)
+    _timed(run_dir, "extract_labels", time.monotonic() - t0)
+    log.info("labels: %d %s", len(labels), info["class_counts"])
+    return info
+
+
+def assign_split(frame: pd.DataFrame, as_of: dt.date, settings: Settings) -> tuple[pd.Series, str]:
+    """train / calibration / holdout by read date; by time order when the dates give too
+    few rows in a part (a young installation)."""
+    holdout_from = as_of - dt.timedelta(days=settings.holdout_days)
+    calib_from = holdout_from - dt.timedelta(days=settings.calibration_days)
+    read_date = pd.to_datetime(frame["read_date"]).dt.date
+    split = pd.Series("train", index=frame.index)
+    split[read_date >= calib_from] = "calibration"
+    split[read_date >= holdout_from] = "holdout"
+    n = len(frame)
+    counts = split.value_counts()
+    if (
+        counts.get("holdout", 0) >= max(50, int(0.1 * n))
+        and counts.get("calibration", 0) >= max(30, int(0.05 * n))
+        and counts.get("train", 0) >= max(100, int(0.3 * n))
+    ):
+        return split, "by_date"
+    # Time-ordered fallback: frame is sorted by raised_at.
+    position = np.arange(n)
+    split = pd.Series("train", index=frame.index)
+    split[position >= int(n * 0.65)] = "calibration"
+    split[position >= int(n * 0.8)] = "holdout"
+    return split, "by_order"
+
+
+def build_training_frame(
+    engine: Engine, run_dir: str | Path, settings: Settings | None = None
+) -> dict:
+    from vee_tasks.features import build_features
+
+    settings = settings or get_settings()
+    run_dir = Path(run_dir)
+    t0 = time.monotonic()
+    labels = pd.read_parquet(run_dir / "labels.parquet")
+    parts = []
+    with engine.connect() as conn:
+        for start in range(0, len(labels), FEATURE_CHUNK):
+            ids = labels["exception_id"].iloc[start : start + FEATURE_CHUNK].tolist()
+            parts.append(build_features(conn, ids, timezone=settings.timezone))
+            conn.commit()
+    features = pd.concat(parts)
+    frame = labels[KEY_COLUMNS].merge(features, left_on="exception_id", right_index=True)
+    frame = frame.sort_values(["raised_at", "exception_id"]).reset_index(drop=True)
+    as_of = dt.date.fromisoformat(context(run_dir)["as_of"])
+    frame["split"], mode = assign_split(frame, as_of, settings)
+    frame.to_parquet(run_dir / "training.parquet", index=False)
+    counts = frame["split"].value_counts().to_dict()
+    info = {
+        "rows": int(len(frame)),
+        "split_mode": mode,
+        "n_train": int(counts.get("train", 0)),
+        "n_calibration": int(counts.get("calibration", 0)),
+        "n_holdout": int(counts.get("holdout", 0)),
+        "digest": frame_digest(frame),
+    }
+    _write_json(run_dir / "frame.json", info)
+    _timed(run_dir, "build_features", time.monotonic() - t0)
+    log.info("training frame: %s", info)
+    return info
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A content hash of the training frame (stable across reruns on the same data)."""
+    import hashlib
+
+    hashed = pd.util.hash_pandas_object(frame.drop(columns=["split"], errors="ignore"), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:20]
+
+
+def validate_training_set(
+    run_dir: str | Path, settings: Settings | None = None, engine: Engine | None = None,
+    suite_spec: dict | None = None,
+) -> dict:
+    """Run the GX suite; raises DataQualityError (nothing is trained or registered)."""
+    from vee_tasks.quality import run_suite
+
+    settings = settings or get_settings()
+    run_dir = Path(run_dir)
+    t0 = time.monotonic()
+    ctx = context(run_dir)
+    frame = pd.read_parquet(run_dir / "training.parquet")
+    report_dir = settings.reports_dir / "training" / ctx["as_of"] / safe_run_id(ctx["run_id"])
+    result = run_suite(frame, SUITE_NAME, report_dir, suite_spec=suite_spec)
+    info = {
+        "success": result.success,
+        "evaluated": result.evaluated,
+        "failed": result.failed,
+        "report": str(result.docs_index or report_dir),
+    }
+    _write_json(run_dir / "quality.json", info)
+    _write_json(
+        report_dir / "run.json",
+        {"run_id": ctx["run_id"], "date": ctx["as_of"], "kind": "training",
+         "outcome": "passed" if result.success else "failed"},
+    )
+    _timed(run_dir, "validate", time.monotonic() - t0)
+    if not result.success:
+        _record(engine, run_dir, status="DQ_FAILED", message=result.describe(), settings=settings)
+    result.raise_for_failure()
+    return info
+
+
+def _split_xy(frame: pd.DataFrame, part: str):
+    from vee_tasks.training.models import label_index
+
+    rows = frame[frame["split"] == part]
+    return rows, label_index(rows[LABEL])
+
+
+def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = None) -> dict:
+    """Fit, calibrate on the calibration slice, score the holdout; files under candidates/."""
+    from vee_tasks.training import models
+    from vee_tasks.training.metrics import evaluate
+
+    settings = settings or get_settings()
+    run_dir = Path(run_dir)
+    t0 = time.monotonic()
+    frame = pd.read_parquet(run_dir / "training.parquet")
+    train, y_train = _split_xy(frame, "train")
+    calib, y_calib = _split_xy(frame, "calibration")
+    hold, y_hold = _split_xy(frame, "holdout")
+    if kind == "sklearn":
+        predictor = models.fit_sklearn(train, y_train, max_iter=settings.hgb_max_iter)
+    elif kind == "keras":
+        predictor = models.fit_keras(train, y_train, epochs=settings.keras_epochs)
+    elif kind == models.BASELINE:
+        predictor = models.fit_baseline(train, y_train)
+    else:
+        raise ValueError(f"unknown candidate {kind!r}")
+    if kind != models.BASELINE:
+        models.calibrate(predictor, calib, y_calib)
+    proba = predictor.predict_proba(hold)
+    metrics, thresholds = evaluate(
+        y_hold, proba.to_numpy(), target=settings.target_precision,
+        min_support=settings.threshold_min_support,
+    )
+    predictor.thresholds = thresholds
+    out = run_dir / "candidates" / kind
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)  # a rerun replaces the candidate
+    predictor.save(out / "model")
+    proba.assign(exception_id=hold["exception_id"].to_numpy()).to_parquet(
+        out / "holdout_proba.parquet", index=False
+    )
+    seconds = time.monotonic() - t0
+    result = {"kind": kind, "metrics": metrics, "thresholds": thresholds,
+              "temperature": predictor.temperature, "params": predictor.meta.get("params", {}),
+              "seconds": round(seconds, 2)}
+    _write_json(out / "result.json", result)
+    _timed(run_dir, f"train_{kind}", seconds)
+    log.info("%s: macro-F1 %.4f ECE %.4f", kind, metrics["macro_f1"], metrics["ece"])
+    return result
+
+
+def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Settings) -> dict:
+    from vee_tasks import registry
+    from vee_tasks.training.metrics import evaluate
+
+    try:
+        version = registry.resolve_champion_version(settings)
+    except registry.NoChampionError:
+        return {"present": False}
+    try:
+        loaded = registry.load_model_version(version, settings)
+    except registry.RegistryError as exc:
+        return {"present": True, "version": version, "usable": False, "error": str(exc)}
+    proba = loaded.predict_proba(hold).to_numpy()
+    metrics, _ = evaluate(y_hold, proba, thresholds=loaded.thresholds)
+    return {"present": True, "version": version, "usable": True, "kind": loaded.kind,
+            "metrics": metrics}
+
+
+def promotion_decision(challenger: dict, champion: dict, settings: Settings) -> tuple[str, str]:
+    """('champion' | 'challenger', reason). See module docstring of the DAG for the policy."""
+    if not champion.get("present"):
+        return "champion", "first model: no champion yet"
+    if not champion.get("usable"):
+        return "champion", f"current champion v{champion['version']} unusable: {champion['error']}"
+    new, old = challenger["metrics"], champion["metrics"]
+    gain = new["macro_f1"] - old["macro_f1"]
+    if gain < settings.promotion_margin:
+        return "challenger", (
+            f"macro-F1 {new['macro_f1']:.4f} vs champion v{champion['version']} "
+            f"{old['macro_f1']:.4f}: gain {gain:+.4f} below margin {settings.promotion_margin}"
+        )
+    drops = []
+    for code in RESOLUTION_CODES:
+        if old.get(f"support_{code}", 0) <= 0:
+            continue
+        drop = old[f"recall_{code}"] - new[f"recall_{code}"]
+        if drop > settings.max_recall_drop:
+            drops.append(f"{code} recall -{drop:.3f}")
+    if drops:
+        return "challenger", (
+            f"macro-F1 gain {gain:+.4f} but recall drops beyond {settings.max_recall_drop}: "
+            + ", ".join(drops)
+        )
+    return "champion", (
+        f"macro-F1 {new['macro_f1']:.4f} beats champion v{champion['version']} "
+        f"{old['macro_f1']:.4f} by {gain:+.4f} with no recall drop beyond {settings.max_recall_drop}"
+    )
+
+
+def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -> dict:
+    """Baseline and current champion on the holdout; choose the best trained candidate."""
+    from vee_tasks.training import models
+
+    settings = settings or get_settings()
+    run_dir = Path(run_dir)
+    t0 = time.monotonic()
+    baseline = train_candidate(run_dir, models.BASELINE, settings)
+    results = {}
+    for kind in models.CANDIDATES:
+        path = run_dir / "candidates" / kind / "result.json"
+        if path.exists():
+            results[kind] = _read_json(path)
+        else:
+            log.warning("candidate %s has no result (its training failed); skipping it", kind)
+    if not results:
+        raise TrainingError("no candidate finished training; see the train_* task logs")
+    best = min(results, key=lambda k: (-results[k]["metrics"]["macro_f1"],
+                                       results[k]["metrics"]["log_loss"]))
+    frame = pd.read_parquet(run_dir / "training.parquet")
+    hold, y_hold = _split_xy(frame, "holdout")
+    champion = _champion_on_holdout(hold, y_hold, settings)
+    decision, reason = promotion_decision(results[best], champion, settings)
+    evaluation = {
+        "chosen": best,
+        "candidates": {k: v["metrics"] for k, v in results.items()},
+        "baseline": baseline["metrics"],
+        "champion": champion,
+        "decision": decision,
+        "reason": reason,
+    }
+    _write_json(run_dir / "evaluation.json", evaluation)
+    _timed(run_dir, "evaluate", time.monotonic() - t0)
+    log.info("chosen %s; decision %s: %s", best, decision, reason)
+    return evaluation
+
+
+def register_and_promote(
+    engine: Engine | None, run_dir: str | Path, settings: Settings | None = None
+) -> dict:
+    from vee_tasks.training.register import register
+
+    settings = settings or get_settings()
+    run_dir = Path(run_dir)
+    t0 = time.monotonic()
+    info = register(run_dir, settings)
+    _write_json(run_dir / "registration.json", info)
+    _timed(run_dir, "register", time.monotonic() - t0)
+    _record(engine, run_dir, status="SUCCESS", settings=settings)
+    return info
+
+
+# --- the record in vee.training_run ---------------------------------------------------
+
+
+def _record(engine: Engine | None, run_dir: Path, status: str, message: str | None = None,
+            settings: Settings | None = None) -> None:
+    if engine is None:
+        return
+    run_dir = Path(run_dir)
+    ctx = context(run_dir)
+    frame = _read_json(run_dir / "frame.json")
+    labels = _read_json(run_dir / "labels.json")
+    evaluation = _read_json(run_dir / "evaluation.json")
+    reg = _read_json(run_dir / "registration.json")
+    candidates = dict(evaluation.get("candidates", {}))
+    if evaluation.get("baseline"):
+        candidates["baseline"] = evaluation["baseline"]
+    params = {
+        "run_id": ctx["run_id"], "as_of": dt.date.fromisoformat(ctx["as_of"]),
+        "cutoff": dt.datetime.fromisoformat(ctx["cutoff"]), "status": status,
+        "n_labels": labels.get("n_labels"), "n_train": frame.get("n_train"),
+        "n_calibration": frame.get("n_calibration"), "n_holdout": frame.get("n_holdout"),
+        "training_digest": frame.get("digest"), "candidates": json.dumps(candidates),
+        "chosen_kind": evaluation.get("chosen"), "model_name": reg.get("model_name"),
+        "model_version": reg.get("version"), "decision": reg.get("decision"),
+        "decision_reason": reg.get("reason"), "mlflow_run_id": reg.get("mlflow_run_id"),
+        "step_seconds": json.dumps(step_seconds(run_dir)), "message": message,
+        "finished_at": None if status == "RUNNING" else dt.datetime.now(dt.timezone.utc),
+    }
+    from vee_tasks.warehouse import execute_sql_file
+
+    try:
+        with engine.begin() as conn:
+            execute_sql_file(conn, "queries/training_run_upsert.sql", params)
+    except sa.exc.ProgrammingError as exc:  # migration 0010 not applied: not fatal
+        log.warning("vee.training_run not written (run `vee db upgrade`): %s", exc.orig)
+
+
+def mark_failed(engine: Engine | None, run_dir: str | Path, message: str) -> None:
+    _record(engine, Path(run_dir), status="FAILED", message=message)
+
+
+# --- the whole run without a scheduler --------------------------------------------------
+
+
+@dataclass
+class TrainingResult:
+    run_id: str
+    run_dir: str
+    as_of: dt.date
+    frame: dict
+    evaluation: dict
+    registration: dict
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.registration["version"]
+
+    @property
+    def decision(self) -> str:
+        return self.registration["decision"]
+
+    def describe(self) -> str:
+        from vee_tasks.training.metrics import metrics_table
+
+        rows = {"baseline": self.evaluation["baseline"], **self.evaluation["candidates"]}
+        champion = self.evaluation["champion"]
+        if champion.get("usable"):
+            rows[f"champion_v{champion['version']}"] = champion["metrics"]
+        total = sum(self.seconds.values())
+        lines = [
+            f"training run {self.run_id} (as of {self.as_of}): {self.frame['rows']} labels, "
+            f"train {self.frame['n_train']} / calibration {self.frame['n_calibration']} / "
+            f"holdout {self.frame['n_holdout']} ({self.frame['split_mode']})",
+            metrics_table(rows),
+            f"chosen {self.evaluation['chosen']} -> {self.registration['model_name']} "
+            f"version {self.registration['version']}, alias {self.registration['decision']}: "
+            f"{self.registration['reason']}",
+            "thresholds " + ", ".join(
+                f"{c}={v:.3f}" if v <= 1 else f"{c}=never"
+                for c, v in self.registration["thresholds"].items()
+            ),
+            "steps " + ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
+            + f" (total {total:.1f}s)",
+        ]
+        return "\n".join(lines)
+
+
+def train(
+    engine: Engine,
+    as_of: dt.date,
+    progress: bool = False,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> TrainingResult:
+    """All steps in order (the weekly DAG without a scheduler)."""
+    from vee_tasks.training import models
+
+    settings = settings or get_settings()
+    say = (lambda msg: print(msg, flush=True)) if progress else log.info
+    run_dir = prepare_run(as_of, run_id, settings)
+    ctx = context(run_dir)
+    try:
+        say(f"[train] labels resolved before {ctx['cutoff']}")
+        extract_labels(engine, run_dir, settings)
+        say("[train] building features")
+        build_training_frame(engine, run_dir, settings)
+        say("[train] validating the training set")
+        validate_training_set(run_dir, settings, engine=engine)
+        for kind in models.CANDIDATES:
+            say(f"[train] training {kind}")
+            try:
+                train_candidate(run_dir, kind, settings)
+            except Exception as exc:  # noqa: BLE001 - the other candidate may still win
+                log.exception("candidate %s failed: %s", kind, exc)
+        say("[train] evaluating against the champion")
+        evaluate_candidates(run_dir, settings)
+        say("[train] registering")
+        registration = register_and_promote(engine, run_dir, settings)
+    except Exception as exc:
+        from vee_tasks.quality import DataQualityError
+
+        if not isinstance(exc, (DataQualityError, InsufficientLabelsError)):
+            mark_failed(engine, run_dir, f"{type(exc).__name__}: {exc}")
+        raise
+    return TrainingResult(
+        run_id=ctx["run_id"], run_dir=str(run_dir), as_of=as_of,
+        frame=_read_json(Path(run_dir) / "frame.json"),
+        evaluation=_read_json(Path(run_dir) / "evaluation.json"),
+        registration=registration, seconds=step_seconds(run_dir),
+    )

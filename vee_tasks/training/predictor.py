@@ -1,0 +1,232 @@
+"""The model as stored in the registry: a directory with meta.json and one model file.
+
+Layout (format 1):
+  meta.json      kind (sklearn | keras | baseline), feature schema fingerprint, classes,
+                 category vocabularies, numeric scaling, temperature, per-class thresholds
+  sklearn/       MLflow sklearn model of a HistGradientBoostingClassifier, saved with
+                 serialization_format="skops" (no arbitrary pickle; types allowlisted)
+  model.keras    Keras network (native .keras format)
+A baseline keeps its per-rule table in meta.json. `ResolutionPredictor` turns the feature
+frame of vee_tasks.features into calibrated probabilities over RESOLUTION_CODES; it is used
+by training (evaluation), by the MLflow pyfunc wrapper, and by vee_tasks.registry.
+TensorFlow and skops are imported only when a model of that kind is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vee_tasks.config import RESOLUTION_CODES
+from vee_tasks.features import (
+    CATEGORICAL_COLUMNS,
+    CATEGORY_VALUES,
+    NONE,
+    NUMERIC_COLUMNS,
+    UNKNOWN,
+    feature_schema_fingerprint,
+)
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+SKLEARN_DIR = "sklearn"  # an MLflow sklearn model saved with serialization_format="skops"
+SKOPS_FILE = "model.skops"
+KERAS_FILE = "model.keras"
+# Types a stored sklearn model may contain; anything else is refused at load time.
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+# functools.partial: HistGradientBoosting keeps its loss's link as a partial of a sklearn
+# function; skops still checks the wrapped function against the same list.
+_TRUSTED_EXACT = ("functools.partial",)
+
+
+def _is_trusted(type_name: str) -> bool:
+    return type_name.startswith(_TRUSTED_PREFIXES) or type_name in _TRUSTED_EXACT
+
+
+class ModelFormatError(RuntimeError):
+    """The stored model is corrupt or does not fit this code (features, classes, format)."""
+
+
+def _sklearn_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
+
+
+def category_vocab(col: str) -> list[str]:
+    """Index 0 is the fill value (NONE or UNKNOWN), then the contract's values, then UNKNOWN."""
+    head = NONE if col.startswith("last_resolution") else UNKNOWN
+    values = [head, *CATEGORY_VALUES[col]]
+    if UNKNOWN not in values:
+        values.append(UNKNOWN)
+    return values
+
+
+def encode_categoricals(frame: pd.DataFrame) -> np.ndarray:
+    """Integer codes per categorical column; unseen values map to UNKNOWN."""
+    out = np.zeros((len(frame), len(CATEGORICAL_COLUMNS)), dtype=np.int32)
+    for j, col in enumerate(CATEGORICAL_COLUMNS):
+        vocab = category_vocab(col)
+        index = {v: i for i, v in enumerate(vocab)}
+        unknown = index[UNKNOWN]
+        out[:, j] = [index.get(v, unknown) for v in frame[col].astype(object).tolist()]
+    return out
+
+
+def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
+    values = frame[list(NUMERIC_COLUMNS)].to_numpy(dtype="float64", na_value=np.nan)
+    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def squash(values: np.ndarray) -> np.ndarray:
+    """Signed log: heavy-tailed kWh and counts on one scale for the network."""
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def check_columns(frame: pd.DataFrame) -> None:
+    missing = [c for c in (*CATEGORICAL_COLUMNS, *NUMERIC_COLUMNS) if c not in frame.columns]
+    if missing:
+        raise ModelFormatError(f"feature frame lacks {len(missing)} column(s): {missing[:5]}")
+
+
+@dataclass
+class ResolutionPredictor:
+    """Calibrated class probabilities from a feature frame; see module docstring."""
+
+    kind: str
+    meta: dict
+    model: object = None
+    classes: tuple[str, ...] = RESOLUTION_CODES
+    thresholds: dict = field(default_factory=dict)
+
+    @property
+    def temperature(self) -> float:
+        return float(self.meta.get("temperature", 1.0))
+
+    # --- raw scores (logits over RESOLUTION_CODES) -------------------------------------
+    def logits(self, frame: pd.DataFrame) -> np.ndarray:
+        check_columns(frame)
+        n = len(frame)
+        k = len(RESOLUTION_CODES)
+        if n == 0:
+            return np.zeros((0, k))
+        if self.kind == "baseline":
+            table = self.meta["baseline"]["table"]
+            prior = np.asarray(self.meta["baseline"]["prior"], dtype="float64")
+            rows = [table.get(rule, prior) for rule in frame["rule_code"].astype(object)]
+            return np.log(np.clip(np.asarray(rows, dtype="float64"), 1e-9, 1.0))
+        if self.kind == "sklearn":
+            x = np.hstack([encode_categoricals(frame).astype("float64"), numeric_matrix(frame)])
+            proba = self.model.predict_proba(x)
+            full = np.full((n, k), 1e-9)
+            for j, label in enumerate(self.model.classes_):
+                full[:, int(label)] = np.maximum(proba[:, j], 1e-9)
+            return np.log(full)
+        if self.kind == "keras":
+            inputs = self.keras_inputs(frame, self.meta)
+            return np.asarray(self.model.predict(inputs, verbose=0, batch_size=4096), dtype="float64")
+        raise ModelFormatError(f"unknown model kind {self.kind!r}")
+
+    @staticmethod
+    def keras_inputs(frame: pd.DataFrame, meta: dict) -> dict:
+        cats = encode_categoricals(frame)
+        num = squash(numeric_matrix(frame))
+        center = np.asarray(meta["numeric_center"], dtype="float64")
+        scale = np.asarray(meta["numeric_scale"], dtype="float64")
+        num = np.clip((num - center) / scale, -6.0, 6.0).astype("float32")
+        inputs = {f"cat_{c}": cats[:, j : j + 1] for j, c in enumerate(CATEGORICAL_COLUMNS)}
+        inputs["numeric"] = num
+        return inputs
+
+    def predict_proba(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """DataFrame indexed like `frame`, columns RESOLUTION_CODES, rows summing to 1."""
+        proba = softmax(self.logits(frame) / self.temperature)
+        return pd.DataFrame(proba, index=frame.index, columns=list(RESOLUTION_CODES))
+
+    # --- storage -------------------------------------------------------------------------
+    def save(self, directory: Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = dict(self.meta)
+        meta.update(
+            format_version=FORMAT_VERSION,
+            kind=self.kind,
+            feature_schema=feature_schema_fingerprint(),
+            classes=list(RESOLUTION_CODES),
+            categorical=list(CATEGORICAL_COLUMNS),
+            numeric=list(NUMERIC_COLUMNS),
+            thresholds={c: float(self.thresholds.get(c, 2.0)) for c in RESOLUTION_CODES},
+        )
+        if self.kind == "sklearn":
+            import mlflow.sklearn
+            import skops.io as sio
+
+            trusted = sio.get_untrusted_types(data=sio.dumps(self.model))
+            refused = [t for t in trusted if not _is_trusted(t)]
+            if refused:
+                raise ModelFormatError(f"sklearn model holds types outside the allowlist: {refused}")
+            mlflow.sklearn.save_model(
+                self.model,
+                str(directory / SKLEARN_DIR),
+                serialization_format="skops",
+                skops_trusted_types=trusted,
+                pip_requirements=_sklearn_requirements(),
+            )
+        elif self.kind == "keras":
+            self.model.save(directory / KERAS_FILE)
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> "ResolutionPredictor":
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / META_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelFormatError(f"no readable {META_FILE} in {directory}: {exc}") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelFormatError(
+                f"model format {meta.get('format_version')!r}, this code reads {FORMAT_VERSION}"
+            )
+        if meta.get("feature_schema") != feature_schema_fingerprint():
+            raise ModelFormatError(
+                "model was trained on another feature set "
+                f"({meta.get('feature_schema')} != {feature_schema_fingerprint()}); retrain it"
+            )
+        if tuple(meta.get("classes", ())) != RESOLUTION_CODES:
+            raise ModelFormatError(f"model classes {meta.get('classes')} != {RESOLUTION_CODES}")
+        kind = meta.get("kind")
+        model = None
+        try:
+            if kind == "sklearn":
+                import mlflow.sklearn
+                import skops.io as sio
+
+                path = directory / SKLEARN_DIR / SKOPS_FILE
+                untrusted = sio.get_untrusted_types(file=path)
+                refused = [t for t in untrusted if not _is_trusted(t)]
+                if refused:
+                    raise ModelFormatError(f"stored sklearn model holds untrusted types {refused}")
+                model = mlflow.sklearn.load_model(str(directory / SKLEARN_DIR))
+            elif kind == "keras":
+                import keras
+
+                model = keras.saving.load_model(directory / KERAS_FILE, compile=False)
+            elif kind != "baseline":
+                raise ModelFormatError(f"unknown model kind {kind!r}")
+        except ModelFormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any load failure means a corrupt model
+            raise ModelFormatError(f"cannot load the {kind} model in {directory}: {exc}") from exc
+        thresholds = {c: float(v) for c, v in meta.get("thresholds", {}).items()}
+        return cls(kind=kind, meta=meta, model=model, thresholds=thresholds)

@@ -1,0 +1,187 @@
+"""MLflow logging, registration and the alias decision of one training run.
+
+One parent MLflow run per training run, one child run per candidate (and the baseline)
+with its params, metrics, confusion matrix and reliability diagram; the chosen candidate's
+child run logs the pyfunc model (model from code + the predictor directory as artifact,
+signature and input example) and registers it as a new version of `vee-resolution`.
+Idempotent: a rerun of the same training run finds the version it registered (tag
+vee.training_run_id) and re-applies the decision instead of registering another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from vee_tasks.config import CHALLENGER_ALIAS, CHAMPION_ALIAS, Settings
+from vee_tasks.features import FEATURE_COLUMNS, feature_schema_fingerprint
+from vee_tasks.registry import (
+    TAG_DECISION,
+    TAG_FEATURE_SCHEMA,
+    TAG_KIND,
+    TAG_REASON,
+    TAG_THRESHOLDS,
+    configure,
+    ensure_experiment,
+)
+
+log = logging.getLogger(__name__)
+
+TAG_TRAINING_RUN = "vee.training_run_id"
+ENTRY = Path(__file__).resolve().parent / "pyfunc_entry.py"
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ["mlflow", "scikit-learn", "skops", "pandas", "numpy", "keras", "tensorflow-cpu"]
+    out = []
+    for p in pkgs:
+        try:
+            out.append(f"{p}=={version(p)}")
+        except Exception:  # noqa: BLE001 - not installed: leave unpinned
+            out.append(p)
+    return out
+
+
+def _existing_version(client, name: str, run_id: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    for v in versions:
+        if v.tags.get(TAG_TRAINING_RUN) == run_id:
+            return v
+    return None
+
+
+def _log_candidate(mlflow, run_dir: Path, kind: str, result: dict, y, proba) -> None:
+    from vee_tasks.training.metrics import plot_confusion, plot_reliability
+
+    mlflow.log_params({f"{kind}.{k}": v for k, v in result.get("params", {}).items()} or {})
+    mlflow.log_param("temperature", round(result.get("temperature", 1.0), 5))
+    mlflow.log_metrics({k: v for k, v in result["metrics"].items()})
+    plots = run_dir / "candidates" / kind / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    plot_confusion(y, proba, plots / "confusion_matrix.png", f"{kind}: holdout")
+    plot_reliability(y, proba, plots / "reliability_diagram.png", f"{kind}: holdout")
+    mlflow.log_artifacts(str(plots), artifact_path="plots")
+    mlflow.log_dict(result["thresholds"], "thresholds.json")
+
+
+def register(run_dir: Path, settings: Settings) -> dict:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from vee_tasks.training.models import label_index
+    from vee_tasks.training.pipeline import LABEL, _read_json, context
+
+    ctx = context(run_dir)
+    frame_info = _read_json(run_dir / "frame.json")
+    evaluation = _read_json(run_dir / "evaluation.json")
+    chosen = evaluation["chosen"]
+    decision, reason = evaluation["decision"], evaluation["reason"]
+    name = settings.registered_model_name
+    client = configure(settings)
+    experiment_id = ensure_experiment(settings)
+
+    version = _existing_version(client, name, ctx["run_id"])
+    parent_run_id = version.run_id if version is not None else None
+    chosen_result = _read_json(run_dir / "candidates" / chosen / "result.json")
+    thresholds = chosen_result["thresholds"]
+
+    if version is None:
+        frame = pd.read_parquet(run_dir / "training.parquet")
+        hold = frame[frame["split"] == "holdout"]
+        y_hold = label_index(hold[LABEL])
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"weekly {ctx['as_of']}",
+            tags={TAG_TRAINING_RUN: ctx["run_id"], "vee.as_of": ctx["as_of"]},
+        ) as parent:
+            parent_run_id = parent.info.run_id
+            mlflow.log_params({
+                "as_of": ctx["as_of"], "cutoff": ctx["cutoff"],
+                "holdout_days": settings.holdout_days,
+                "calibration_days": settings.calibration_days,
+                "target_precision": settings.target_precision,
+                "promotion_margin": settings.promotion_margin,
+                "max_recall_drop": settings.max_recall_drop,
+                "split_mode": frame_info["split_mode"],
+                "n_train": frame_info["n_train"], "n_calibration": frame_info["n_calibration"],
+                "n_holdout": frame_info["n_holdout"],
+                "training_set_rows": frame_info["rows"],
+                "training_set_digest": frame_info["digest"],
+                "feature_schema": feature_schema_fingerprint(),
+                "chosen": chosen,
+            })
+            dataset = mlflow.data.from_pandas(
+                frame.drop(columns=["split"]), name="training_set", targets=LABEL,
+                digest=frame_info["digest"],
+            )
+            mlflow.log_input(dataset, context="training")
+            summary = {"baseline": evaluation["baseline"], **evaluation["candidates"]}
+            for kind, metrics in summary.items():
+                mlflow.log_metrics({f"{kind}.{k}": v for k, v in metrics.items()
+                                    if not k.startswith("support_")})
+            champion = evaluation["champion"]
+            if champion.get("usable"):
+                mlflow.log_metrics({f"champion.{k}": v for k, v in champion["metrics"].items()
+                                    if not k.startswith("support_")})
+            mlflow.log_dict(evaluation, "evaluation.json")
+
+            model_info = None
+            for kind in ["baseline", *evaluation["candidates"]]:
+                result = _read_json(run_dir / "candidates" / kind / "result.json")
+                proba = pd.read_parquet(run_dir / "candidates" / kind / "holdout_proba.parquet")
+                proba = proba.drop(columns=["exception_id"]).to_numpy()
+                with mlflow.start_run(experiment_id=experiment_id, run_name=kind, nested=True,
+                                      tags={TAG_TRAINING_RUN: ctx["run_id"], TAG_KIND: kind}):
+                    _log_candidate(mlflow, run_dir, kind, result, y_hold, proba)
+                    if kind == chosen:
+                        model_info = _log_model(mlflow, run_dir / "candidates" / kind / "model",
+                                                hold, infer_signature)
+            version = mlflow.register_model(
+                model_info.model_uri, name,
+                tags={TAG_TRAINING_RUN: ctx["run_id"], TAG_KIND: chosen,
+                      TAG_FEATURE_SCHEMA: feature_schema_fingerprint(),
+                      TAG_THRESHOLDS: json.dumps(thresholds),
+                      "vee.as_of": ctx["as_of"],
+                      "vee.training_set_digest": frame_info["digest"],
+                      "vee.macro_f1": f"{chosen_result['metrics']['macro_f1']:.4f}",
+                      "vee.ece": f"{chosen_result['metrics']['ece']:.4f}"},
+            )
+    v = str(version.version)
+    client.set_model_version_tag(name, v, TAG_DECISION, decision)
+    client.set_model_version_tag(name, v, TAG_REASON, reason)
+    alias = CHAMPION_ALIAS if decision == "champion" else CHALLENGER_ALIAS
+    client.set_registered_model_alias(name, alias, v)
+    if decision == "champion":
+        try:  # the new champion is no longer "the challenger"
+            if str(client.get_model_version_by_alias(name, CHALLENGER_ALIAS).version) == v:
+                client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
+        except Exception:  # noqa: BLE001 - no challenger alias
+            pass
+    log.info("%s version %s: alias %s (%s)", name, v, alias, reason)
+    return {"model_name": name, "version": v, "decision": decision, "reason": reason,
+            "chosen": chosen, "thresholds": thresholds, "mlflow_run_id": parent_run_id}
+
+
+def _log_model(mlflow, model_dir: Path, hold: pd.DataFrame, infer_signature):
+    from vee_tasks.training.predictor import ResolutionPredictor
+
+    example = hold[list(FEATURE_COLUMNS)].head(5).reset_index(drop=True)
+    predictor = ResolutionPredictor.load(model_dir)
+    signature = infer_signature(example, predictor.predict_proba(example))
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(ENTRY),
+        artifacts={"model_dir": str(model_dir)},
+        signature=signature,
+        input_example=example,
+        pip_requirements=_pip_requirements(),
+    )
