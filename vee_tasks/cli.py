@@ -137,6 +137,20 @@ def cmd_ui(args) -> int:
     return run_ui(port=args.port)
 
 
+def cmd_bench(args) -> int:
+    from vee_tasks.bench import BenchConfig, run_bench
+
+    config = BenchConfig(
+        meters=args.meters, exceptions=args.exceptions, read_date=args.read_date,
+        rebuild=args.rebuild, database=args.database,
+    )
+    if config.meters < 1 or config.exceptions < 1:
+        raise UsageError("--meters and --exceptions must be positive")
+    report = run_bench(config)
+    print(report.describe())
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------
 
 
@@ -189,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="start the Airflow UI with the project's DAGs")
     ui.add_argument("--port", type=int, default=8080)
     ui.set_defaults(func=cmd_ui)
+
+    bench = sub.add_parser("bench", help="time the nightly scoring at scale against an I/O floor")
+    bench.add_argument("--meters", type=int, default=200_000)
+    bench.add_argument("--exceptions", type=int, default=1_000_000)
+    bench.add_argument("--read-date", type=_date, default=dt.date(2026, 2, 10))
+    bench.add_argument("--database", default="vee_bench", help="the bench's own database")
+    bench.add_argument("--rebuild", action="store_true", help="rebuild the bench warehouse")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
