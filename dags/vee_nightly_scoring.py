@@ -1,0 +1,113 @@
+"""
+### VEE nightly scoring (`vee_nightly_scoring`)
+
+Decides the VEE exceptions of one **read date**: the run whose logical date is D scores read
+date D. Scheduled after D has ended in the utility's time zone (`VEE_TIMEZONE`); the same
+mapping holds for `airflow dags test vee_nightly_scoring D` and
+`airflow backfill create --dag-id vee_nightly_scoring --from-date A --to-date B`.
+
+**Steps** (one task each; all logic in `vee_tasks.scoring.steps`):
+1. `start_run_record`: opens `vee.scoring_run` for this run (status RUNNING).
+2. `resolve_champion`: pins the registry version carrying alias `champion`; every shard loads
+   exactly that version, even if the alias moves during the run.
+3. `extract`: copies the read date's OPEN / AUTO_RESOLVED / PENDING_REVIEW exceptions
+   (never ANALYST_RESOLVED) into `vee.nightly_extract`, in SQL, with each meter's shard.
+   Checks the contract's schema first.
+4. `validate`: the Great Expectations suite `expectations/nightly_exceptions.json`. Rows that
+   fail a row check go to `vee.quarantined_exception` with the failed checks' names and stay
+   OPEN. A batch breach (schema, volume against recent days, too many quarantined rows)
+   fails the run as DQ_FAILED before anything is written. Data Docs:
+   `<reports_dir>/nightly/<read date>/<run id>/index.html`.
+5. `score_shard` (mapped, one per meter-hash shard, `VEE_SHARD_COUNT`): features (the same
+   code as training), the pinned model, AUTO_APPLY when confidence reaches that version's
+   threshold for the predicted code, else REVIEW; write-back in one transaction per shard
+   that never overrides an analyst (rows locked FOR UPDATE, only non-analyst statuses).
+6. `finish_run_record`: totals, the invariant selected = scored + quarantined + skipped, and
+   the operator's summary (also in `vee.scoring_run.summary` and this task's log).
+
+**Failures**: transient database errors retry with exponential backoff; data-quality
+breaches and a missing champion fail at once (no retry) and say why in
+`vee.scoring_run.message`. Reruns are idempotent: same rows, not more.
+
+Owner: VEE automation team (vee-scoring).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+
+from vee_tasks.config import NIGHTLY_DAG_ID, get_settings
+
+_settings = get_settings()
+
+def _tasks():
+    from vee_tasks.scoring import dag_tasks
+
+    return dag_tasks
+
+
+def _record_failure(context) -> None:
+    _tasks().on_task_failure(context)
+
+
+DEFAULT_ARGS = {
+    "owner": "vee-scoring",
+    "retries": 3,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+    "on_failure_callback": _record_failure,
+}
+
+
+@dag(
+    dag_id=NIGHTLY_DAG_ID,
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone=_settings.timezone),
+    start_date=pendulum.datetime(2026, 1, 1, tz=_settings.timezone),
+    catchup=False,
+    # One date at a time: a run's shards already use the machine's cores, and backfills of
+    # many dates then proceed in order.
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["vee", "nightly", "scoring"],
+)
+def vee_nightly_scoring():
+    @task(task_id="start_run_record")
+    def start_run_record() -> dict:
+        return _tasks().start(get_current_context())
+
+    @task(task_id="resolve_champion")
+    def resolve_champion(run: dict) -> str:
+        return _tasks().resolve_champion(run)
+
+    @task(task_id="extract")
+    def extract(run: dict) -> int:
+        return _tasks().extract(run)
+
+    @task(task_id="validate")
+    def validate(run: dict) -> list[int]:
+        return _tasks().validate(run)
+
+    @task(task_id="score_shard", map_index_template="shard {{ task.op_kwargs['shard'] }}")
+    def score_shard(shard: int, run: dict, model_version: str) -> dict:
+        return _tasks().score_shard(run, shard, model_version)
+
+    @task(task_id="finish_run_record")
+    def finish_run_record(run: dict) -> str:
+        return _tasks().finish(run)
+
+    run = start_run_record()
+    version = resolve_champion(run)
+    extracted = extract(run)
+    version >> extracted
+    shards = validate(run)
+    extracted >> shards
+    scored = score_shard.partial(run=run, model_version=version).expand(shard=shards)
+    scored >> finish_run_record(run)
+
+
+vee_nightly_scoring()

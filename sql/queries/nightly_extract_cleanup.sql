@@ -1,0 +1,6 @@
+-- Drop staged rows of runs that have finished (this one included) and of runs older than a
+-- few days that never did (killed workers). Shard records stay: they are tiny and audit.
+DELETE FROM vee.nightly_extract AS x
+USING vee.scoring_run AS r
+WHERE r.dag_run_id = x.dag_run_id
+  AND (x.dag_run_id = :dag_run_id OR r.finished_at IS NOT NULL OR r.started_at < now() - interval '3 days');

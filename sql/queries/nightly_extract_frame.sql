@@ -1,0 +1,12 @@
+-- The staged rows as validation reads them (COPY ... TO STDOUT). Null-ness of the measured
+-- values is explicit because pandas cannot tell NULL from NaN in a float column.
+SELECT stage_row, shard, exception_id, meter_id, rule_code,
+       extract(epoch FROM window_start)::double precision AS window_start_epoch,
+       extract(epoch FROM window_end)::double precision AS window_end_epoch,
+       observed_value, expected_value,
+       observed_value IS NULL AS observed_null,
+       expected_value IS NULL AS expected_null,
+       meter_known
+FROM vee.nightly_extract
+WHERE dag_run_id = :dag_run_id
+ORDER BY stage_row

@@ -1,0 +1,284 @@
+"""Nightly data-quality validation: the GX suite's row and batch checks.
+
+On DataFrames (no database), and on rows staged in a real warehouse through the extract and
+validate steps, including rows only a warehouse that does not enforce the contract can hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from scoring_fixtures import (  # noqa: F401 - fixture
+    TZ,
+    fresh_engine,
+    insert_exceptions,
+    local,
+    relax_contract,
+    seed_day,
+    seed_meters,
+)
+from vee_tasks.config import RULE_CODES, get_settings
+from vee_tasks.scoring import steps
+from vee_tasks.scoring.errors import DataQualityError
+from vee_tasks.scoring.validation import (
+    check_names,
+    load_suite,
+    prepare_frame,
+    validate_frame,
+    volume_check,
+)
+
+DAY = dt.date(2026, 3, 10)
+
+
+def _row(i, **changes):
+    row = {
+        "exception_id": i,
+        "meter_id": f"M{i}",
+        "rule_code": "SPIKE",
+        "window_start": pd.Timestamp(local(DAY, 1)),
+        "window_end": pd.Timestamp(local(DAY, 3)),
+        "observed_value": 12.5,
+        "expected_value": 3.0,
+        "observed_null": False,
+        "expected_null": False,
+        "meter_known": True,
+    }
+    row.update(changes)
+    return row
+
+
+def _frame(rows):
+    return pd.DataFrame(rows)
+
+
+def test_suite_names_every_check_and_uses_the_contract_codes():
+    suite = load_suite()
+    assert suite["name"] == "nightly_exceptions"
+    assert set(check_names("row")) == {
+        "exception_id_not_null",
+        "exception_id_unique",
+        "rule_code_known",
+        "meter_known",
+        "window_start_in_day",
+        "window_end_in_day",
+        "window_ordered",
+        "observed_value_finite",
+        "expected_value_finite",
+    }
+    codes = [e for e in suite["expectations"] if e["meta"]["check"] == "rule_code_known"][0]
+    assert tuple(codes["kwargs"]["value_set"]) == RULE_CODES
+
+
+def test_clean_rows_pass(tmp_path):
+    outcome = validate_frame(_frame([_row(i) for i in range(1, 21)]), DAY, TZ, report_dir=tmp_path / "r")
+    assert outcome.passed and outcome.row_failures == {}
+    assert outcome.selected == 20
+    assert (tmp_path / "r" / "index.html").exists()
+
+
+def test_each_bad_row_fails_its_named_check(tmp_path):
+    day_start = pd.Timestamp(local(DAY, 0))
+    rows = [_row(i) for i in range(1, 101)]
+    bad = {
+        101: (_row(101, rule_code="VOLTAGE"), ["rule_code_known"]),
+        102: (_row(102, meter_known=False), ["meter_known"]),
+        103: (_row(103, window_start=day_start - pd.Timedelta(minutes=15)), ["window_start_in_day"]),
+        104: (_row(104, window_end=pd.Timestamp(local(DAY, 24.25))), ["window_end_in_day"]),
+        105: (_row(105, window_start=pd.Timestamp(local(DAY, 5)), window_end=pd.Timestamp(local(DAY, 4))),
+              ["window_ordered"]),
+        106: (_row(106, observed_value=math.nan), ["observed_value_finite"]),
+        107: (_row(107, expected_value=-math.inf), ["expected_value_finite"]),
+        108: (_row(108, observed_value=None, observed_null=True), ["observed_value_finite"]),
+        109: (_row(109, exception_id=None), ["exception_id_not_null"]),
+    }
+    rows += [r for r, _ in bad.values()]
+    rows += [_row(5, meter_id="M5-dup")]  # a second row with id 5
+    frame = _frame(rows)
+    outcome = validate_frame(frame, DAY, TZ, report_dir=tmp_path / "r")
+    by_row = {int(frame.iloc[k - 1]["exception_id"]) if pd.notna(frame.iloc[k - 1]["exception_id"]) else None: v
+              for k, v in outcome.row_failures.items()}
+    for exception_id, (_, checks) in bad.items():
+        key = None if exception_id == 109 else exception_id
+        assert by_row[key] == checks, exception_id
+    assert by_row[5] == ["exception_id_unique"]
+    # both copies of the duplicated id are quarantined: nothing says which one is right
+    assert sum(1 for k in outcome.row_failures if frame.iloc[k - 1]["exception_id"] == 5) == 2
+    assert outcome.quarantined == len(bad) + 2
+    assert outcome.passed  # 11 of 110 rows: below the quarantine share
+
+
+def test_null_expected_value_is_allowed_nan_is_not(tmp_path):
+    rows = [_row(1, expected_value=None, expected_null=True), _row(2, expected_value=math.nan)]
+    outcome = validate_frame(_frame(rows + [_row(i) for i in range(3, 30)]), DAY, TZ)
+    assert outcome.row_failures == {2: ["expected_value_finite"]}
+
+
+def test_window_bounds_follow_the_local_day_on_daylight_saving_days():
+    spring = dt.date(2026, 3, 8)  # 23 hours in Toronto
+    rows = [
+        _row(1, window_start=pd.Timestamp(local(spring, 22)), window_end=pd.Timestamp(local(spring, 23))),
+        _row(2, window_start=pd.Timestamp(local(spring, 23)), window_end=pd.Timestamp(local(spring, 24))),
+    ]
+    prepared = prepare_frame(_frame(rows), spring, TZ)
+    # local(spring, 24) is 01:00 on March 9 (23-hour day): outside the day
+    assert list(prepared["window_end_offset_s"] >= 0) == [True, False]
+
+
+def test_a_batch_mostly_bad_fails_the_quarantine_share():
+    rows = [_row(i) for i in range(1, 41)] + [_row(i, rule_code="BAD") for i in range(41, 101)]
+    outcome = validate_frame(_frame(rows), DAY, TZ)
+    assert not outcome.passed
+    assert any(f.startswith("quarantine_share") for f in outcome.batch_failures)
+
+
+def test_volume_check_needs_history_and_bounds_the_ratio():
+    settings = get_settings().with_overrides(volume_min_history_days=5, min_volume_ratio=0.5,
+                                              max_volume_ratio=2.0)
+    history = {DAY - dt.timedelta(days=k): 100 for k in range(1, 8)}
+    assert volume_check(100, history, settings)[0] is None
+    assert volume_check(30, history, settings)[0].startswith("volume")
+    assert volume_check(250, history, settings)[0].startswith("volume")
+    short = dict(list(history.items())[:3])
+    breach, detail = volume_check(5, short, settings)
+    assert breach is None and detail["checked"] is False
+
+
+def test_a_million_rows_validate_in_seconds():
+    """Not a benchmark (no timing asserted): the suite handles bench-sized batches."""
+    n = 200_000
+    frame = pd.DataFrame(
+        {
+            "exception_id": np.arange(1, n + 1),
+            "meter_id": "M1",
+            "rule_code": np.array(RULE_CODES, dtype=object)[np.arange(n) % len(RULE_CODES)],
+            "window_start": pd.Timestamp(local(DAY, 1)),
+            "window_end": pd.Timestamp(local(DAY, 2)),
+            "observed_value": 1.0,
+            "expected_value": 2.0,
+            "observed_null": False,
+            "expected_null": False,
+            "meter_known": True,
+        }
+    )
+    frame.loc[17, "observed_value"] = np.inf
+    outcome = validate_frame(frame, DAY, TZ)
+    assert outcome.row_failures == {18: ["observed_value_finite"]}
+
+
+# --- staged in a real warehouse ----------------------------------------------------------
+
+
+def _stage_and_validate(engine, run_id="t1"):
+    steps.start_run(engine, run_id, DAY)
+    selected = steps.extract(engine, run_id, DAY)
+    steps.validate(engine, run_id, DAY)
+    return selected
+
+
+def test_staged_bad_rows_are_quarantined_and_stay_open(fresh_engine):
+    engine = fresh_engine
+    with engine.begin() as conn:
+        relax_contract(conn)
+        meters = seed_meters(conn, 60)
+        seed_day(conn, DAY, meters)
+        bad = [
+            dict(id=1001, m=meters[0], rule="NOT_A_RULE", ws=local(DAY, 1), we=local(DAY, 2), obs=1.0),
+            dict(id=1002, m="GHOST", rule="SPIKE", ws=local(DAY, 1), we=local(DAY, 2), obs=1.0),
+            dict(id=1003, m=meters[1], rule="SPIKE", ws=local(DAY, -1), we=local(DAY, 2), obs=1.0),
+            dict(id=1004, m=meters[2], rule="SPIKE", ws=local(DAY, 1), we=local(DAY, 2), obs=float("nan")),
+            dict(id=1005, m=meters[3], rule="SPIKE", ws=local(DAY, 1), we=local(DAY, 2), obs=1.0),
+            dict(id=1005, m=meters[4], rule="GAP", ws=local(DAY, 1), we=local(DAY, 2), obs=2.0),
+        ]
+        insert_exceptions(
+            conn,
+            [dict(b, d=DAY, exp=1.0, rv="X/1", raised=local(DAY, 26), status="OPEN") for b in bad],
+        )
+        # never selected: resolved by an analyst, or another day
+        seed_day(conn, DAY, meters[:3], first_id=5000, status="ANALYST_RESOLVED")
+        seed_day(conn, DAY + dt.timedelta(days=1), meters[:3], first_id=6000)
+    selected = _stage_and_validate(engine)
+    assert selected == 60 + 6
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT exception_id, failed_checks, payload FROM vee.quarantined_exception ORDER BY 1, 3::text")
+        ).fetchall()
+        run = conn.execute(sa.text("SELECT * FROM vee.scoring_run")).mappings().one()
+        statuses = dict(conn.execute(sa.text(
+            "SELECT exception_id, status FROM mdm.vee_exception WHERE exception_id > 1000 AND exception_id < 2000"
+        )).fetchall())
+    got = {(r.exception_id, tuple(r.failed_checks)) for r in rows}
+    assert got == {
+        (1001, ("rule_code_known",)),
+        (1002, ("meter_known",)),
+        (1003, ("window_start_in_day",)),
+        (1004, ("observed_value_finite",)),
+        (1005, ("exception_id_unique",)),
+    }
+    assert len(rows) == 6  # both copies of 1005
+    nan_payload = [r.payload for r in rows if r.exception_id == 1004][0]
+    assert nan_payload["observed_value"] == "NaN" and nan_payload["meter_id"] == meters[2]
+    assert set(statuses.values()) == {"OPEN"}
+    assert run["dq_outcome"] == "PASSED" and run["selected"] == 66 and run["quarantined"] == 6
+    assert run["dq_report_path"].endswith("index.html")
+    # rerun of the same date: the quarantine is replaced, not added to
+    _stage_and_validate(engine, run_id="t2")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar() == 6
+        assert set(conn.execute(sa.text("SELECT DISTINCT dag_run_id FROM vee.quarantined_exception")).scalars()) == {"t2"}
+
+
+def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):
+    engine = fresh_engine
+    with engine.begin() as conn:
+        meters = seed_meters(conn, 50)
+        seed_day(conn, DAY, meters[:20])
+        seed_day(conn, DAY, meters[20:50], first_id=100)
+        conn.execute(sa.text("UPDATE mdm.vee_exception SET observed_value = 'NaN' WHERE exception_id >= 100"))
+    steps.start_run(engine, "bad", DAY)
+    steps.extract(engine, "bad", DAY)
+    with pytest.raises(DataQualityError, match="quarantine_share"):
+        steps.validate(engine, "bad", DAY)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM vee.exception_resolution")).scalar() == 0
+        assert set(conn.execute(sa.text("SELECT DISTINCT status FROM mdm.vee_exception")).scalars()) == {"OPEN"}
+        run = conn.execute(sa.text("SELECT * FROM vee.scoring_run")).mappings().one()
+    assert run["status"] == "DQ_FAILED" and run["dq_outcome"] == "FAILED"
+    assert "quarantine_share" in run["message"]
+    assert run["selected"] == 50 and run["quarantined"] == 30
+    assert json.loads(json.dumps(run["dq_summary"]))["outcome"] == "FAILED"
+
+
+def test_volume_far_below_recent_days_fails(fresh_engine, monkeypatch):
+    engine = fresh_engine
+    with engine.begin() as conn:
+        meters = seed_meters(conn, 40)
+        next_id = 1
+        for back in range(1, 11):
+            ids = seed_day(conn, DAY - dt.timedelta(days=back), meters, first_id=next_id)
+            next_id = ids[-1] + 1
+        seed_day(conn, DAY, meters[:3], first_id=next_id)
+    steps.start_run(engine, "low", DAY)
+    steps.extract(engine, "low", DAY)
+    with pytest.raises(DataQualityError, match="volume"):
+        steps.validate(engine, "low", DAY)
+
+
+def test_schema_drift_fails_before_extract(fresh_engine):
+    engine = fresh_engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE mdm.vee_exception ALTER COLUMN observed_value TYPE text")
+    steps.start_run(engine, "schema", DAY)
+    with pytest.raises(DataQualityError, match="observed_value"):
+        steps.extract(engine, "schema", DAY)
+    with engine.connect() as conn:
+        run = conn.execute(sa.text("SELECT status, dq_outcome FROM vee.scoring_run")).one()
+    assert tuple(run) == ("DQ_FAILED", "FAILED")

@@ -1,0 +1,120 @@
+"""What each task of the nightly DAG does, given the Airflow task context.
+
+The DAG file stays orchestration only; each of its tasks calls one function here, which
+calls one step of `vee_tasks.scoring.steps`. This module translates between Airflow and the
+steps: the read date from the run's logical date, the run id, and the failure policy:
+transient database errors are raised as they are (Airflow retries them with exponential
+backoff); anything else (data quality, no champion, broken invariants, bugs) is raised as
+`AirflowFailException`, which fails the task at once without retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Callable
+
+from vee_tasks.config import get_settings
+from vee_tasks.dates import read_date_for
+
+log = logging.getLogger(__name__)
+
+
+def read_date_from_context(context: Any, timezone: str) -> dt.date:
+    """The read date a DAG run scores (contract: logical date D scores read date D).
+
+    `airflow dags test DAG D`, scheduled runs (logical date = local midnight of D, run after
+    D ends) and backfills all carry a logical date. A manual trigger without one (Airflow 3
+    allows it) scores the last read date that has ended when the run was requested.
+    """
+    logical = context.get("logical_date")
+    if logical is None:
+        interval_start = context.get("data_interval_start")
+        logical = interval_start
+    if logical is not None:
+        return read_date_for(logical, timezone)
+    run_after = context["dag_run"].run_after
+    from zoneinfo import ZoneInfo
+
+    return run_after.astimezone(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
+
+
+def _call(fn: Callable, *args, **kwargs):
+    """Run a step with the failure policy of the module docstring."""
+    from vee_tasks.scoring.errors import is_transient
+
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        if is_transient(exc):
+            log.warning("transient warehouse error, Airflow will retry: %s", exc)
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _engine():
+    from vee_tasks.warehouse import get_engine
+
+    return get_engine()
+
+
+def start(context: Any) -> dict:
+    """Task start_run_record: returns {"dag_run_id", "read_date"} for the other tasks."""
+    from vee_tasks.scoring import steps
+
+    settings = get_settings()
+    read_date = read_date_from_context(context, settings.timezone)
+    return _call(steps.start_run, _engine(), context["run_id"], read_date)
+
+
+def resolve_champion(run: dict) -> str:
+    from vee_tasks.scoring import steps
+
+    return _call(steps.resolve_champion, _engine(), run["dag_run_id"])
+
+
+def extract(run: dict) -> int:
+    from vee_tasks.scoring import steps
+
+    return _call(steps.extract, _engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"]))
+
+
+def validate(run: dict) -> list[int]:
+    from vee_tasks.scoring import steps
+
+    return _call(steps.validate, _engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"]))
+
+
+def score_shard(run: dict, shard: int, model_version: str) -> dict:
+    from vee_tasks.scoring import steps
+
+    return _call(
+        steps.score_shard,
+        _engine(),
+        run["dag_run_id"],
+        dt.date.fromisoformat(run["read_date"]),
+        int(shard),
+        str(model_version),
+    )
+
+
+def finish(run: dict) -> str:
+    from vee_tasks.scoring import steps
+
+    return _call(steps.finish_run, _engine(), run["dag_run_id"])
+
+
+def on_task_failure(context: Any) -> None:
+    """Task failure callback: the run record says FAILED with the reason (an earlier,
+    more specific status such as DQ_FAILED is kept)."""
+    try:
+        from vee_tasks.scoring import steps
+
+        ti = context.get("task_instance") or context.get("ti")
+        task_id = getattr(ti, "task_id", "?")
+        exc = context.get("exception")
+        steps.mark_failed(_engine(), context["run_id"], f"task {task_id} failed: {exc}")
+    except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
+        log.exception("could not record the failure in vee.scoring_run")

@@ -1,0 +1,52 @@
+"""Failure kinds of a nightly run, and which of them are worth a retry.
+
+Kept free of heavy imports: the DAG's task wrapper uses it to turn permanent failures into
+`AirflowFailException` (no retry) and let transient database errors retry with backoff.
+"""
+
+from __future__ import annotations
+
+
+class ScoringError(RuntimeError):
+    """A nightly run cannot go on; retrying will not help."""
+
+
+class DataQualityError(ScoringError):
+    """A batch-level data-quality check failed: the run stops before any write."""
+
+
+class RunStateError(ScoringError):
+    """The run record says a step must not run (e.g. scoring a run that failed validation)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors of the connection or server (lost connection, restart, timeout).
+
+    Data-quality failures, a missing champion, constraint violations and programming
+    errors are permanent: a retry would fail the same way.
+    """
+    import sqlalchemy as sa
+
+    from vee_tasks.warehouse import WarehouseUnavailable
+
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, ScoringError):
+            return False
+        if isinstance(current, (WarehouseUnavailable, ConnectionError, TimeoutError)):
+            return True
+        if isinstance(current, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)):
+            return True
+        if isinstance(current, sa.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        try:
+            import psycopg2
+
+            if isinstance(current, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+                return True
+        except ImportError:  # pragma: no cover - psycopg2 is a dependency
+            pass
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False

@@ -1,0 +1,538 @@
+"""The steps of a nightly scoring run, shared by the DAG (one task each) and `pipeline`.
+
+Every step takes the engine, the run id and plain values, and returns plain values (ids,
+counts, the pinned model version): what may go through XCom. Data moves between steps
+through the warehouse: `vee.nightly_extract` holds the run's rows, `vee.nightly_shard_result`
+what each shard wrote, `vee.scoring_run` the run record.
+
+Order: start_run -> resolve_champion -> extract -> validate -> score_shard (each shard,
+independent) -> finish_run. Every step is idempotent for a given run id: a retried or
+cleared task redoes its own work and gives the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy.engine import Connection, Engine
+
+from vee_tasks.config import DECIDABLE_STATUSES, RESOLUTION_CODES, Settings, get_settings
+from vee_tasks.scoring.errors import DataQualityError, RunStateError, is_transient
+from vee_tasks.warehouse import copy_rows, execute_sql_file, sql
+
+log = logging.getLogger(__name__)
+
+AUTO_APPLY = "AUTO_APPLY"
+REVIEW = "REVIEW"
+RESULT_COLUMNS = [
+    "exception_id",
+    "predicted_resolution",
+    "confidence",
+    "p_accept",
+    "p_estimate",
+    "p_edit",
+    "p_reread",
+    "p_field_order",
+    "decision",
+]
+_PROB_COLUMN = {code: f"p_{code.lower()}" for code in RESOLUTION_CODES}
+
+# mdm.vee_exception as the contract defines it: the batch-level schema check.
+CONTRACT_COLUMNS = {
+    "exception_id": "bigint",
+    "meter_id": "text",
+    "rule_code": "text",
+    "read_date": "date",
+    "window_start": "timestamp with time zone",
+    "window_end": "timestamp with time zone",
+    "observed_value": "double precision",
+    "expected_value": "double precision",
+    "rule_version": "text",
+    "raised_at": "timestamp with time zone",
+    "status": "text",
+    "status_changed_at": "timestamp with time zone",
+}
+
+
+# --- the run record ----------------------------------------------------------------------
+
+
+def _q(conn: Connection, name: str, params: dict | None = None):
+    return execute_sql_file(conn, f"queries/{name}.sql", params or {})
+
+
+def record_step_seconds(engine: Engine, dag_run_id: str, step: str, seconds: float) -> None:
+    with engine.begin() as conn:
+        _q(conn, "nightly_run_step", {"dag_run_id": dag_run_id, "step": step, "seconds": round(seconds, 3)})
+
+
+def mark_failed(engine: Engine, dag_run_id: str, message: str, status: str = "FAILED") -> None:
+    """Mark the run FAILED (or DQ_FAILED); keeps an earlier, more specific failure."""
+    with engine.begin() as conn:
+        _q(conn, "nightly_run_fail", {"dag_run_id": dag_run_id, "status": status, "message": message[:2000]})
+
+
+@contextmanager
+def _step(engine: Engine, dag_run_id: str, name: str) -> Iterator[None]:
+    """Time a step into step_seconds; on a permanent error mark the run FAILED."""
+    started = time.perf_counter()
+    try:
+        yield
+    except DataQualityError:
+        raise  # validate() has already recorded DQ_FAILED and its figures
+    except Exception as exc:
+        if not is_transient(exc):
+            try:
+                mark_failed(engine, dag_run_id, f"{name}: {type(exc).__name__}: {exc}")
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.exception("could not mark run %s failed", dag_run_id)
+        raise
+    record_step_seconds(engine, dag_run_id, name, time.perf_counter() - started)
+
+
+def start_run(engine: Engine, dag_run_id: str, read_date: dt.date) -> dict:
+    """Open the run record (a retried or cleared run starts afresh)."""
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        _q(conn, "nightly_run_start", {"dag_run_id": dag_run_id, "read_date": read_date})
+    record_step_seconds(engine, dag_run_id, "start", time.perf_counter() - started)
+    log.info("nightly run %s: read date %s", dag_run_id, read_date)
+    return {"dag_run_id": dag_run_id, "read_date": read_date.isoformat()}
+
+
+def resolve_champion(engine: Engine, dag_run_id: str, settings: Settings | None = None) -> str:
+    """Pin the run to the champion's version now; every shard loads exactly this version."""
+    settings = settings or get_settings()
+    with _step(engine, dag_run_id, "resolve_champion"):
+        from vee_tasks.registry import resolve_champion_version
+
+        version = str(resolve_champion_version())
+        with engine.begin() as conn:
+            _q(
+                conn,
+                "nightly_run_model",
+                {
+                    "dag_run_id": dag_run_id,
+                    "model_name": settings.registered_model_name,
+                    "model_version": version,
+                },
+            )
+    log.info("run %s pinned to %s version %s", dag_run_id, settings.registered_model_name, version)
+    return version
+
+
+# --- extract -----------------------------------------------------------------------------
+
+
+def contract_schema_problems(conn: Connection) -> list[str]:
+    """Differences between mdm.vee_exception and the contract's columns (batch check)."""
+    rows = _q(conn, "nightly_contract_columns").fetchall()
+    actual = {r.column_name: r.data_type for r in rows}
+    problems = []
+    for column, data_type in CONTRACT_COLUMNS.items():
+        if column not in actual:
+            problems.append(f"mdm.vee_exception.{column} is missing")
+        elif actual[column] != data_type:
+            problems.append(f"mdm.vee_exception.{column} is {actual[column]}, not {data_type}")
+    return problems
+
+
+def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Settings | None = None) -> int:
+    """Stage the read date's decidable exceptions in vee.nightly_extract, in SQL; returns
+    the number of rows staged."""
+    settings = settings or get_settings()
+    with _step(engine, dag_run_id, "extract"):
+        with engine.begin() as conn:
+            problems = contract_schema_problems(conn)
+        if problems:
+            _record_dq_failure(engine, dag_run_id, ["schema: " + "; ".join(problems)], None, 0, 0)
+            raise DataQualityError("schema: " + "; ".join(problems))
+        with engine.begin() as conn:
+            _q(conn, "nightly_extract_clear", {"dag_run_id": dag_run_id})
+            result = _q(
+                conn,
+                "nightly_extract",
+                {"dag_run_id": dag_run_id, "read_date": read_date, "shard_count": settings.shard_count},
+            )
+            selected = result.rowcount
+            conn.exec_driver_sql("ANALYZE vee.nightly_extract")
+    log.info("run %s: staged %d decidable exceptions of %s", dag_run_id, selected, read_date)
+    return int(selected)
+
+
+# --- validate ----------------------------------------------------------------------------
+
+
+def read_extract_frame(conn: Connection, dag_run_id: str):
+    """The run's staged rows as a DataFrame, moved with COPY (fast for a million rows)."""
+    import pandas as pd
+
+    from vee_tasks.scoring.validation import FRAME_COLUMNS
+
+    statement = sql("queries/nightly_extract_frame.sql").compile(dialect=conn.dialect)
+    raw = conn.connection.driver_connection
+    buffer = io.StringIO()
+    with raw.cursor() as cursor:
+        query = cursor.mogrify(str(statement), {"dag_run_id": dag_run_id}).decode()
+        cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
+    buffer.seek(0)
+    frame = pd.read_csv(
+        buffer,
+        dtype={"meter_id": "string", "rule_code": "string", "observed_null": str, "expected_null": str,
+               "meter_known": str},
+        keep_default_na=False,
+        na_values={"exception_id": [""], "window_start_epoch": [""], "window_end_epoch": [""],
+                   "observed_value": ["", "NaN"], "expected_value": ["", "NaN"],
+                   "meter_id": [""], "rule_code": [""]},
+    )
+    for flag in ("observed_null", "expected_null", "meter_known"):
+        frame[flag] = frame[flag].eq("t")
+    for text_col in ("meter_id", "rule_code"):
+        frame[text_col] = frame[text_col].astype(object).where(frame[text_col].notna(), None)
+    return frame[list(FRAME_COLUMNS)]
+
+
+def report_dir_for(settings: Settings, read_date: dt.date, dag_run_id: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dag_run_id)[:120]
+    return settings.reports_dir / "nightly" / read_date.isoformat() / safe
+
+
+def _write_marker(report_dir: Path, read_date: dt.date, dag_run_id: str, outcome: str, summary: dict) -> None:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    marker = {
+        "kind": "nightly",
+        "date": read_date.isoformat(),
+        "run_id": dag_run_id,
+        "outcome": outcome,
+        "summary": summary,
+    }
+    (report_dir / "run.json").write_text(json.dumps(marker, indent=2, default=str), encoding="utf-8")
+
+
+def _record_dq_failure(
+    engine: Engine, dag_run_id: str, failures: list[str], report_path: str | None,
+    selected: int, quarantined: int, summary: dict | None = None,
+) -> None:
+    with engine.begin() as conn:
+        _q(
+            conn,
+            "nightly_run_dq",
+            {
+                "dag_run_id": dag_run_id,
+                "dq_outcome": "FAILED",
+                "dq_report_path": report_path,
+                "dq_summary": json.dumps(summary or {"batch_failures": failures}, default=str),
+                "selected": selected,
+                "quarantined": quarantined,
+            },
+        )
+        _q(conn, "nightly_run_fail", {"dag_run_id": dag_run_id, "status": "DQ_FAILED",
+                                      "message": "data quality: " + " | ".join(failures)})
+
+
+def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Settings | None = None) -> list[int]:
+    """Run the GX suite over the staged rows; quarantine failing rows, or stop the run.
+
+    On a batch-level breach: DQ_FAILED in the run record, the Data Docs kept, nothing
+    written anywhere else, DataQualityError raised. Otherwise the failing rows are marked in
+    the extract and (re)written to vee.quarantined_exception in one transaction. Returns the
+    shards to score (all of them: an empty shard finishes at once).
+    """
+    settings = settings or get_settings()
+    from vee_tasks.scoring.validation import validate_frame
+
+    with _step(engine, dag_run_id, "validate"):
+        with engine.connect() as conn:
+            frame = read_extract_frame(conn, dag_run_id)
+            history_rows = _q(
+                conn,
+                "nightly_volume_history",
+                {"read_date": read_date, "lookback_days": settings.volume_lookback_days},
+            ).fetchall()
+        counts = {r.read_date: r.exceptions for r in history_rows}
+        today = counts.pop(read_date, 0)
+        report_dir = report_dir_for(settings, read_date, dag_run_id)
+        outcome = validate_frame(
+            frame,
+            read_date,
+            settings.timezone,
+            settings=settings,
+            volume_today=today,
+            volume_history=counts,
+            report_dir=report_dir,
+            run_name=f"{read_date.isoformat()}_{dag_run_id}",
+        )
+        summary = outcome.summary()
+        _write_marker(report_dir, read_date, dag_run_id, outcome.outcome, summary)
+        log.info("run %s: data quality %s %s", dag_run_id, outcome.outcome, json.dumps(summary, default=str))
+        if not outcome.passed:
+            _record_dq_failure(
+                engine, dag_run_id, outcome.batch_failures, outcome.report_path,
+                outcome.selected, outcome.quarantined, summary,
+            )
+            raise DataQualityError("data quality: " + " | ".join(outcome.batch_failures))
+
+        import pandas as pd
+
+        failed = pd.DataFrame(
+            {
+                "stage_row": list(outcome.row_failures.keys()),
+                "failed_checks": ["{" + ",".join(v) + "}" for v in outcome.row_failures.values()],
+            }
+        )
+        with engine.begin() as conn:
+            _q(conn, "nightly_reset_failed_rows", {"dag_run_id": dag_run_id})
+            _q(conn, "nightly_failed_rows_temp")
+            copy_rows(conn, "nightly_failed_rows", ["stage_row", "failed_checks"], failed)
+            _q(conn, "nightly_mark_failed_rows", {"dag_run_id": dag_run_id})
+            _q(conn, "nightly_quarantine_delete", {"dag_run_id": dag_run_id, "read_date": read_date})
+            _q(conn, "nightly_quarantine_insert", {"dag_run_id": dag_run_id, "read_date": read_date})
+            _q(
+                conn,
+                "nightly_run_dq",
+                {
+                    "dag_run_id": dag_run_id,
+                    "dq_outcome": "PASSED",
+                    "dq_report_path": outcome.report_path,
+                    "dq_summary": json.dumps(summary, default=str),
+                    "selected": outcome.selected,
+                    "quarantined": outcome.quarantined,
+                },
+            )
+    return list(range(settings.shard_count))
+
+
+# --- score one shard ---------------------------------------------------------------------
+
+
+def decide(proba, thresholds: dict[str, float]):
+    """Predicted code, its confidence, and AUTO_APPLY when the confidence reaches the pinned
+    version's threshold for that code (no threshold for a code: always REVIEW)."""
+    import numpy as np
+    import pandas as pd
+
+    proba = proba[list(RESOLUTION_CODES)].astype("float64")
+    values = proba.to_numpy()
+    if not np.isfinite(values).all():
+        raise ValueError("the model returned non-finite probabilities")
+    best = values.argmax(axis=1)
+    predicted = np.asarray(RESOLUTION_CODES, dtype=object)[best]
+    confidence = np.clip(values[np.arange(len(values)), best], 0.0, 1.0)
+    limit = np.array([float(thresholds.get(code, np.inf)) for code in predicted], dtype="float64")
+    decision = np.where(confidence >= limit, AUTO_APPLY, REVIEW)
+    out = pd.DataFrame(
+        {
+            "exception_id": proba.index.to_numpy(dtype="int64"),
+            "predicted_resolution": predicted,
+            "confidence": confidence,
+            "decision": decision,
+        }
+    )
+    for code in RESOLUTION_CODES:
+        out[_PROB_COLUMN[code]] = proba[code].to_numpy()
+    return out[RESULT_COLUMNS]
+
+
+def _run_row(conn: Connection, dag_run_id: str):
+    return _q(conn, "nightly_run_get", {"dag_run_id": dag_run_id}).mappings().first()
+
+
+def score_shard(
+    engine: Engine,
+    dag_run_id: str,
+    read_date: dt.date,
+    shard: int,
+    model_version: str,
+    settings: Settings | None = None,
+    model=None,
+    before_write=None,
+) -> dict:
+    """Score one shard with the pinned model version and write it back in one transaction.
+
+    Features, predictions and decisions are made chunk by chunk (settings.scoring_chunk_rows)
+    and COPYed into a temp table, so memory stays bounded; the write-back is set-based SQL:
+    lock the still-decidable rows FOR UPDATE, upsert their resolutions, set their statuses,
+    record the shard's counts. Rows an analyst resolved meanwhile are skipped.
+    `before_write(conn)` is a test seam to act between scoring and the lock.
+    """
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    name = f"score_shard_{shard}"
+    with _step(engine, dag_run_id, name):
+        with engine.connect() as conn:
+            run = _run_row(conn, dag_run_id)
+        if run is None or run["dq_outcome"] != "PASSED" or run["status"] != "RUNNING":
+            raise RunStateError(
+                f"run {dag_run_id} is not validated and running "
+                f"(status {run and run['status']}, data quality {run and run['dq_outcome']})"
+            )
+        if model is None:
+            from vee_tasks.registry import load_model_version
+
+            model = load_model_version(model_version)
+        if str(model.version) != str(model_version):
+            raise RunStateError(f"loaded version {model.version}, pinned {model_version}")
+        from vee_tasks.features import build_features
+
+        with engine.begin() as conn:
+            _q(conn, "nightly_result_temp")
+            after = -(2**63)
+            chunks = 0
+            while True:
+                ids = [
+                    r[0]
+                    for r in _q(
+                        conn,
+                        "nightly_shard_ids",
+                        {"dag_run_id": dag_run_id, "shard": shard, "after": after,
+                         "chunk_rows": settings.scoring_chunk_rows},
+                    ).fetchall()
+                ]
+                if not ids:
+                    break
+                features = build_features(conn, ids, settings.timezone)
+                proba = model.predict_proba(features)
+                proba = proba.reindex(features.index)
+                copy_rows(conn, "nightly_result", RESULT_COLUMNS, decide(proba, model.thresholds))
+                chunks += 1
+                after = ids[-1]
+                if len(ids) < settings.scoring_chunk_rows:
+                    break
+            conn.exec_driver_sql("ANALYZE nightly_result")
+            if before_write is not None:
+                before_write(conn)
+            params = {
+                "dag_run_id": dag_run_id,
+                "read_date": read_date,
+                "model_name": getattr(model, "name", None) or settings.registered_model_name,
+                "model_version": str(model_version),
+            }
+            _q(conn, "nightly_lock")
+            _q(conn, "nightly_upsert_resolution", params)
+            _q(conn, "nightly_update_status")
+            counts = dict(_q(conn, "nightly_shard_counts").mappings().one())
+            counts["seconds"] = round(time.perf_counter() - started, 3)
+            _q(conn, "nightly_shard_result_upsert", {"dag_run_id": dag_run_id, "shard": shard, **counts})
+    counts["shard"] = shard
+    log.info("run %s shard %d: %s", dag_run_id, shard, counts)
+    return counts
+
+
+# --- finish ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """A nightly run as recorded in vee.scoring_run."""
+
+    dag_run_id: str
+    read_date: dt.date
+    status: str
+    model_name: str | None
+    model_version: str | None
+    selected: int
+    scored: int
+    quarantined: int
+    auto_applied: int
+    sent_to_review: int
+    skipped_analyst: int
+    dq_outcome: str | None
+    dq_report_path: str | None
+    step_seconds: dict
+    message: str | None
+
+    @classmethod
+    def load(cls, engine: Engine, dag_run_id: str) -> "ScoringRun":
+        with engine.connect() as conn:
+            row = _run_row(conn, dag_run_id)
+        if row is None:
+            raise RunStateError(f"no run record {dag_run_id}")
+        return cls(
+            dag_run_id=row["dag_run_id"],
+            read_date=row["read_date"],
+            status=row["status"],
+            model_name=row["model_name"],
+            model_version=row["model_version"],
+            selected=row["selected"] or 0,
+            scored=row["scored"] or 0,
+            quarantined=row["quarantined"] or 0,
+            auto_applied=row["auto_applied"] or 0,
+            sent_to_review=row["sent_to_review"] or 0,
+            skipped_analyst=row["skipped_analyst"] or 0,
+            dq_outcome=row["dq_outcome"],
+            dq_report_path=row["dq_report_path"],
+            step_seconds=dict(row["step_seconds"] or {}),
+            message=row["message"],
+        )
+
+    def describe(self) -> str:
+        """The operator's summary: one line of outcome, one of counts, one of where to look."""
+        model = f"{self.model_name} v{self.model_version}" if self.model_version else "no model"
+        total = sum(v for k, v in self.step_seconds.items() if not k.startswith("score_shard_"))
+        shards = [v for k, v in self.step_seconds.items() if k.startswith("score_shard_")]
+        lines = [
+            f"nightly run {self.dag_run_id}: read date {self.read_date} {self.status}"
+            + (f" ({self.message})" if self.message else ""),
+            f"  selected {self.selected} = scored {self.scored} + quarantined {self.quarantined}"
+            f" + skipped (analyst resolved meanwhile) {self.skipped_analyst}",
+            f"  auto-applied {self.auto_applied}, sent to review {self.sent_to_review}; model {model}",
+            f"  data quality {self.dq_outcome or 'not run'}; report {self.dq_report_path or '-'}",
+            f"  steps {total + sum(shards):.1f}s (slowest shard {max(shards, default=0):.1f}s): "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in self.step_seconds.items()),
+        ]
+        return "\n".join(lines)
+
+
+def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None) -> str:
+    """Close the run: totals from the shards, the invariant checked, staging dropped.
+
+    Invariant: selected = scored + quarantined + skipped_analyst (skipped: an analyst
+    resolved the exception between extract and write-back). Returns the summary text.
+    """
+    settings = settings or get_settings()
+    with _step(engine, dag_run_id, "finish"):
+        with engine.begin() as conn:
+            run = _run_row(conn, dag_run_id)
+            totals = _q(conn, "nightly_shard_totals", {"dag_run_id": dag_run_id}).mappings().one()
+            if totals["shards"] != settings.shard_count:
+                raise RunStateError(
+                    f"{totals['shards']} of {settings.shard_count} shards recorded results"
+                )
+            accounted = totals["scored"] + (run["quarantined"] or 0) + totals["skipped_analyst"]
+            if accounted != (run["selected"] or 0):
+                raise RunStateError(
+                    f"selected {run['selected']} != scored {totals['scored']} + quarantined "
+                    f"{run['quarantined']} + skipped {totals['skipped_analyst']}"
+                )
+            _q(conn, "nightly_run_finish", {"dag_run_id": dag_run_id, "summary": None})
+            _q(conn, "nightly_extract_cleanup", {"dag_run_id": dag_run_id})
+    summary = ScoringRun.load(engine, dag_run_id).describe()
+    with engine.begin() as conn:
+        _q(conn, "nightly_run_summary", {"dag_run_id": dag_run_id, "summary": summary})
+    log.info("%s", summary)
+    return summary
+
+
+__all__ = [
+    "AUTO_APPLY",
+    "REVIEW",
+    "DECIDABLE_STATUSES",
+    "ScoringRun",
+    "decide",
+    "extract",
+    "finish_run",
+    "mark_failed",
+    "resolve_champion",
+    "score_shard",
+    "start_run",
+    "validate",
+]

@@ -1,0 +1,366 @@
+"""Data-quality validation of a read date's extracted exceptions (Great Expectations).
+
+Row-level checks decide which exceptions are quarantined; batch-level checks decide whether
+the run may write anything at all.
+
+Why GX does the row checks itself: GX Core 1.x on a pandas batch is vectorised (a million
+rows, ten expectations: ~0.3 s on this machine) and, with `result_format` COMPLETE and
+`unexpected_index_column_names=['stage_row']`, tells exactly which rows broke which
+expectation. So one suite (`expectations/nightly_exceptions.json`) is both the rule book and
+the Data Docs report, and no second implementation can drift from it. Each expectation's
+`meta.check` is the check name written to `vee.quarantined_exception.failed_checks`;
+`meta.level` says whether it is a row or a batch check.
+
+What GX cannot see directly is prepared here, vectorised, into `*_checked` / `*_offset_s`
+columns (see `prepare_frame`): NaN versus NULL (pandas holds both as NaN, so the extract
+reads the null flags from PostgreSQL), the read date's bounds in the utility's time zone,
+and which rules may leave `observed_value` NULL.
+
+NULL observed values: every contract rule measures something (GAP: the missing intervals,
+ZERO_CONSUMPTION: the day's total, ...), so `OBSERVED_MAY_BE_NULL` is empty and a NULL
+observed value is quarantined as `observed_value_finite`. `expected_value` may be NULL for any
+rule (the contract: "null where none"), but never NaN or infinite.
+
+Batch checks (`batch_checks`): the suite's batch expectations (schema), the day's volume
+against the median of recent days (only with enough history), and the share of quarantined
+rows. A breach stops the run before any write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from vee_tasks.config import EXPECTATIONS_DIR, RULE_CODES, Settings, get_settings
+from vee_tasks.dates import day_bounds
+
+log = logging.getLogger(__name__)
+
+SUITE_NAME = "nightly_exceptions"
+# Rules whose observed_value may be NULL (see module docstring): none.
+OBSERVED_MAY_BE_NULL: frozenset[str] = frozenset()
+# Batch-level check names (besides the suite's batch expectations).
+VOLUME_CHECK = "volume"
+QUARANTINE_SHARE_CHECK = "quarantine_share"
+
+# The columns the extract reads (sql/queries/nightly_extract_frame.sql).
+FRAME_COLUMNS = (
+    "stage_row",
+    "shard",
+    "exception_id",
+    "meter_id",
+    "rule_code",
+    "window_start_epoch",
+    "window_end_epoch",
+    "observed_value",
+    "expected_value",
+    "observed_null",
+    "expected_null",
+    "meter_known",
+)
+
+
+def load_suite() -> dict:
+    """The suite as stored (GX 1.x ExpectationSuite JSON)."""
+    return json.loads((EXPECTATIONS_DIR / f"{SUITE_NAME}.json").read_text(encoding="utf-8"))
+
+
+def check_names(level: str | None = None) -> list[str]:
+    return [
+        e["meta"]["check"]
+        for e in load_suite()["expectations"]
+        if level is None or e["meta"].get("level") == level
+    ]
+
+
+# --- preparing the frame -----------------------------------------------------------------
+
+
+def _null_mask(column: pd.Series) -> np.ndarray:
+    """NULL (None / pd.NA) but not NaN, for frames built by callers (object columns)."""
+    if column.dtype == object:
+        values = column.to_numpy()
+        return np.fromiter((v is None or v is pd.NA for v in values), bool, len(values))
+    return column.isna().to_numpy()
+
+
+def _epoch_seconds(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if f"{name}_epoch" in frame:
+        return pd.to_numeric(frame[f"{name}_epoch"], errors="coerce").to_numpy(dtype="float64")
+    stamps = pd.to_datetime(frame[name], utc=True)
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return seconds.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def prepare_frame(frame: pd.DataFrame, read_date: dt.date, timezone: str) -> pd.DataFrame:
+    """Add the derived columns the suite checks; vectorised, one pass per column.
+
+    Accepts the extract's frame (FRAME_COLUMNS) or a plain one with `window_start` /
+    `window_end` timestamps and `observed_null` / `expected_null` left out (then NULL is
+    None / pd.NA in an object column, and NaN is NaN).
+    """
+    out = frame.copy()
+    n = len(out)
+    if "stage_row" not in out:
+        out["stage_row"] = np.arange(1, n + 1, dtype="int64")
+    for name in ("shard",):
+        if name not in out:
+            out[name] = 0
+    if "exception_id" in out:
+        out["exception_id"] = pd.array(
+            pd.to_numeric(out["exception_id"], errors="coerce"), dtype="Int64"
+        )
+    start, end = day_bounds(read_date, timezone)
+    start_s, end_s = start.timestamp(), end.timestamp()
+    ws = _epoch_seconds(out, "window_start")
+    we = _epoch_seconds(out, "window_end")
+    out["window_start_epoch"] = ws
+    out["window_end_epoch"] = we
+    # NULL timestamps become -1: GX's between() ignores nulls, a quarantine must not.
+    out["window_start_offset_s"] = np.where(np.isnan(ws), -1.0, ws - start_s)
+    out["window_end_offset_s"] = np.where(np.isnan(we), -1.0, end_s - we)
+    out["window_length_s"] = np.where(np.isnan(ws) | np.isnan(we), -1.0, we - ws)
+
+    rule = out["rule_code"].astype(object) if "rule_code" in out else pd.Series([None] * n)
+    out["rule_code_checked"] = rule.where(rule.notna(), "").astype(str)
+
+    for name in ("observed", "expected"):
+        values_col = out[f"{name}_value"]
+        if f"{name}_null" in out:
+            is_null = out[f"{name}_null"].astype(bool).to_numpy()
+        else:
+            is_null = _null_mask(values_col)
+            out[f"{name}_null"] = is_null
+        values = pd.to_numeric(values_col.where(~is_null, np.nan), errors="coerce").to_numpy(
+            dtype="float64", na_value=np.nan
+        )
+        checked = np.where(np.isfinite(values), values, np.inf)
+        if name == "observed":
+            null_ok = rule.isin(OBSERVED_MAY_BE_NULL).to_numpy()
+        else:
+            null_ok = np.ones(n, dtype=bool)
+        # NULL where allowed stays NULL (GX skips it); NaN, inf and forbidden NULLs fail.
+        checked = np.where(is_null & null_ok, np.nan, checked)
+        out[f"{name}_value_checked"] = checked
+        out[f"{name}_value"] = values
+    if "meter_known" not in out:
+        raise ValueError("the frame needs a meter_known column (the extract computes it)")
+    out["meter_known"] = out["meter_known"].fillna(False).astype(bool)
+    return out
+
+
+# --- running the suite -----------------------------------------------------------------
+
+
+@dataclass
+class ValidationOutcome:
+    """What validation found: per-row failures, batch breaches, counts and the report."""
+
+    selected: int
+    row_failures: dict[int, list[str]]  # stage_row -> failed check names
+    check_counts: dict[str, int]  # check -> rows failing it
+    batch_failures: list[str]  # human-readable, one per breached batch check
+    report_path: str | None = None
+    volume: dict = field(default_factory=dict)
+
+    @property
+    def quarantined(self) -> int:
+        return len(self.row_failures)
+
+    @property
+    def passed(self) -> bool:
+        return not self.batch_failures
+
+    @property
+    def outcome(self) -> str:
+        return "PASSED" if self.passed else "FAILED"
+
+    def summary(self) -> dict:
+        return {
+            "outcome": self.outcome,
+            "selected": self.selected,
+            "quarantined": self.quarantined,
+            "check_counts": self.check_counts,
+            "batch_failures": self.batch_failures,
+            "volume": self.volume,
+            "report_path": self.report_path,
+        }
+
+
+def _quiet_gx() -> None:
+    for name in ("great_expectations", "great_expectations._docs_decorators"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:120]
+
+
+def run_suite(
+    prepared: pd.DataFrame, report_dir: Path | None = None, run_name: str = "nightly"
+) -> tuple[dict[int, list[str]], dict[str, int], list[str], str | None]:
+    """Validate a prepared frame with the stored suite; build Data Docs into report_dir.
+
+    Returns (row failures by stage_row, failing-row counts by check, breached batch checks,
+    path of the Data Docs index or None).
+    """
+    _quiet_gx()
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    stored = load_suite()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    actions = []
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(
+            site_name="nightly",
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(report_dir),
+                },
+            },
+        )
+        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["nightly"]))
+    batch_definition = (
+        context.data_sources.add_pandas("warehouse")
+        .add_dataframe_asset("nightly_extract")
+        .add_batch_definition_whole_dataframe("read_date")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(**{k: stored[k] for k in ("name", "expectations", "meta")}))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="nightly_exceptions", data=batch_definition, suite=suite)
+    )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="nightly_exceptions",
+            validation_definitions=[definition],
+            actions=actions,
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": ["stage_row"],
+                "return_unexpected_index_query": False,
+                "partial_unexpected_count": 20,
+            },
+        )
+    )
+    result = checkpoint.run(
+        batch_parameters={"dataframe": prepared}, run_id=RunIdentifier(run_name=_safe(run_name))
+    )
+    failures: dict[int, list[str]] = {}
+    counts: dict[str, int] = {}
+    batch: list[str] = []
+    for validation in result.run_results.values():
+        for item in validation.results:
+            meta = item.expectation_config.meta or {}
+            check = meta.get("check") or item.expectation_config.type
+            level = meta.get("level", "row")
+            if item.exception_info and item.exception_info.get("raised_exception"):
+                message = item.exception_info.get("exception_message")
+                batch.append(f"{check}: expectation could not run ({message})")
+                continue
+            if level == "batch":
+                if not item.success:
+                    batch.append(f"{check}: {item.result.get('observed_value')}")
+                continue
+            rows = item.result.get("unexpected_index_list") or []
+            counts[check] = int(item.result.get("unexpected_count") or 0)
+            for row in rows:
+                stage_row = int(row["stage_row"]) if isinstance(row, Mapping) else int(row)
+                failures.setdefault(stage_row, []).append(check)
+    report_path = None
+    if report_dir is not None:
+        index = report_dir / "index.html"
+        report_path = str(index) if index.exists() else str(report_dir)
+    return failures, counts, batch, report_path
+
+
+# --- batch checks ----------------------------------------------------------------------
+
+
+def volume_check(
+    today: int, history: Mapping[dt.date, int], settings: Settings
+) -> tuple[str | None, dict]:
+    """Today's count against the median of recent days that had exceptions.
+
+    Skipped (None) with fewer than settings.volume_min_history_days such days: a new
+    warehouse or a gap in the MDMS's history says nothing about today.
+    """
+    counts = [c for c in history.values() if c > 0]
+    detail = {"today": today, "history_days": len(counts)}
+    if len(counts) < settings.volume_min_history_days:
+        detail["checked"] = False
+        return None, detail
+    median = float(statistics.median(counts))
+    ratio = today / median if median else float("inf")
+    detail.update(checked=True, median=median, ratio=round(ratio, 4))
+    if ratio < settings.min_volume_ratio or ratio > settings.max_volume_ratio:
+        return (
+            f"{VOLUME_CHECK}: {today} exceptions is {ratio:.2f}x the median {median:g} of the "
+            f"last {len(counts)} days (allowed {settings.min_volume_ratio:g}x-"
+            f"{settings.max_volume_ratio:g}x)"
+        ), detail
+    return None, detail
+
+
+def quarantine_share_check(selected: int, quarantined: int, settings: Settings) -> str | None:
+    if selected == 0:
+        return None
+    share = quarantined / selected
+    if share > settings.max_quarantine_share:
+        return (
+            f"{QUARANTINE_SHARE_CHECK}: {quarantined} of {selected} rows ({share:.0%}) failed "
+            f"row checks (allowed {settings.max_quarantine_share:.0%})"
+        )
+    return None
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    read_date: dt.date,
+    timezone: str | None = None,
+    *,
+    settings: Settings | None = None,
+    volume_today: int | None = None,
+    volume_history: Mapping[dt.date, int] | None = None,
+    report_dir: Path | None = None,
+    run_name: str = "nightly",
+) -> ValidationOutcome:
+    """Row and batch checks of one read date's extracted exceptions (no database access)."""
+    settings = settings or get_settings()
+    timezone = timezone or settings.timezone
+    prepared = prepare_frame(frame, read_date, timezone)
+    failures, counts, batch, report_path = run_suite(prepared, report_dir, run_name)
+    selected = len(prepared)
+    volume_detail: dict = {}
+    if volume_history is not None:
+        breach, volume_detail = volume_check(
+            selected if volume_today is None else volume_today, volume_history, settings
+        )
+        if breach:
+            batch.append(breach)
+    share = quarantine_share_check(selected, len(failures), settings)
+    if share:
+        batch.append(share)
+    return ValidationOutcome(
+        selected=selected,
+        row_failures={k: sorted(set(v), key=v.index) for k, v in failures.items()},
+        check_counts=counts,
+        batch_failures=batch,
+        report_path=report_path,
+        volume=volume_detail,
+    )
