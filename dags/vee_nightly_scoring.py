@@ -39,6 +39,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
+from vee_tasks import alerting
 from vee_tasks.config import NIGHTLY_DAG_ID, get_settings
 
 _settings = get_settings()
@@ -59,7 +60,7 @@ DEFAULT_ARGS = {
     "retry_delay": dt.timedelta(seconds=30),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
-    "on_failure_callback": _record_failure,
+    "on_failure_callback": [_record_failure, alerting.on_failure],
 }
 
 
