@@ -1,0 +1,116 @@
+"""
+### VEE weekly retraining (`vee_weekly_retraining`)
+
+Trains the model that resolves VEE exceptions from analysts' decisions. The run whose logical
+date is **D** trains on labels (ANALYST_RESOLVED exceptions with a row in
+`mdm.analyst_resolution`) resolved **before the start of D** in the utility's time zone
+(`VEE_TIMEZONE`), and evaluates on the most recent of them (read dates in the last
+`VEE_HOLDOUT_DAYS` days: a time-ordered holdout). `vee train --as-of D` runs the same steps
+without a scheduler; `airflow dags test vee_weekly_retraining D` runs this DAG for D.
+
+**Steps** (one task each; all logic in `vee_tasks.training`; tasks pass the run directory
+`<data dir>/runs/<run id>/` through XCom):
+1. `extract_labels`: labels into `labels.parquet`. Fails at once (no retry) below
+   `VEE_MIN_TRAINING_LABELS` labels.
+2. `build_features`: the same feature code as the nightly scoring
+   (`vee_tasks.features.build_features`, point in time at each exception's `raised_at`),
+   joined to the labels, split into train / calibration / holdout by read date.
+3. `validate`: Great Expectations suite `expectations/training_set.json` (schema, label
+   domain, nulls, ranges, class balance). A failure stops the run: nothing is trained or
+   registered. Data Docs: `<reports_dir>/training/<D>/<run id>/index.html`.
+4. `train_sklearn` and `train_keras` (in parallel): gradient boosting and a Keras network with
+   embeddings, each calibrated by temperature scaling on the calibration slice, scored on the
+   holdout; per-class auto-apply thresholds for `VEE_TARGET_PRECISION` chosen on the holdout.
+5. `evaluate`: the per-rule majority baseline, both candidates and the current champion on
+   the same holdout; the best candidate by macro-F1. Runs if at least one candidate trained.
+6. `register_and_promote`: an MLflow run (params, metrics, confusion matrix, reliability
+   diagram, training-set digest), the best candidate registered as a new version of
+   `vee-resolution`. Alias `champion` moves only if it beats the champion's macro-F1 by
+   `VEE_PROMOTION_MARGIN` with no class's recall dropping more than `VEE_MAX_RECALL_DROP`;
+   otherwise the version gets alias `challenger`. Decision and reason are version tags and a
+   row in `vee.training_run`.
+
+**Failures**: the failure callback marks `vee.training_run` FAILED (or DQ_FAILED) and alerts.
+Reruns are idempotent: the same run id reuses its directory and its registered version.
+
+Owner: VEE automation team (vee-training).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+
+from vee_tasks.config import WEEKLY_DAG_ID, get_settings
+
+_settings = get_settings()
+
+
+def _tasks():
+    from vee_tasks.training import dag_tasks
+
+    return dag_tasks
+
+
+def _record_failure(context) -> None:
+    _tasks().on_task_failure(context)
+
+
+DEFAULT_ARGS = {
+    "owner": "vee-training",
+    "retries": 1,
+    "retry_delay": dt.timedelta(minutes=2),
+    "on_failure_callback": _record_failure,
+}
+
+
+@dag(
+    dag_id=WEEKLY_DAG_ID,
+    # Sundays 02:00 in the utility's zone, after Saturday's nightly scoring.
+    schedule=CronDataIntervalTimetable("0 2 * * 0", timezone=_settings.timezone),
+    start_date=pendulum.datetime(2026, 1, 4, tz=_settings.timezone),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["vee", "weekly", "training"],
+)
+def vee_weekly_retraining():
+    @task(task_id="extract_labels")
+    def extract_labels() -> str:
+        return _tasks().extract_labels(get_current_context())
+
+    @task(task_id="build_features")
+    def build_features(run_dir: str) -> str:
+        return _tasks().build_features(run_dir)
+
+    @task(task_id="validate", retries=0)
+    def validate(run_dir: str) -> str:
+        return _tasks().validate(run_dir)
+
+    @task(task_id="train_sklearn")
+    def train_sklearn(run_dir: str) -> dict:
+        return _tasks().train(run_dir, "sklearn")
+
+    @task(task_id="train_keras")
+    def train_keras(run_dir: str) -> dict:
+        return _tasks().train(run_dir, "keras")
+
+    @task(task_id="evaluate", trigger_rule="all_done_min_one_success")
+    def evaluate(run_dir: str) -> dict:
+        return _tasks().evaluate(run_dir)
+
+    @task(task_id="register_and_promote")
+    def register_and_promote(run_dir: str) -> dict:
+        return _tasks().register(run_dir)
+
+    run_dir = validate(build_features(extract_labels()))
+    trained = [train_sklearn(run_dir), train_keras(run_dir)]
+    evaluated = evaluate(run_dir)
+    trained >> evaluated
+    evaluated >> register_and_promote(run_dir)
+
+
+weekly_dag = vee_weekly_retraining()

@@ -1,0 +1,129 @@
+"""What each task of the weekly retraining DAG does, given the Airflow task context.
+
+The DAG file stays orchestration only. Tasks pass the run directory
+(settings.data_dir/runs/<run id>/, a path string) through XCom, never frames. Failure
+policy: a failing data-quality suite or too few labels fails the task at once
+(`AirflowFailException`, no retry: rerunning cannot fix the data); anything else is raised as
+it is and Airflow retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+from vee_tasks.config import get_settings
+from vee_tasks.dates import read_date_for
+
+log = logging.getLogger(__name__)
+
+
+def _engine():
+    from vee_tasks.warehouse import get_engine
+
+    return get_engine()
+
+
+def _call(fn: Callable, *args, **kwargs):
+    from vee_tasks.quality import DataQualityError
+    from vee_tasks.training.pipeline import InsufficientLabelsError
+
+    try:
+        return fn(*args, **kwargs)
+    except (DataQualityError, InsufficientLabelsError) as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def as_of_from_context(context: Any):
+    """Logical date D -> D (labels resolved before the start of D in the utility's zone)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    settings = get_settings()
+    logical = context.get("logical_date") or context.get("data_interval_end")
+    if logical is not None:
+        return read_date_for(logical, settings.timezone)
+    run_after = context["dag_run"].run_after
+    return run_after.astimezone(ZoneInfo(settings.timezone)).date() or dt.date.today()
+
+
+def run_dir_for(run_id: str) -> str:
+    from vee_tasks.training.pipeline import safe_run_id
+
+    return str(get_settings().data_dir / "runs" / safe_run_id(run_id))
+
+
+def extract_labels(context: Any) -> str:
+    from vee_tasks.training import pipeline
+
+    run_dir = pipeline.prepare_run(as_of_from_context(context), context["run_id"])
+    engine = _engine()
+    pipeline._record(engine, Path(run_dir), status="RUNNING")
+    _call(pipeline.extract_labels, engine, run_dir)
+    return run_dir
+
+
+def build_features(run_dir: str) -> str:
+    from vee_tasks.training import pipeline
+
+    _call(pipeline.build_training_frame, _engine(), run_dir)
+    return run_dir
+
+
+def validate(run_dir: str) -> str:
+    from vee_tasks.training import pipeline
+
+    _call(pipeline.validate_training_set, run_dir, engine=_engine())
+    return run_dir
+
+
+def train(run_dir: str, kind: str) -> dict:
+    from vee_tasks.training import pipeline
+
+    result = _call(pipeline.train_candidate, run_dir, kind)
+    return {"kind": kind, "macro_f1": result["metrics"]["macro_f1"], "ece": result["metrics"]["ece"]}
+
+
+def evaluate(run_dir: str) -> dict:
+    from vee_tasks.training import pipeline
+
+    evaluation = _call(pipeline.evaluate_candidates, run_dir)
+    return {"chosen": evaluation["chosen"], "decision": evaluation["decision"],
+            "reason": evaluation["reason"]}
+
+
+def register(run_dir: str) -> dict:
+    from vee_tasks.training import pipeline
+
+    info = _call(pipeline.register_and_promote, _engine(), run_dir)
+    log.info("%s version %s -> %s: %s", info["model_name"], info["version"], info["decision"],
+             info["reason"])
+    return {k: info[k] for k in ("model_name", "version", "decision", "reason")}
+
+
+def on_task_failure(context: Any) -> None:
+    """Failure callback: vee.training_run says FAILED (an earlier DQ_FAILED is kept), and the
+    operators are alerted. Never raises."""
+    try:
+        from vee_tasks.training import pipeline
+
+        run_dir = Path(run_dir_for(context["run_id"]))
+        if (run_dir / "context.json").exists():
+            status = None
+            quality = run_dir / "quality.json"
+            if quality.exists() and '"success": false' in quality.read_text():
+                status = "DQ_FAILED"
+            ti = context.get("task_instance") or context.get("ti")
+            message = f"task {getattr(ti, 'task_id', '?')} failed: {context.get('exception')}"
+            pipeline._record(_engine(), run_dir, status=status or "FAILED", message=message)
+    except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
+        log.exception("could not record the failure in vee.training_run")
+    try:
+        from vee_tasks import alerting
+
+        alerting.on_failure(context)
+    except Exception:  # noqa: BLE001
+        log.exception("could not send the failure alert")
