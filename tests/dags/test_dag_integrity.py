@@ -15,7 +15,7 @@ HEAVY_MODULES = ("tensorflow", "keras", "mlflow", "great_expectations", "sklearn
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
+    return DagBag(dag_folder=str(DAGS_DIR))
 
 
 def test_dag_folder_imports_without_errors(dagbag):
@@ -28,7 +28,7 @@ def test_contract_dag_ids_are_present(dagbag):
 
 @pytest.mark.parametrize("dag_id", [NIGHTLY_DAG_ID, WEEKLY_DAG_ID])
 def test_dags_document_themselves(dagbag, dag_id):
-    dag = dagbag.get_dag(dag_id)
+    dag = dagbag.dags[dag_id]
     assert dag.doc_md and len(dag.doc_md) > 200
     assert dag.tags
     assert all(task.owner and task.owner != "airflow" for task in dag.tasks)
