@@ -187,7 +187,7 @@ def read_extract_frame(conn: Connection, dag_run_id: str):
     buffer.seek(0)
     frame = pd.read_csv(
         buffer,
-        dtype={"meter_id": "string", "rule_code": "string", "observed_null": str, "expected_null": str,
+        dtype={"exception_id": "Int64", "meter_id": "string", "rule_code": "string", "observed_null": str, "expected_null": str,
                "meter_known": str},
         keep_default_na=False,
         na_values={"exception_id": [""], "window_start_epoch": [""], "window_end_epoch": [""],

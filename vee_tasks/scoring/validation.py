@@ -116,9 +116,13 @@ def prepare_frame(frame: pd.DataFrame, read_date: dt.date, timezone: str) -> pd.
         if name not in out:
             out[name] = 0
     if "exception_id" in out:
-        out["exception_id"] = pd.array(
-            pd.to_numeric(out["exception_id"], errors="coerce"), dtype="Int64"
-        )
+        ids = out["exception_id"]
+        if pd.api.types.is_integer_dtype(ids.dtype):
+            out["exception_id"] = ids.astype("Int64")  # exact: bigint ids beyond 2**53
+        else:
+            # a caller's frame of mixed objects: what is not a finite number is NULL
+            numeric = pd.to_numeric(ids.astype(object), errors="coerce").astype("float64")
+            out["exception_id"] = numeric.where(np.isfinite(numeric), np.nan)
     start, end = day_bounds(read_date, timezone)
     start_s, end_s = start.timestamp(), end.timestamp()
     ws = _epoch_seconds(out, "window_start")
