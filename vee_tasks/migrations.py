@@ -73,6 +73,9 @@ def discover(track: str) -> list[Migration]:
 def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
     """Apply pending migrations; returns what was applied (empty when up to date)."""
     tracks = [t for t in TRACKS_IN_ORDER if with_mdm or t != "mdm"]
+    if _up_to_date(engine, tracks):
+        # Nothing to do: no DDL at all, so a least-privilege login (vee_scoring) may call this.
+        return []
     applied_now: list[Migration] = []
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
@@ -107,6 +110,20 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                 )
                 applied_now.append(migration)
     return applied_now
+
+
+def _up_to_date(engine: Engine, tracks: list[str]) -> bool:
+    """Read-only check: every migration of these tracks applied with the same checksum."""
+    with engine.connect() as conn:
+        if not conn.execute(sa.text("SELECT to_regclass('vee.schema_migration')")).scalar():
+            return False
+        rows = conn.execute(
+            sa.text("SELECT track, version, checksum FROM vee.schema_migration")
+        ).fetchall()
+    done = {(r.track, r.version): r.checksum for r in rows}
+    return all(
+        done.get((m.track, m.version)) == m.checksum for t in tracks for m in discover(t)
+    )
 
 
 def applied(engine: Engine) -> list[tuple[str, str, str]]:
