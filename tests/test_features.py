@@ -1,0 +1,207 @@
+"""Features: point-in-time correctness, robustness to thin data, fixed schema and dtypes.
+
+Hand-made rows in a database of this module's own, so each test knows what is there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from vee_tasks import migrations
+from vee_tasks.features import (
+    CATEGORICAL_COLUMNS,
+    FEATURE_COLUMNS,
+    NUMERIC_COLUMNS,
+    UnknownExceptionIds,
+    build_features,
+)
+
+TZ = "America/Toronto"
+DAY = dt.date(2026, 6, 10)  # the read date of the exceptions under test
+
+
+def local(day: dt.date, hour: float) -> dt.datetime:
+    base = dt.datetime.combine(day, dt.time(0, 0), tzinfo=ZoneInfo(TZ)).astimezone(dt.timezone.utc)
+    return base + dt.timedelta(hours=hour)
+
+
+RAISED = local(DAY + dt.timedelta(days=1), 3)  # 03:00 the next morning
+
+
+@pytest.fixture(scope="module")
+def engine(databases):
+    url = databases.create("features")
+    engine = sa.create_engine(url)
+    migrations.upgrade(engine, with_mdm=True)
+    with engine.begin() as conn:
+        _seed(conn)
+    yield engine
+    engine.dispose()
+
+
+def _exception(conn, eid, meter, rule, day, start_h, hours, observed, expected, raised, status="OPEN"):
+    conn.execute(
+        sa.text(
+            "INSERT INTO mdm.vee_exception VALUES (:id, :m, :rule, :day, :ws, :we, :obs, :exp, "
+            ":ver, :raised, :status, :raised)"
+        ),
+        {"id": eid, "m": meter, "rule": rule, "day": day, "ws": local(day, start_h),
+         "we": local(day, start_h + hours), "obs": observed, "exp": expected,
+         "ver": f"{rule}/1", "raised": raised, "status": status},
+    )
+
+
+def _resolve(conn, eid, code, at):
+    conn.execute(
+        sa.text("INSERT INTO mdm.analyst_resolution VALUES (:id, :code, 'a1', :at, NULL)"),
+        {"id": eid, "code": code, "at": at},
+    )
+
+
+def _seed(conn) -> None:
+    conn.execute(sa.text(
+        "INSERT INTO mdm.meter VALUES "
+        "('M1', 'SP1', 'RES', 'AMI_1PH', 1, 60, false, 'R1', DATE '2024-01-01'),"
+        "('M2', 'SP2', 'IND', 'CT', 80, 15, true, 'R1', DATE '2025-06-01'),"
+        "('M3', 'SP3', 'COM', 'AMI_3PH', 1, 30, false, 'NOWHERE', DATE '2026-01-01')"
+    ))
+    days = pd.date_range(DAY - dt.timedelta(days=40), DAY + dt.timedelta(days=5), freq="D")
+    conn.execute(
+        sa.text("INSERT INTO mdm.weather_daily VALUES ('R1', :d, :t)"),
+        [{"d": d.date(), "t": 15.0 + (d.day % 7)} for d in days],
+    )
+    # M1: hourly reads for 30 days before DAY through DAY, 2 kWh/h, received 2 h later;
+    # on DAY the hours 14-17 are missing (a gap), and 3 are estimated.
+    rows = []
+    for offset in range(-30, 1):
+        day = DAY + dt.timedelta(days=offset)
+        for h in range(24):
+            if day == DAY and 14 <= h < 18:
+                continue
+            start = local(day, h)
+            quality = "E" if (day == DAY and h < 3) else "A"
+            rows.append({"m": "M1", "t": start, "v": 2.0, "q": quality, "r": start + dt.timedelta(hours=2)})
+    conn.execute(sa.text("INSERT INTO mdm.interval_read VALUES (:m, :t, :v, :q, :r)"), rows)
+    # M1 history: two earlier exceptions resolved before RAISED, one resolved after it.
+    _exception(conn, 101, "M1", "GAP", DAY - dt.timedelta(days=20), 2, 3, 3, None,
+               local(DAY - dt.timedelta(days=19), 3), "ANALYST_RESOLVED")
+    _resolve(conn, 101, "ESTIMATE", local(DAY - dt.timedelta(days=18), 10))
+    _exception(conn, 102, "M1", "SPIKE", DAY - dt.timedelta(days=5), 8, 1, 9.0, 2.0,
+               local(DAY - dt.timedelta(days=4), 3), "ANALYST_RESOLVED")
+    _resolve(conn, 102, "ACCEPT", local(DAY - dt.timedelta(days=3), 10))
+    _exception(conn, 103, "M1", "GAP", DAY - dt.timedelta(days=2), 2, 2, 2, None,
+               local(DAY - dt.timedelta(days=1), 3), "ANALYST_RESOLVED")
+    _resolve(conn, 103, "REREAD", RAISED + dt.timedelta(hours=5))  # after raised_at: unknown
+    # The exceptions under test (raised together on the morning after DAY).
+    _exception(conn, 1, "M1", "GAP", DAY, 14, 4, 4, None, RAISED)
+    _exception(conn, 2, "M1", "LOW_USAGE", DAY, 0, 24, 40.0, 48.0, RAISED)
+    _exception(conn, 3, "M2", "STEP_CHANGE", DAY, 0, 24, 80.0, 0.0, RAISED)  # zero expected
+    _exception(conn, 4, "M3", "ZERO_CONSUMPTION", DAY, 0, 24, 0.0, None, RAISED)  # no reads
+    _exception(conn, 5, "M2", "NEW_RULE_X", DAY, 0, 1, None, None, RAISED)  # unknown rule
+
+
+def _features(engine, ids=(1, 2, 3, 4, 5)) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return build_features(conn, list(ids), timezone=TZ)
+
+
+def test_schema_dtypes_and_no_missing_values(engine):
+    f = _features(engine)
+    assert list(f.columns) == list(FEATURE_COLUMNS)
+    assert f.index.name == "exception_id" and f.index.dtype == np.int64
+    assert sorted(f.index) == [1, 2, 3, 4, 5]
+    for col in CATEGORICAL_COLUMNS:
+        assert f[col].dtype == object
+    for col in NUMERIC_COLUMNS:
+        assert f[col].dtype == np.float64, col
+    values = f[list(NUMERIC_COLUMNS)].to_numpy()
+    assert np.isfinite(values).all()
+
+
+def test_values_reflect_what_was_known(engine):
+    f = _features(engine)
+    gap = f.loc[1]
+    assert gap["rule_code"] == "GAP"
+    assert gap["window_hours"] == pytest.approx(4.0)
+    assert gap["window_start_hour"] == pytest.approx(14.0)
+    assert gap["win_values"] == 0  # the gap's hours had not arrived
+    assert gap["expected_missing"] == 1.0
+    assert gap["hist_days"] == 28  # HIST_DAYS before the read date
+    assert gap["hist_mean"] == pytest.approx(48.0)
+    assert gap["day_kwh"] == pytest.approx(40.0)  # 20 of 24 hours
+    assert gap["day_vs_hist"] == pytest.approx(40.0 / 48.0)
+    assert gap["day_nonactual"] == 3
+    assert gap["day_coverage"] == pytest.approx(20 / 24)
+    # history: 101 and 102 resolved before raised_at; 103 raised before but resolved after
+    assert gap["exc30_total"] == 3 and gap["exc30_gap"] == 2 and gap["exc30_same_rule"] == 2
+    assert gap["res_total"] == 2 and gap["res_estimate"] == 1 and gap["res_accept"] == 1
+    assert gap["res_reread"] == 0
+    assert gap["last_resolution"] == "ACCEPT"
+    assert gap["last_resolution_same_rule"] == "ESTIMATE"
+    assert gap["sameday_total"] == 1 and gap["sameday_low"] == 1  # exception 2, same batch
+    assert gap["weather_known"] == 1.0
+    meter2 = f.loc[3]
+    assert (meter2["customer_class"], meter2["meter_kind"]) == ("IND", "CT")
+    assert meter2["multiplier"] == 80 and meter2["has_der"] == 1.0
+    assert meter2["interval_minutes"] == 15
+
+
+def test_thin_data_is_filled_not_crashing(engine):
+    f = _features(engine)
+    zero_expected = f.loc[3]
+    assert zero_expected["obs_exp_ratio"] == 1.0  # no division by zero
+    assert zero_expected["has_usage_history"] == 0.0
+    no_reads = f.loc[4]
+    assert no_reads["hist_days"] == 0 and no_reads["day_kwh"] == 0
+    assert no_reads["weather_known"] == 0.0  # region without weather rows
+    assert no_reads["last_resolution"] == "NONE"
+    assert f.loc[5, "rule_code"] == "UNKNOWN"
+
+
+def test_point_in_time_later_data_changes_nothing(engine, databases):
+    before = _features(engine)
+    with engine.begin() as conn:
+        # reads received after raised_at: the gap's hours arrive late, and the next days
+        late = []
+        for h in range(14, 18):
+            start = local(DAY, h)
+            late.append({"m": "M1", "t": start, "v": 9.0, "q": "A", "r": RAISED + dt.timedelta(hours=1)})
+        for h in range(24):
+            start = local(DAY + dt.timedelta(days=1), h)
+            late.append({"m": "M1", "t": start, "v": 5.0, "q": "A", "r": start + dt.timedelta(hours=2)})
+        late.append({"m": "M3", "t": local(DAY, 5), "v": 1.0, "q": "A", "r": RAISED + dt.timedelta(days=1)})
+        conn.execute(sa.text("INSERT INTO mdm.interval_read VALUES (:m, :t, :v, :q, :r)"), late)
+        # later exceptions (the same read date, raised later; the next day) and resolutions
+        _exception(conn, 6, "M1", "SPIKE", DAY, 9, 1, 9.0, 2.0, RAISED + dt.timedelta(hours=6))
+        _exception(conn, 7, "M1", "HIGH_USAGE", DAY + dt.timedelta(days=1), 0, 24, 120.0, 48.0,
+                   RAISED + dt.timedelta(days=1))
+        _resolve(conn, 1, "REREAD", RAISED + dt.timedelta(hours=8))
+        _resolve(conn, 2, "ACCEPT", RAISED + dt.timedelta(hours=9))
+        conn.execute(sa.text("UPDATE mdm.vee_exception SET status = 'ANALYST_RESOLVED' "
+                             "WHERE exception_id IN (1, 2)"))
+        # later weather
+        conn.execute(sa.text("INSERT INTO mdm.weather_daily VALUES ('R1', :d, 40.0)"),
+                     {"d": DAY + dt.timedelta(days=10)})
+    after = _features(engine)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_unknown_ids_fail_clearly_and_empty_input_gives_the_schema(engine):
+    with pytest.raises(UnknownExceptionIds):
+        _features(engine, [1, 999_999])
+    empty = _features(engine, [])
+    assert list(empty.columns) == list(FEATURE_COLUMNS) and len(empty) == 0
+
+
+def test_duplicate_ids_and_repeated_calls_in_one_transaction(engine):
+    with engine.begin() as conn:
+        a = build_features(conn, [2, 1, 2], timezone=TZ)
+        b = build_features(conn, [1, 2], timezone=TZ)
+    assert list(a.index) == [1, 2]
+    pd.testing.assert_frame_equal(a, b)
