@@ -365,5 +365,31 @@ def run_ui(port: int = 8080) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m vee_tasks.airflow_runtime [port]`
-    sys.exit(run_ui(int(sys.argv[1]) if len(sys.argv) > 1 else 8080))
+def set_admin_password() -> Path:
+    """Write VEE_UI_ADMIN_PASSWORD for the admin user into the passwords file that Airflow's
+    configuration names (`airflow-init` in docker-compose.yml runs this)."""
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    password = get_settings().ui_admin_password
+    if not password:
+        raise AirflowStartError("VEE_UI_ADMIN_PASSWORD is not set")
+    return ensure_admin_password(Path(SimpleAuthManager.get_generated_password_file()), password=password)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vee_tasks.airflow_runtime [PORT]` runs the UI like `vee ui`;
+    `python -m vee_tasks.airflow_runtime set-admin-password` only stores the password."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["set-admin-password"]:
+        try:
+            path = set_admin_password()
+        except AirflowStartError as exc:
+            print(f"vee: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"admin password stored in {path} (mode 0600)")
+        return 0
+    return run_ui(int(args[0]) if args else 8080)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
