@@ -42,7 +42,7 @@ def score_read_date(
         shards = steps.validate(engine, run_id, read_date, settings)
         from vee_tasks.registry import load_model_version
 
-        model = load_model_version(version)  # loaded once here; each DAG shard loads its own
+        model = load_model_version(version, settings)  # loaded once here; each DAG shard loads its own
         for shard in shards:
             steps.score_shard(engine, run_id, read_date, shard, version, settings, model=model)
         steps.finish_run(engine, run_id, settings)

@@ -115,7 +115,7 @@ def resolve_champion(engine: Engine, dag_run_id: str, settings: Settings | None 
     with _step(engine, dag_run_id, "resolve_champion"):
         from vee_tasks.registry import resolve_champion_version
 
-        version = str(resolve_champion_version())
+        version = str(resolve_champion_version(settings))
         with engine.begin() as conn:
             _q(
                 conn,
@@ -378,7 +378,7 @@ def score_shard(
         if model is None:
             from vee_tasks.registry import load_model_version
 
-            model = load_model_version(model_version)
+            model = load_model_version(model_version, settings)
         if str(model.version) != str(model_version):
             raise RunStateError(f"loaded version {model.version}, pinned {model_version}")
         from vee_tasks.features import build_features
