@@ -85,7 +85,10 @@ def ensure_experiment(settings: Settings | None = None) -> str:
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is not None:
         return experiment.experiment_id
-    location = None if settings.mlflow_tracking_uri else settings.artifact_location
+    # A local registry (SQLite, the default) keeps artifacts under the data directory, never
+    # in the working directory; a tracking server decides its own artifact store.
+    remote = settings.tracking_uri.startswith(("http:", "https:", "databricks"))
+    location = None if remote else settings.artifact_location
     return client.create_experiment(EXPERIMENT_NAME, artifact_location=location)
 
 

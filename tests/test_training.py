@@ -1,0 +1,220 @@
+"""Weekly retraining: registration, promotion policy, GX gate, thresholds, robustness.
+
+The end-to-end tests train for real (small: few epochs, few trees) on the session's simulated
+warehouse, with a registry of this module's own so that the first model is really the first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from vee_tasks import registry
+from vee_tasks.config import CHALLENGER_ALIAS, RESOLUTION_CODES, get_settings, reset_settings_cache
+from vee_tasks.training import metrics as tm
+from vee_tasks.training.pipeline import promotion_decision
+
+SIM_END = dt.date(2026, 3, 30)  # conftest: 84 days from 2026-01-05
+
+
+# --- pure policy ------------------------------------------------------------------------
+
+
+def _metrics(f1: float, recalls: dict[str, float]) -> dict:
+    m = {"macro_f1": f1}
+    for code in RESOLUTION_CODES:
+        m[f"recall_{code}"] = recalls.get(code, 0.8)
+        m[f"support_{code}"] = 10.0
+    return m
+
+
+def test_promotion_policy():
+    settings = get_settings().with_overrides(promotion_margin=0.01, max_recall_drop=0.05)
+    champion = {"present": True, "usable": True, "version": "3", "metrics": _metrics(0.70, {})}
+    assert promotion_decision({"metrics": _metrics(0.80, {})}, {"present": False}, settings)[0] == "champion"
+    assert promotion_decision({"metrics": _metrics(0.705, {})}, champion, settings)[0] == "challenger"
+    decision, reason = promotion_decision({"metrics": _metrics(0.75, {})}, champion, settings)
+    assert decision == "champion" and "beats champion v3" in reason
+    dropped = _metrics(0.75, {"EDIT": 0.70})  # 0.8 -> 0.7: beyond 0.05
+    decision, reason = promotion_decision({"metrics": dropped}, champion, settings)
+    assert decision == "challenger" and "EDIT" in reason
+    broken = {"present": True, "usable": False, "version": "3", "error": "corrupt"}
+    assert promotion_decision({"metrics": _metrics(0.1, {})}, broken, settings)[0] == "champion"
+
+
+def test_thresholds_reach_target_precision_or_never():
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = rng.integers(0, 5, n)
+    proba = np.full((n, 5), 0.05)
+    # class 0: confident and right when predicted with confidence > 0.9
+    conf = rng.uniform(0.3, 1.0, n)
+    pred = np.where(conf > 0.9, y, rng.integers(0, 5, n))
+    proba[np.arange(n), pred] = conf
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    thresholds = tm.choose_thresholds(y, proba, target=0.98, min_support=30)
+    top = proba.max(axis=1)
+    for k, code in enumerate(RESOLUTION_CODES):
+        t = thresholds[code]
+        if t <= 1:
+            chosen = (proba.argmax(axis=1) == k) & (top >= t)
+            assert (y[chosen] == k).mean() >= 0.98 and chosen.sum() >= 30
+    assert any(t <= 1 for t in thresholds.values())
+    # a class that is never right is never auto-applied
+    wrong = np.zeros_like(proba)
+    wrong[:, 1] = 1.0
+    never = tm.choose_thresholds(np.zeros(n, dtype=int), wrong, 0.98, 30)  # all ACCEPT
+    assert never["ESTIMATE"] > 1 and never["ACCEPT"] > 1
+
+
+def test_expected_calibration_error():
+    rng = np.random.default_rng(1)
+    n = 20000
+    conf = rng.uniform(0.2, 1.0, n)
+    proba = np.column_stack([conf, 1 - conf, np.zeros((n, 3))])
+    y = np.where(rng.uniform(size=n) < conf, 0, 1)  # calibrated by construction
+    assert tm.expected_calibration_error(y, proba) < 0.02
+    overconfident = np.column_stack([np.full(n, 0.99), np.full(n, 0.01), np.zeros((n, 3))])
+    y_half = rng.integers(0, 2, n)
+    assert tm.expected_calibration_error(y_half, overconfident) > 0.4
+
+
+# --- end to end on the simulated warehouse ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def training_env(tmp_path_factory, simulated_warehouse_url):
+    root = tmp_path_factory.mktemp("training")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    mp.setenv("VEE_DATA_DIR", str(root / "data"))
+    mp.setenv("VEE_WAREHOUSE_URL", simulated_warehouse_url)
+    mp.setenv("VEE_KERAS_EPOCHS", "4")
+    mp.setenv("VEE_HGB_MAX_ITER", "40")
+    mp.setenv("VEE_MIN_TRAINING_LABELS", "50")
+    reset_settings_cache()
+    registry.clear_cache()
+    engine = sa.create_engine(simulated_warehouse_url)
+    yield engine
+    engine.dispose()
+    mp.undo()
+    reset_settings_cache()
+    registry.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def two_runs(training_env):
+    from vee_tasks.training.pipeline import train
+
+    first = train(training_env, as_of=SIM_END, run_id="test_first")
+    second = train(training_env, as_of=SIM_END, run_id="test_second")
+    return first, second
+
+
+def _versions():
+    client = registry.configure()
+    return client.search_model_versions(f"name='{get_settings().registered_model_name}'")
+
+
+def test_first_model_becomes_champion_and_scores(two_runs, training_env):
+    first, _ = two_runs
+    assert first.decision == "champion" and first.version == "1"
+    assert registry.resolve_champion_version() == "1"
+    loaded = registry.load_model_version("1")
+    frame = pd.read_parquet(f"{first.run_dir}/training.parquet")
+    hold = frame[frame["split"] == "holdout"]
+    proba = loaded.predict_proba(hold.set_index("exception_id"))
+    assert list(proba.columns) == list(RESOLUTION_CODES)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert set(loaded.thresholds) == set(RESOLUTION_CODES)
+    info = registry.version_info("1")
+    assert json.loads(info.tags[registry.TAG_THRESHOLDS]) == pytest.approx(loaded.thresholds)
+    assert info.tags[registry.TAG_DECISION] == "champion"
+    # labels strictly before the cutoff; the holdout is the most recent part
+    cutoff = pd.Timestamp(json.load(open(f"{first.run_dir}/context.json"))["cutoff"])
+    assert (frame["resolved_at"] < cutoff).all()
+    assert frame.loc[frame["split"] == "holdout", "read_date"].min() >= \
+        frame.loc[frame["split"] == "train", "read_date"].max()
+    with training_env.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT status, model_version, decision FROM vee.training_run WHERE run_id = 'test_first'"
+        )).one()
+    assert tuple(row) == ("SUCCESS", "1", "champion")
+
+
+def test_second_run_on_same_data_is_only_a_challenger(two_runs):
+    first, second = two_runs
+    assert second.version == "2"
+    chosen = second.evaluation["candidates"][second.evaluation["chosen"]]
+    champion = second.evaluation["champion"]
+    assert champion["version"] == "1"
+    gain = chosen["macro_f1"] - champion["metrics"]["macro_f1"]
+    assert gain < get_settings().promotion_margin  # same data, same seeds: no real gain
+    assert second.decision == "challenger"
+    assert registry.resolve_champion_version() == "1"
+    client = registry.configure()
+    name = get_settings().registered_model_name
+    assert str(client.get_model_version_by_alias(name, CHALLENGER_ALIAS).version) == "2"
+    tags = registry.version_info("2").tags
+    assert tags[registry.TAG_DECISION] == "challenger" and "below margin" in tags[registry.TAG_REASON]
+
+
+def test_rerun_of_a_run_does_not_register_again(two_runs, training_env):
+    from vee_tasks.training.pipeline import register_and_promote
+
+    first, _ = two_runs
+    before = len(_versions())
+    info = register_and_promote(training_env, first.run_dir)
+    assert info["version"] == "1" and len(_versions()) == before
+
+
+def test_failing_suite_stops_before_registration(two_runs, training_env, monkeypatch):
+    from vee_tasks import quality
+    from vee_tasks.training.pipeline import train
+
+    spec = quality.load_suite_spec("training_set")
+    strict = dict(spec, expectations=spec["expectations"] + [{
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "resolution_code", "value_set": ["ESTIMATE"]},
+    }])
+    monkeypatch.setattr(quality, "load_suite_spec", lambda name: strict)
+    before = len(_versions())
+    with pytest.raises(quality.DataQualityError) as failure:
+        train(training_env, as_of=SIM_END, run_id="test_dq")
+    assert "resolution_code" in str(failure.value)
+    assert len(_versions()) == before
+    assert registry.resolve_champion_version() == "1"
+    assert failure.value.result.docs_index is not None and failure.value.result.docs_index.exists()
+    with training_env.connect() as conn:
+        status = conn.execute(sa.text(
+            "SELECT status FROM vee.training_run WHERE run_id = 'test_dq'")).scalar()
+    assert status == "DQ_FAILED"
+
+
+def test_too_few_labels_fail_with_a_clear_message(training_env, monkeypatch):
+    from vee_tasks.training.pipeline import InsufficientLabelsError, train
+
+    monkeypatch.setenv("VEE_MIN_TRAINING_LABELS", "50")
+    reset_settings_cache()
+    with pytest.raises(InsufficientLabelsError, match="VEE_MIN_TRAINING_LABELS"):
+        train(training_env, as_of=dt.date(2026, 1, 6), run_id="test_few")
+
+
+def test_missing_classes_still_give_full_probabilities(two_runs):
+    from vee_tasks.training import models
+
+    first, _ = two_runs
+    frame = pd.read_parquet(f"{first.run_dir}/training.parquet")
+    counts = frame["resolution_code"].value_counts()
+    keep = counts.index[:2]  # only the two most common codes
+    part = frame[frame["resolution_code"].isin(keep)]
+    y = models.label_index(part["resolution_code"])
+    for predictor in (models.fit_sklearn(part, y, max_iter=10), models.fit_baseline(part, y)):
+        proba = predictor.predict_proba(frame.head(50))
+        assert list(proba.columns) == list(RESOLUTION_CODES)
+        assert np.allclose(proba.sum(axis=1), 1.0)
