@@ -117,3 +117,102 @@ def env_for_subprocess(url: str, state_dir) -> dict:
     env["VEE_WAREHOUSE_URL"] = url
     env["AIRFLOW_CONN_VEE_WAREHOUSE"] = url.replace("postgresql+psycopg2://", "postgresql://")
     return env
+
+
+# --- a simulated warehouse with a trained champion ---------------------------------------
+
+WORLD_METERS = 200
+WORLD_DAYS = 84
+WORLD_START = dt.date(2026, 1, 5)
+WORLD_SEED = 23
+REOPENED_DAYS = 7
+# Small, fast candidates: the tests check the nightly path, not the model's quality.
+FAST_TRAINING_ENV = {
+    "VEE_KERAS_EPOCHS": "3",
+    "VEE_HGB_MAX_ITER": "30",
+    "VEE_MIN_TRAINING_LABELS": "50",
+}
+
+
+class ScoringWorld:
+    """A simulated warehouse whose last REOPENED_DAYS read dates analysts have not worked yet
+    (their exceptions OPEN, no labels), and a champion trained on the labels before them."""
+
+    def __init__(self, url: str, mlflow_uri: str, data_dir, days: list[dt.date], version: str):
+        self.url = url
+        self.mlflow_uri = mlflow_uri
+        self.data_dir = data_dir
+        self.days = days
+        self.version = version
+
+    def env(self) -> dict[str, str]:
+        return {
+            "VEE_WAREHOUSE_URL": self.url,
+            "AIRFLOW_CONN_VEE_WAREHOUSE": self.url.replace("postgresql+psycopg2://", "postgresql://"),
+            "MLFLOW_TRACKING_URI": self.mlflow_uri,
+            "VEE_DATA_DIR": str(self.data_dir),
+            "VEE_TIMEZONE": TZ,
+            **FAST_TRAINING_ENV,
+        }
+
+
+def _apply_env(mp: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    from vee_tasks import registry
+    from vee_tasks.config import reset_settings_cache
+
+    for key, value in env.items():
+        mp.setenv(key, value)
+    reset_settings_cache()
+    registry.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def scoring_world(databases, tmp_path_factory) -> ScoringWorld:
+    from vee_tasks.config import reset_settings_cache
+    from vee_tasks.simulator import SimulationConfig, simulate
+    from vee_tasks.training.pipeline import train
+
+    root = tmp_path_factory.mktemp("scoring-world")
+    url = databases.create("scoring")
+    engine = sa.create_engine(url)
+    migrations.upgrade(engine, with_mdm=True)
+    simulate(engine, SimulationConfig(meters=WORLD_METERS, days=WORLD_DAYS, start=WORLD_START, seed=WORLD_SEED))
+    last = WORLD_START + dt.timedelta(days=WORLD_DAYS - 1)
+    days = [last - dt.timedelta(days=k) for k in range(REOPENED_DAYS - 1, -1, -1)]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "DELETE FROM mdm.analyst_resolution WHERE exception_id IN "
+                "(SELECT exception_id FROM mdm.vee_exception WHERE read_date >= :d)"
+            ),
+            {"d": days[0]},
+        )
+        conn.execute(
+            sa.text("UPDATE mdm.vee_exception SET status = 'OPEN' WHERE read_date >= :d"),
+            {"d": days[0]},
+        )
+    world = ScoringWorld(url, f"sqlite:///{root / 'mlflow.db'}", root / "data", days, "")
+    mp = pytest.MonkeyPatch()
+    try:
+        _apply_env(mp, world.env())
+        result = train(engine, as_of=days[0], run_id="scoring_champion")
+        world.version = str(result.registration["version"])
+    finally:
+        mp.undo()
+        reset_settings_cache()
+        engine.dispose()
+    return world
+
+
+@pytest.fixture
+def world_engine(scoring_world, monkeypatch):
+    """The world's engine, with the environment (registry, data dir) pointed at it."""
+    from vee_tasks import registry
+    from vee_tasks.config import reset_settings_cache
+
+    _apply_env(monkeypatch, scoring_world.env())
+    engine = sa.create_engine(scoring_world.url)
+    yield engine
+    engine.dispose()
+    reset_settings_cache()
+    registry.clear_cache()

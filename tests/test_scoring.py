@@ -1,0 +1,249 @@
+"""Nightly scoring on a simulated warehouse with a trained champion (no scheduler).
+
+`score_read_date` and the step functions the DAG calls: every decidable exception scored or
+quarantined, one resolution row each, statuses per the contract, reruns identical, analysts
+always win, empty days and a missing champion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from scoring_fixtures import (  # noqa: F401 - fixtures
+    scoring_world,
+    world_engine,
+)
+from vee_tasks import registry
+from vee_tasks.config import get_settings
+from vee_tasks.registry import NoChampionError
+from vee_tasks.scoring import steps
+from vee_tasks.scoring.pipeline import score_read_date
+from vee_tasks.scoring.steps import decide
+
+DECIDABLE = ("OPEN", "AUTO_RESOLVED", "PENDING_REVIEW")
+STATUS_FOR = {"AUTO_APPLY": "AUTO_RESOLVED", "REVIEW": "PENDING_REVIEW"}
+
+
+def _exceptions(conn, day):
+    return pd.read_sql(
+        sa.text(
+            "SELECT exception_id, status, status_changed_at FROM mdm.vee_exception "
+            "WHERE read_date = :d ORDER BY exception_id"
+        ),
+        conn,
+        params={"d": day},
+    )
+
+
+def _resolutions(conn, day):
+    return pd.read_sql(
+        sa.text(
+            "SELECT exception_id, read_date, predicted_resolution, confidence, "
+            "probabilities::text AS probabilities, decision, model_name, model_version, "
+            "dag_run_id, scored_at FROM vee.exception_resolution WHERE read_date = :d "
+            "ORDER BY exception_id"
+        ),
+        conn,
+        params={"d": day},
+    )
+
+
+def _steps_until_validated(engine, run_id, day, settings):
+    steps.start_run(engine, run_id, day)
+    version = steps.resolve_champion(engine, run_id, settings)
+    steps.extract(engine, run_id, day, settings)
+    shards = steps.validate(engine, run_id, day, settings)
+    return version, shards
+
+
+def test_decide_applies_the_threshold_of_the_predicted_code():
+    proba = pd.DataFrame(
+        [[0.97, 0.01, 0.01, 0.005, 0.005], [0.2, 0.7, 0.05, 0.05, 0.0], [0.1, 0.1, 0.1, 0.1, 0.6]],
+        columns=["ACCEPT", "ESTIMATE", "EDIT", "REREAD", "FIELD_ORDER"],
+        index=pd.Index([11, 12, 13], name="exception_id"),
+    )
+    out = decide(proba, {"ACCEPT": 0.95, "ESTIMATE": 0.75, "FIELD_ORDER": 0.6})
+    assert list(out["predicted_resolution"]) == ["ACCEPT", "ESTIMATE", "FIELD_ORDER"]
+    assert list(out["decision"]) == ["AUTO_APPLY", "REVIEW", "AUTO_APPLY"]
+    assert out["confidence"].tolist() == [0.97, 0.7, 0.6]
+
+
+def test_a_night_scores_every_decidable_exception_and_a_rerun_is_identical(world_engine, scoring_world):
+    engine, day = world_engine, scoring_world.days[-1]
+    with engine.connect() as conn:
+        before = _exceptions(conn, day)
+        analyst_before = conn.execute(sa.text(
+            "SELECT exception_id, status, status_changed_at FROM mdm.vee_exception "
+            "WHERE status = 'ANALYST_RESOLVED' ORDER BY 1")).fetchall()
+    decidable = before[before["status"].isin(DECIDABLE)]
+    assert len(decidable) > 0
+
+    run = score_read_date(engine, day, run_id="night_1")
+    assert run.status == "SUCCESS", run.message
+    assert run.selected == len(decidable)
+    assert run.selected == run.scored + run.quarantined + run.skipped_analyst
+    assert run.scored == run.auto_applied + run.sent_to_review
+    assert run.model_version == scoring_world.version
+    assert run.dq_outcome == "PASSED" and run.dq_report_path.endswith("index.html")
+    assert "selected" in run.describe()
+
+    with engine.connect() as conn:
+        after = _exceptions(conn, day).set_index("exception_id")
+        first = _resolutions(conn, day)
+        quarantined = conn.execute(sa.text(
+            "SELECT count(*) FROM vee.quarantined_exception WHERE read_date = :d"), {"d": day}).scalar()
+        analyst_after = conn.execute(sa.text(
+            "SELECT exception_id, status, status_changed_at FROM mdm.vee_exception "
+            "WHERE status = 'ANALYST_RESOLVED' ORDER BY 1")).fetchall()
+    assert quarantined == run.quarantined
+    assert len(first) == run.scored and first["exception_id"].is_unique
+    assert set(first["exception_id"]) <= set(decidable["exception_id"])
+    for row in first.itertuples():
+        assert after.loc[row.exception_id, "status"] == STATUS_FOR[row.decision]
+        assert row.model_version == scoring_world.version and row.dag_run_id == "night_1"
+    assert analyst_after == analyst_before  # analysts' rows untouched
+
+    again = score_read_date(engine, day, run_id="night_2")
+    assert (again.selected, again.scored, again.quarantined) == (run.selected, run.scored, run.quarantined)
+    with engine.connect() as conn:
+        second = _resolutions(conn, day)
+        after_again = _exceptions(conn, day).set_index("exception_id")
+    # same rows, not more; unchanged decisions are not rewritten (scored_at, run id kept)
+    pd.testing.assert_frame_equal(first, second)
+    pd.testing.assert_frame_equal(after, after_again)
+
+
+def test_an_analyst_resolution_during_the_run_wins(world_engine, scoring_world):
+    """Resolved after extract and before write-back: status kept, no resolution row."""
+    engine, day = world_engine, scoring_world.days[-2]
+    settings = get_settings()
+    version, shards = _steps_until_validated(engine, "race_1", day, settings)
+    with engine.begin() as conn:
+        target = conn.execute(sa.text(
+            "SELECT exception_id FROM vee.nightly_extract WHERE dag_run_id = 'race_1' "
+            "AND failed_checks IS NULL ORDER BY exception_id LIMIT 1")).scalar()
+        conn.execute(sa.text(
+            "UPDATE mdm.vee_exception SET status = 'ANALYST_RESOLVED', status_changed_at = now() "
+            "WHERE exception_id = :e"), {"e": target})
+    results = [steps.score_shard(engine, "race_1", day, s, version, settings) for s in shards]
+    summary = steps.finish_run(engine, "race_1", settings)
+    assert sum(r["skipped_analyst"] for r in results) == 1
+    run = steps.ScoringRun.load(engine, "race_1")
+    assert run.skipped_analyst == 1 and run.selected == run.scored + run.quarantined + 1
+    assert "skipped" in summary
+    with engine.connect() as conn:
+        status = conn.execute(sa.text("SELECT status FROM mdm.vee_exception WHERE exception_id = :e"),
+                              {"e": target}).scalar()
+        written = conn.execute(sa.text("SELECT count(*) FROM vee.exception_resolution WHERE exception_id = :e"),
+                               {"e": target}).scalar()
+    assert status == "ANALYST_RESOLVED" and written == 0
+
+
+def test_an_analyst_committing_while_the_shard_waits_for_its_lock_wins(world_engine, scoring_world):
+    """The analyst holds the row when the shard locks; the shard waits, then skips it."""
+    engine, day = world_engine, scoring_world.days[-3]
+    settings = get_settings()
+    version, shards = _steps_until_validated(engine, "race_2", day, settings)
+    with engine.connect() as conn:
+        target, shard = conn.execute(sa.text(
+            "SELECT exception_id, shard FROM vee.nightly_extract WHERE dag_run_id = 'race_2' "
+            "AND failed_checks IS NULL ORDER BY exception_id LIMIT 1")).one()
+    analyst = engine.connect()
+    tx = analyst.begin()
+    analyst.execute(sa.text(
+        "UPDATE mdm.vee_exception SET status = 'ANALYST_RESOLVED', status_changed_at = now() "
+        "WHERE exception_id = :e"), {"e": target})
+    timer = threading.Timer(2.0, tx.commit)
+    waited = {}
+
+    def start_clock(conn):
+        waited["from"] = time.perf_counter()
+        timer.start()
+
+    result = steps.score_shard(engine, "race_2", day, shard, version, settings, before_write=start_clock)
+    waited["seconds"] = time.perf_counter() - waited["from"]
+    timer.join()
+    analyst.close()
+    assert waited["seconds"] >= 1.5  # it did wait for the analyst's transaction
+    assert result["skipped_analyst"] == 1
+    with engine.connect() as conn:
+        status = conn.execute(sa.text("SELECT status FROM mdm.vee_exception WHERE exception_id = :e"),
+                              {"e": target}).scalar()
+        written = conn.execute(sa.text("SELECT count(*) FROM vee.exception_resolution WHERE exception_id = :e"),
+                               {"e": target}).scalar()
+    assert status == "ANALYST_RESOLVED" and written == 0
+
+
+def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(world_engine, scoring_world):
+    """The champion's real predictor with a permissive policy: AUTO_APPLY -> AUTO_RESOLVED.
+    A later run under the strict policy (a newer model's view) updates the same rows."""
+    engine, day = world_engine, scoring_world.days[-4]
+    settings = get_settings()
+    version, shards = _steps_until_validated(engine, "auto_1", day, settings)
+    champion = registry.load_model_version(version, settings)
+    permissive = registry.LoadedModel(
+        name=champion.name, version=champion.version, predictor=champion.predictor,
+        thresholds={code: 0.0 for code in champion.thresholds},
+    )
+    for shard in shards:
+        steps.score_shard(engine, "auto_1", day, shard, version, settings, model=permissive)
+    steps.finish_run(engine, "auto_1", settings)
+    run = steps.ScoringRun.load(engine, "auto_1")
+    assert run.scored > 0 and run.auto_applied == run.scored and run.sent_to_review == 0
+    with engine.connect() as conn:
+        statuses = conn.execute(sa.text(
+            "SELECT DISTINCT e.status FROM mdm.vee_exception e JOIN vee.exception_resolution r "
+            "USING (exception_id) WHERE r.read_date = :d"), {"d": day}).scalars().all()
+    assert statuses == ["AUTO_RESOLVED"]
+
+    strict = registry.LoadedModel(
+        name=champion.name, version=champion.version, predictor=champion.predictor,
+        thresholds={code: 2.0 for code in champion.thresholds},
+    )
+    _steps_until_validated(engine, "auto_2", day, settings)
+    for shard in shards:
+        steps.score_shard(engine, "auto_2", day, shard, version, settings, model=strict)
+    steps.finish_run(engine, "auto_2", settings)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT r.decision, r.dag_run_id, e.status FROM vee.exception_resolution r "
+            "JOIN mdm.vee_exception e USING (exception_id) WHERE r.read_date = :d"), {"d": day}).fetchall()
+    assert len(rows) == run.scored
+    assert {tuple(r) for r in rows} == {("REVIEW", "auto_2", "PENDING_REVIEW")}
+
+
+def test_an_empty_day_succeeds_with_zero_counts(world_engine, scoring_world):
+    day = scoring_world.days[-1] + dt.timedelta(days=60)
+    run = score_read_date(world_engine, day, run_id="empty_day")
+    assert run.status == "SUCCESS"
+    assert (run.selected, run.scored, run.quarantined, run.auto_applied, run.sent_to_review) == (0, 0, 0, 0, 0)
+
+
+def test_no_champion_fails_clearly_and_writes_nothing(world_engine, scoring_world):
+    """The alias is removed (as after a rollback that left none): the run fails, says why,
+    and writes nothing but its run record."""
+    engine, day = world_engine, scoring_world.days[-5]
+    settings = get_settings()
+    client = registry.configure(settings)
+    with engine.connect() as conn:
+        before = (_exceptions(conn, day), conn.execute(sa.text("SELECT count(*) FROM vee.exception_resolution")).scalar(),
+                  conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar())
+    client.delete_registered_model_alias(settings.registered_model_name, "champion")
+    try:
+        with pytest.raises(NoChampionError):
+            score_read_date(engine, day, run_id="no_champion")
+    finally:
+        client.set_registered_model_alias(settings.registered_model_name, "champion", scoring_world.version)
+    run = steps.ScoringRun.load(engine, "no_champion")
+    assert run.status == "FAILED" and "champion" in run.message
+    with engine.connect() as conn:
+        after = (_exceptions(conn, day), conn.execute(sa.text("SELECT count(*) FROM vee.exception_resolution")).scalar(),
+                 conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar())
+    pd.testing.assert_frame_equal(before[0], after[0])
+    assert before[1:] == after[1:]
