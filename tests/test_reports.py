@@ -201,3 +201,15 @@ def test_after_nightly_run_never_raises_and_handles_no_runs(report_db, tmp_path)
     broken = settings.with_overrides(warehouse_url="postgresql+psycopg2://nobody@127.0.0.1:1/x")
     assert reports.after_nightly_run(None, broken) is None
     engine.dispose()
+
+
+def test_list_reports_without_the_warehouse_reads_the_folders(seeded):
+    _engine, settings, runs = seeded
+    _, folder = runs[DAYS[2]]
+    (folder / "run.json").write_text(json.dumps(
+        {"kind": "nightly", "date": DAYS[2].isoformat(), "run_id": "scheduled__x", "outcome": "passed"}))
+    offline = settings.with_overrides(warehouse_url="postgresql+psycopg2://nobody@127.0.0.1:1/x")
+    lines = reports.list_reports(offline)
+    assert len(lines) == 3
+    assert lines[2].startswith("2026-03-03  nightly   PASSED      scheduled__x")
+    assert lines[0].startswith("2026-03-01  nightly   UNKNOWN")  # no marker: date from the path

@@ -98,7 +98,8 @@ def _recorded_runs(settings: Settings, engine=None) -> list[dict]:
             frame = read_frame(conn, "queries/report_runs_with_reports.sql")
         return frame.to_dict("records")
     except Exception as exc:  # noqa: BLE001 - the list still shows what is on disk
-        log.warning("could not read vee.scoring_run (%s); listing report folders only", exc)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("could not read vee.scoring_run (%s); listing report folders only", reason)
         return []
 
 
@@ -144,7 +145,7 @@ def collect_reports(settings: Settings | None = None, engine=None) -> list[Repor
             kind="nightly",
             date=_date_from(row.get("read_date"), folder),
             run_id=str(row["dag_run_id"]),
-            outcome=str(outcome),
+            outcome=str(outcome).upper(),
             path=folder,
         )
     for folder in _marked_folders(reports_dir):
@@ -158,7 +159,7 @@ def collect_reports(settings: Settings | None = None, engine=None) -> list[Repor
             kind=str(kind),
             date=_date_from(meta.get("date") or meta.get("read_date"), folder),
             run_id=str(meta.get("run_id") or folder.name),
-            outcome=str(meta.get("outcome") or "UNKNOWN"),
+            outcome=str(meta.get("outcome") or "UNKNOWN").upper(),
             path=folder,
         )
     return sorted(
