@@ -43,6 +43,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
+from vee_tasks import alerting
 from vee_tasks.config import WEEKLY_DAG_ID, get_settings
 
 _settings = get_settings()
@@ -62,7 +63,7 @@ DEFAULT_ARGS = {
     "owner": "vee-training",
     "retries": 1,
     "retry_delay": dt.timedelta(minutes=2),
-    "on_failure_callback": _record_failure,
+    "on_failure_callback": [_record_failure, alerting.on_failure],
 }
 
 
