@@ -115,7 +115,7 @@ def test_login_form_rejects_a_wrong_password_then_accepts_the_generated_one(
     assert any(c["name"] == "_token" for c in browser.get_cookies())
 
 
-def test_dag_list_shows_the_project_dags(browser, airflow_ui, artifacts_dir):
+def test_dag_list_shows_the_project_dags(browser, airflow_ui, api, artifacts_dir):
     from selenium.common.exceptions import TimeoutException
 
     _logged_in(browser, airflow_ui)
@@ -142,7 +142,19 @@ def test_dag_list_shows_the_project_dags(browser, airflow_ui, artifacts_dir):
     browser.save_screenshot(str(artifacts_dir / "03_dag_list.png"))
     shown = {a.text.strip() for a in browser.find_elements(_by("CSS_SELECTOR"), "a[href*='/dags/']")}
     assert set(wanted) <= shown, shown
-    assert "Import Errors" not in browser.page_source  # no broken DAG file banner
+    errors = api.call("GET", "api/v2/importErrors")
+    assert errors["total_entries"] == 0, [e["filename"] for e in errors["import_errors"]]
+
+
+def test_home_page_shows_every_component_healthy(browser, airflow_ui, artifacts_dir):
+    """The dashboard's health panel: what an operator checks first."""
+    _logged_in(browser, airflow_ui)
+    browser.get(airflow_ui.url)
+    for label in ("MetaDatabase", "Scheduler", "Triggerer", "Dag Processor"):
+        _wait(browser, lambda d, label=label: d.find_elements(_by("XPATH"), f"//*[text()='{label}']"))
+    time.sleep(1.5)
+    browser.save_screenshot(str(artifacts_dir / "03b_home_health.png"))
+    assert "Dag Import Error" not in browser.page_source
 
 
 def test_a_triggered_run_executes_and_its_graph_renders(browser, airflow_ui, api, artifacts_dir):
