@@ -230,3 +230,33 @@ def test_failed_task_in_a_real_dag_run_alerts(tmp_path):
     assert "/dags/vee_alert_probe/runs/" in payload["link"]
     assert "RuntimeError: warehouse said no" in payload["reason"]
     assert SECRET not in json.dumps(payload)
+
+
+def test_a_task_stopped_by_a_data_quality_gate_is_a_dq_breach(settings, monkeypatch):
+    class DataQualityError(RuntimeError):
+        pass
+
+    class Ti:
+        dag_id, task_id, run_id = "vee_nightly_scoring", "validate", "scheduled__2026-03-02"
+        log_url = "http://ui/dags/vee_nightly_scoring/runs/scheduled__2026-03-02/tasks/validate"
+
+    try:
+        try:
+            raise DataQualityError("data quality: volume ratio 9.1 above 5.0")
+        except DataQualityError as inner:
+            raise RuntimeError("AirflowFailException stand-in") from inner
+    except RuntimeError as exc:
+        wrapped = exc
+    import datetime as dt
+
+    logical = dt.datetime(2026, 3, 2, 5, tzinfo=dt.timezone.utc)  # local midnight, Toronto
+    with WebhookReceiver() as hook:
+        monkeypatch.setattr(alerting, "get_settings",
+                            lambda: settings.with_overrides(alert_webhook_url=hook.url))
+        alerting.on_failure({"ti": Ti(), "exception": wrapped, "logical_date": logical,
+                             "run_id": Ti.run_id})
+    (payload,) = hook.payloads()
+    assert payload["event"] == "dq_breach"
+    assert payload["read_date"] == "2026-03-02"
+    assert payload["task_id"] == "validate"
+    assert payload["link"] == Ti.log_url

@@ -176,6 +176,19 @@ def _read_date_from(context, settings: Settings) -> str | None:
     return read_date_for(logical, settings.timezone).isoformat()
 
 
+def _is_data_quality(exception) -> bool:
+    """A data-quality gate stopped the task (DataQualityError, possibly wrapped by the DAG's
+    AirflowFailException)."""
+    seen = 0
+    while exception is not None and seen < 5:
+        if type(exception).__name__ == "DataQualityError" or str(exception).startswith(
+                "DataQualityError"):
+            return True
+        exception = exception.__cause__
+        seen += 1
+    return False
+
+
 def alert_from_context(context, settings: Settings | None = None) -> Alert:
     """Build the alert from an Airflow callback context (task- or DAG-level)."""
     settings = settings or get_settings()
@@ -197,8 +210,11 @@ def alert_from_context(context, settings: Settings | None = None) -> Alert:
             link = ti.log_url
         except Exception:  # noqa: BLE001
             link = None
+    event = "task_failed" if task_id else "dag_failed"
+    if _is_data_quality(exception):
+        event = "dq_breach"
     return Alert(
-        event="task_failed" if task_id else "dag_failed",
+        event=event,
         dag_id=str(dag_id),
         run_id=run_id,
         read_date=_read_date_from(context, settings),
