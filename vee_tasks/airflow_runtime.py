@@ -249,6 +249,17 @@ class AirflowStack:
         self.stop()
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the starting process dies, even by SIGKILL,
+    so that a killed `vee ui` or test run leaves no Airflow behind (Linux only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
@@ -304,6 +315,7 @@ def start_stack(
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
     except BaseException:
         stack.stop(timeout=10)
@@ -360,7 +372,11 @@ def run_ui(port: int = 8080) -> int:
         return 0
     finally:
         if stack is not None:
+            # A second Ctrl-C must not abandon components half-stopped.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             codes = stack.stop()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             print("stopped: " + ", ".join(f"{n} (exit {c})" for n, c in codes.items()), flush=True)
         signal.signal(signal.SIGTERM, previous)
 
