@@ -146,6 +146,9 @@ def test_values_reflect_what_was_known(engine):
     assert gap["last_resolution_same_rule"] == "ESTIMATE"
     assert gap["sameday_total"] == 1 and gap["sameday_low"] == 1  # exception 2, same batch
     assert gap["weather_known"] == 1.0
+    assert gap["exc14_same_rule"] == 1 and gap["gap_streak"] == 0  # GAP 2 days before, not 1
+    assert gap["ds_same_estimate"] == 20 and gap["ds_same_reread"] > 365  # 103: not yet known
+    assert gap["window_at_day_edge"] == 0 and f.loc[2, "window_at_day_edge"] == 1
     meter2 = f.loc[3]
     assert (meter2["customer_class"], meter2["meter_kind"]) == ("IND", "CT")
     assert meter2["multiplier"] == 80 and meter2["has_der"] == 1.0

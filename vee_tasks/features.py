@@ -48,11 +48,28 @@ _RULE_SLUG = {code: code.lower() for code in RULE_CODES}
 # Ratios are neutral at 1 when undefined (no reference, no history).
 _RATIO_COLUMNS = (
     "obs_exp_ratio",
+    "cv_ratio",
     "recent_vs_prior",
     "day_vs_hist",
     "day_vs_same_dow",
     "day_max_vs_hist",
 )
+
+# Read dates since the meter's last exception resolved with each code (any rule / same rule),
+# and since a low or zero usage day was accepted (a known vacancy).
+_DAYS_SINCE_COLUMNS = (
+    "ds_accept", "ds_estimate", "ds_edit", "ds_reread", "ds_field_order",
+    "ds_same_accept", "ds_same_estimate", "ds_same_edit", "ds_same_reread",
+    "ds_same_field_order", "ds_vacancy_accept",
+)
+
+# Level factors a wrong CT ratio produces: ratios of standard CT ratios (primary / 5 A:
+# 50..4000 A), so a jump by one of them points to the multiplier, not to the customer.
+_CT_RATIOS = np.array([10, 20, 40, 60, 80, 120, 160, 200, 240, 300, 400, 600, 800], dtype=float)
+_CT_FACTORS = np.unique(np.round((_CT_RATIOS[:, None] / _CT_RATIOS[None, :]).ravel(), 6))
+_CT_FACTORS = _CT_FACTORS[np.abs(np.log(_CT_FACTORS)) > 0.3]
+# A lost phase on a three-phase meter leaves 1/3 or 2/3 of the level.
+_PHASE_FACTORS = np.array([1 / 3, 2 / 3])
 
 NUMERIC_COLUMNS: tuple[str, ...] = (
     # the rule and its measures
@@ -66,7 +83,13 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "window_hours",
     "window_start_hour",
     "window_intervals",
+    "window_at_day_edge",
+    "observed_hours",
+    "ct_factor_dist",
+    "phase_factor_dist",
     "read_dow",
+    "is_weekend",
+    "near_dst",
     "raise_lag_hours",
     # the meter
     "meter_known",
@@ -102,6 +125,10 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "hist_null_share",
     "hist_export_share",
     "hist_mean_max_interval",
+    "zero_days_7",
+    "hist_cv_median",
+    "day_cv",
+    "cv_ratio",
     "day_kwh",
     "day_rows",
     "day_values",
@@ -121,6 +148,8 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "exc90_total",
     "exc30_same_rule",
     "exc90_same_rule",
+    "exc14_same_rule",
+    "gap_streak",
     *(f"exc30_{_RULE_SLUG[c]}" for c in RULE_CODES),
     *(f"exc90_{_RULE_SLUG[c]}" for c in RULE_CODES),
     "sameday_total",
@@ -137,6 +166,7 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "res_field_order",
     "res_same_rule_total",
     "days_since_resolution",
+    *_DAYS_SINCE_COLUMNS,
 )
 
 FEATURE_COLUMNS: tuple[str, ...] = CATEGORICAL_COLUMNS + NUMERIC_COLUMNS
@@ -167,11 +197,10 @@ def _signed_log(values: pd.Series) -> pd.Series:
 
 
 def empty_features() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in CATEGORICAL_COLUMNS})
-    for c in NUMERIC_COLUMNS:
-        frame[c] = pd.Series(dtype="float64")
-    frame.index = pd.Index([], dtype="int64", name="exception_id")
-    return frame
+    index = pd.Index([], dtype="int64", name="exception_id")
+    columns = {c: pd.Series(dtype=object, index=index) for c in CATEGORICAL_COLUMNS}
+    columns.update({c: pd.Series(dtype="float64", index=index) for c in NUMERIC_COLUMNS})
+    return pd.DataFrame(columns, index=index)
 
 
 def build_features(
@@ -201,14 +230,44 @@ def build_features(
         raise UnknownExceptionIds(
             f"{len(missing)} exception id(s) not in mdm.vee_exception, e.g. {missing[:5]}"
         )
-    return finish_features(raw)
+    return finish_features(raw, tz)
 
 
-def finish_features(raw: pd.DataFrame) -> pd.DataFrame:
+def _factor_distance(log_ratio: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Distance in log space from the observed/expected ratio to the nearest factor (9 when
+    there is no ratio)."""
+    dist = np.abs(log_ratio[:, None] - np.log(factors)[None, :]).min(axis=1)
+    return np.where(np.isfinite(dist), dist, 9.0)
+
+
+def _near_dst(read_dates: pd.Series, timezone: str) -> np.ndarray:
+    """1 when a daylight-saving change happened in the 7 read dates ending at this one
+    (meter clocks that did not follow it shift an hour)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    cache: dict = {}
+
+    def near(day) -> float:
+        if day is None or day is pd.NaT:
+            return 0.0
+        if day not in cache:
+            d = pd.Timestamp(day).date()
+            a = dt.datetime.combine(d - dt.timedelta(days=6), dt.time(0, 0), tzinfo=zone)
+            b = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(0, 0), tzinfo=zone)
+            cache[day] = float(a.utcoffset() != b.utcoffset())
+        return cache[day]
+
+    return np.array([near(d) for d in read_dates], dtype="float64")
+
+
+def finish_features(raw: pd.DataFrame, timezone: str = "America/Toronto") -> pd.DataFrame:
     """Derive, fill and type the raw query result (pure pandas: unit-testable)."""
     raw = raw.set_index("exception_id")
+    read_date = raw.pop("read_date") if "read_date" in raw else pd.Series(None, index=raw.index)
     raw.index = raw.index.astype("int64")
-    out = pd.DataFrame(index=raw.index)
+    out: dict[str, pd.Series] = {}
 
     for col in CATEGORICAL_COLUMNS:
         fill = NONE if col.startswith("last_resolution") else UNKNOWN
@@ -216,8 +275,9 @@ def finish_features(raw: pd.DataFrame) -> pd.DataFrame:
         known = set(CATEGORY_VALUES[col]) | {fill}
         out[col] = values.map(lambda v, known=known: v if v in known else UNKNOWN).astype(object)
 
-    num = raw.drop(columns=list(CATEGORICAL_COLUMNS)).apply(pd.to_numeric, errors="coerce")
-    num = num.astype("float64")
+    numeric = raw.drop(columns=list(CATEGORICAL_COLUMNS)).apply(pd.to_numeric, errors="coerce")
+    # a dict of columns: many derived columns, no fragmented DataFrame
+    num = {c: numeric[c].astype("float64") for c in numeric.columns}
 
     obs = num["observed_value"]
     exp = num["expected_value"]
@@ -235,11 +295,28 @@ def finish_features(raw: pd.DataFrame) -> pd.DataFrame:
     num["log_multiplier"] = np.log(num["multiplier"].where(num["multiplier"] > 0))
     num["has_usage_history"] = (num["hist_days"].fillna(0) > 0).astype("float64")
     num["weather_known"] = num["temp_day"].notna().astype("float64")
-    num["temp_anomaly"] = num["temp_anomaly"]
+
+    num["observed_hours"] = obs * interval / 60.0
+    ratio = (obs / exp.where(exp > 0)).where(lambda r: r > 0)
+    log_ratio = np.log(ratio.to_numpy(dtype="float64", na_value=np.nan))
+    num["ct_factor_dist"] = _factor_distance(log_ratio, _CT_FACTORS)
+    num["phase_factor_dist"] = _factor_distance(log_ratio, _PHASE_FACTORS)
+    num["is_weekend"] = (num["read_dow"] >= 6).astype("float64")
+    num["near_dst"] = pd.Series(_near_dst(read_date, timezone), index=raw.index)
+    num["ct_factor_dist"] = pd.Series(num["ct_factor_dist"], index=raw.index)
+    num["phase_factor_dist"] = pd.Series(num["phase_factor_dist"], index=raw.index)
+    streak = pd.Series(0.0, index=raw.index)
+    alive = pd.Series(True, index=raw.index)
+    for k in (1, 2, 3, 4):
+        alive &= num[f"gap_d{k}"].fillna(0) > 0
+        streak += alive.astype("float64")
+    num["gap_streak"] = streak
+    for col in _DAYS_SINCE_COLUMNS:
+        num[col] = num[col].fillna(float(RES_DAYS + 1))
 
     slug = raw["rule_code"].map(_RULE_SLUG)
-    for window in (30, 90):
-        same = pd.Series(0.0, index=num.index)
+    for window in (14, 30, 90):
+        same = pd.Series(0.0, index=raw.index)
         for code, s in _RULE_SLUG.items():
             same = same.where(slug != s, num[f"exc{window}_{s}"])
         num[f"exc{window}_same_rule"] = same
@@ -247,8 +324,8 @@ def finish_features(raw: pd.DataFrame) -> pd.DataFrame:
     for col in _RATIO_COLUMNS:
         num[col] = num[col].clip(-1e4, 1e4).fillna(1.0)
     num["days_since_resolution"] = num["days_since_resolution"].fillna(float(RES_DAYS))
-    num = num.replace([np.inf, -np.inf], np.nan)
     for col in NUMERIC_COLUMNS:
-        out[col] = num[col].fillna(0.0).astype("float64") if col in num else 0.0
-    out.index.name = "exception_id"
-    return out[list(FEATURE_COLUMNS)]
+        out[col] = num[col].replace([np.inf, -np.inf], np.nan).fillna(0.0).astype("float64")
+    frame = pd.DataFrame(out, index=raw.index)[list(FEATURE_COLUMNS)]
+    frame.index.name = "exception_id"
+    return frame

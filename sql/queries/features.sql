@@ -27,7 +27,8 @@ daily AS (
            count(*) FILTER (WHERE r.quality <> 'A') AS n_nonactual,
            coalesce(sum(-r.value_kwh) FILTER (WHERE r.value_kwh < 0), 0) AS export_kwh,
            sum(abs(r.value_kwh)) AS abs_kwh,
-           max(r.value_kwh) AS max_interval
+           max(r.value_kwh) AS max_interval,
+           stddev_pop(r.value_kwh) / NULLIF(avg(r.value_kwh), 0) AS intraday_cv
     FROM ctx c
     JOIN mdm.interval_read r
       ON r.meter_id = c.meter_id
@@ -57,6 +58,11 @@ usage AS (
            sum(d.export_kwh) FILTER (WHERE d.day < d.read_date)
                / NULLIF(sum(d.abs_kwh) FILTER (WHERE d.day < d.read_date), 0) AS hist_export_share,
            avg(d.max_interval) FILTER (WHERE d.day < d.read_date) AS hist_mean_max_interval,
+           count(*) FILTER (WHERE d.day >= d.read_date - 7 AND d.day < d.read_date
+                            AND d.n_values > 0 AND d.kwh = 0) AS zero_days_7,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY d.intraday_cv)
+               FILTER (WHERE d.day >= d.read_date - 14 AND d.day < d.read_date) AS hist_cv_median,
+           max(d.intraday_cv) FILTER (WHERE d.day = d.read_date) AS day_cv,
            max(d.kwh) FILTER (WHERE d.day = d.read_date) AS day_kwh,
            max(d.n_rows) FILTER (WHERE d.day = d.read_date) AS day_rows,
            max(d.n_values) FILTER (WHERE d.day = d.read_date) AS day_values,
@@ -100,7 +106,7 @@ wx AS (
 ),
 -- Earlier exceptions of the meter (90 days), by rule.
 hist AS (
-    SELECT c.meter_id, c.raised_at,
+    SELECT c.meter_id, c.raised_at, c.read_date,
            count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days') AS exc30_total,
            count(*) AS exc90_total,
            count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'GAP') AS exc30_gap,
@@ -118,13 +124,26 @@ hist AS (
            count(*) FILTER (WHERE p.rule_code = 'ZERO_CONSUMPTION') AS exc90_zero_consumption,
            count(*) FILTER (WHERE p.rule_code = 'FLATLINE') AS exc90_flatline,
            count(*) FILTER (WHERE p.rule_code = 'REVERSE_FLOW') AS exc90_reverse_flow,
-           count(*) FILTER (WHERE p.rule_code = 'STEP_CHANGE') AS exc90_step_change
-    FROM (SELECT DISTINCT meter_id, raised_at FROM ex) c
+           count(*) FILTER (WHERE p.rule_code = 'STEP_CHANGE') AS exc90_step_change,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'GAP') AS exc14_gap,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'SPIKE') AS exc14_spike,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'HIGH_USAGE') AS exc14_high_usage,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'LOW_USAGE') AS exc14_low_usage,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc14_zero_consumption,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'FLATLINE') AS exc14_flatline,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'REVERSE_FLOW') AS exc14_reverse_flow,
+           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'STEP_CHANGE') AS exc14_step_change,
+           -- GAP exceptions on each of the 4 read dates before (a gap streak)
+           bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 1) AS gap_d1,
+           bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 2) AS gap_d2,
+           bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 3) AS gap_d3,
+           bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 4) AS gap_d4
+    FROM (SELECT DISTINCT meter_id, raised_at, read_date FROM ex) c
     JOIN mdm.vee_exception p
       ON p.meter_id = c.meter_id
      AND p.raised_at < c.raised_at
      AND p.raised_at >= c.raised_at - interval '90 days'
-    GROUP BY c.meter_id, c.raised_at
+    GROUP BY c.meter_id, c.raised_at, c.read_date
 ),
 -- Other exceptions of the same meter-day already raised (a batch shares one raised_at).
 sameday AS (
@@ -145,7 +164,7 @@ sameday AS (
 ),
 -- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at.
 res AS (
-    SELECT c.meter_id, c.raised_at, c.rule_code,
+    SELECT c.meter_id, c.raised_at, c.rule_code, c.read_date,
            count(*) AS res_total,
            count(*) FILTER (WHERE a.resolution_code = 'ACCEPT') AS res_accept,
            count(*) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS res_estimate,
@@ -157,8 +176,22 @@ res AS (
                AS last_resolution,
            (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC)
                FILTER (WHERE p.rule_code = c.rule_code))[1] AS last_resolution_same_rule,
-           extract(epoch FROM c.raised_at - max(a.resolved_at)) / 86400.0 AS days_since_resolution
-    FROM (SELECT DISTINCT meter_id, raised_at, rule_code FROM ex) c
+           extract(epoch FROM c.raised_at - max(a.resolved_at)) / 86400.0 AS days_since_resolution,
+           -- read dates since the meter's last exception resolved with each code (any rule,
+           -- then the same rule), and since a low/zero-usage day was accepted (a vacancy)
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT') AS ds_accept,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS ds_estimate,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'EDIT') AS ds_edit,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'REREAD') AS ds_reread,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'FIELD_ORDER') AS ds_field_order,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT' AND p.rule_code = c.rule_code) AS ds_same_accept,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ESTIMATE' AND p.rule_code = c.rule_code) AS ds_same_estimate,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'EDIT' AND p.rule_code = c.rule_code) AS ds_same_edit,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'REREAD' AND p.rule_code = c.rule_code) AS ds_same_reread,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'FIELD_ORDER' AND p.rule_code = c.rule_code) AS ds_same_field_order,
+           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT'
+               AND p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS ds_vacancy_accept
+    FROM (SELECT DISTINCT meter_id, raised_at, rule_code, read_date FROM ex) c
     JOIN mdm.vee_exception p
       ON p.meter_id = c.meter_id
      AND p.raised_at < c.raised_at
@@ -166,10 +199,11 @@ res AS (
     JOIN mdm.analyst_resolution a
       ON a.exception_id = p.exception_id
      AND a.resolved_at < c.raised_at
-    GROUP BY c.meter_id, c.raised_at, c.rule_code
+    GROUP BY c.meter_id, c.raised_at, c.rule_code, c.read_date
 )
 SELECT x.exception_id,
        x.rule_code,
+       x.read_date,
        x.observed_value,
        x.expected_value,
        x.observed_value / NULLIF(x.expected_value, 0) AS obs_exp_ratio,
@@ -177,6 +211,8 @@ SELECT x.exception_id,
        extract(hour FROM x.window_start AT TIME ZONE :tz)
            + extract(minute FROM x.window_start AT TIME ZONE :tz) / 60.0 AS window_start_hour,
        extract(isodow FROM x.read_date) AS read_dow,
+       (x.window_start = (x.read_date::timestamp AT TIME ZONE :tz)
+        OR x.window_end = ((x.read_date + 1)::timestamp AT TIME ZONE :tz))::int AS window_at_day_edge,
        extract(epoch FROM x.raised_at - ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) / 3600.0
            AS raise_lag_hours,
        (m.meter_id IS NOT NULL)::int AS meter_known,
@@ -194,6 +230,8 @@ SELECT x.exception_id,
        u.recent7_mean / NULLIF(u.prior_mean, 0) AS recent_vs_prior,
        u.hist_zero_days, u.hist_nonactual_share, u.hist_null_share, u.hist_export_share,
        u.hist_mean_max_interval,
+       u.zero_days_7, u.hist_cv_median, u.day_cv,
+       u.day_cv / NULLIF(u.hist_cv_median, 0) AS cv_ratio,
        u.day_kwh, u.day_rows, u.day_values, u.day_nonactual,
        u.day_export_kwh / NULLIF(u.day_abs_kwh, 0) AS day_export_share,
        u.day_max_interval,
@@ -207,16 +245,24 @@ SELECT x.exception_id,
        h.exc30_zero_consumption, h.exc30_flatline, h.exc30_reverse_flow, h.exc30_step_change,
        h.exc90_gap, h.exc90_spike, h.exc90_high_usage, h.exc90_low_usage,
        h.exc90_zero_consumption, h.exc90_flatline, h.exc90_reverse_flow, h.exc90_step_change,
+       h.exc14_gap, h.exc14_spike, h.exc14_high_usage, h.exc14_low_usage,
+       h.exc14_zero_consumption, h.exc14_flatline, h.exc14_reverse_flow, h.exc14_step_change,
+       h.gap_d1::int AS gap_d1, h.gap_d2::int AS gap_d2, h.gap_d3::int AS gap_d3,
+       h.gap_d4::int AS gap_d4,
        s.sameday_total, s.sameday_gap, s.sameday_low, s.sameday_high, s.sameday_meter,
        r.res_total, r.res_accept, r.res_estimate, r.res_edit, r.res_reread, r.res_field_order,
        r.res_same_rule_total, r.last_resolution, r.last_resolution_same_rule,
-       r.days_since_resolution
+       r.days_since_resolution,
+       r.ds_accept, r.ds_estimate, r.ds_edit, r.ds_reread, r.ds_field_order,
+       r.ds_same_accept, r.ds_same_estimate, r.ds_same_edit, r.ds_same_reread,
+       r.ds_same_field_order, r.ds_vacancy_accept
 FROM ex x
 LEFT JOIN mdm.meter m ON m.meter_id = x.meter_id
 LEFT JOIN win w ON w.exception_id = x.exception_id
 LEFT JOIN usage u ON u.meter_id = x.meter_id AND u.read_date = x.read_date AND u.raised_at = x.raised_at
 LEFT JOIN wx ON wx.region = m.region AND wx.read_date = x.read_date
-LEFT JOIN hist h ON h.meter_id = x.meter_id AND h.raised_at = x.raised_at
+LEFT JOIN hist h ON h.meter_id = x.meter_id AND h.raised_at = x.raised_at AND h.read_date = x.read_date
 LEFT JOIN sameday s ON s.exception_id = x.exception_id
 LEFT JOIN res r ON r.meter_id = x.meter_id AND r.raised_at = x.raised_at AND r.rule_code = x.rule_code
+                AND r.read_date = x.read_date
 ORDER BY x.exception_id
