@@ -27,11 +27,10 @@ from vee_tasks.simulator.timegrid import US_PER_HOUR, US_PER_MIN, Calendar
 
 CODE_INDEX = {c: i for i, c in enumerate(RESOLUTION_CODES)}
 RULE_INDEX = {c: i for i, c in enumerate(RULE_CODES)}
-_CT = np.array(P.CT_MULTIPLIERS)
 #: factors a wrong CT multiplier produces (old ratio / new ratio)
-CT_FACTORS = np.unique(np.round((_CT[:, None] / _CT[None, :]).ravel(), 6))
-CT_FACTORS = CT_FACTORS[np.abs(np.log(CT_FACTORS)) > 0.3]
+CT_FACTORS = np.array(P.CT_ERROR_FACTORS)
 PHASE_FACTORS = np.array([1 / 3, 2 / 3])
+CT_TOLERANCE = 0.08  # |log(ratio / factor)| an analyst calls 'a CT ratio'
 
 #: which hidden events explain which rule, in order of precedence (diagnostics only)
 CAUSES = {
@@ -106,6 +105,9 @@ class Ctx:
     export_share: float
     near_dst: bool
     gap_today: bool
+    spike_today: bool  # a SPIKE was raised on the same meter-day
+    reverse_today: bool  # a REVERSE_FLOW was raised on the same meter-day
+    zero_share: float  # share of the day's intervals that read exactly zero
     at_day_edge: bool  # window touches the read date's first or last instant
     checked_log: bool  # the analyst looked at the outage log this time
     cause: str
@@ -164,8 +166,10 @@ def decide(c: Ctx) -> tuple[dict, str]:
     if R == "HIGH_USAGE":
         if _recent(c.known, c.day, 14, codes=("EDIT",), rules=("HIGH_USAGE", "STEP_CHANGE", "LOW_USAGE")):
             return {"EDIT": 0.85, "FIELD_ORDER": 0.15}, "multiplier correction pending"
-        if c.kind == "CT" and _log_dist(ratio, CT_FACTORS) < 0.08:
+        if c.kind == "CT" and _log_dist(ratio, CT_FACTORS) < CT_TOLERANCE:
             return {"EDIT": 0.7, "FIELD_ORDER": 0.15, "ACCEPT": 0.15}, "jump by a CT ratio"
+        if c.spike_today:
+            return {"ESTIMATE": 0.85, "ACCEPT": 0.15}, "one absurd interval makes the day"
         if abs(c.anom) >= 4 or c.temp >= 27:
             return {"ACCEPT": 0.9, "ESTIMATE": 0.1}, "weather-driven usage"
         if _recent(c.known, c.day, 30, rules=("LOW_USAGE", "ZERO_CONSUMPTION"), codes=("ACCEPT",)):
@@ -182,10 +186,14 @@ def decide(c: Ctx) -> tuple[dict, str]:
             return {"FIELD_ORDER": 0.8, "ESTIMATE": 0.2}, "field order open"
         if _recent(c.known, c.day, 14, codes=("EDIT",), rules=("HIGH_USAGE", "STEP_CHANGE", "LOW_USAGE")):
             return {"EDIT": 0.85, "FIELD_ORDER": 0.15}, "multiplier correction pending"
-        if c.kind == "CT" and _log_dist(ratio, CT_FACTORS) < 0.08:
+        if c.kind == "CT" and _log_dist(ratio, CT_FACTORS) < CT_TOLERANCE:
             return {"EDIT": 0.7, "FIELD_ORDER": 0.2, "ACCEPT": 0.1}, "drop by a CT ratio"
-        if (c.cause == "OUTAGE" and c.checked_log) or (abs(c.anom) >= 5 and c.cv_ratio > 1.3):
-            return {"ACCEPT": 0.85, "ESTIMATE": 0.15}, "outage hours"
+        if c.reverse_today and not c.has_der:
+            if c.kind == "CT":
+                return {"EDIT": 0.7, "FIELD_ORDER": 0.3}, "import lost to reversed CT"
+            return {"FIELD_ORDER": 0.85, "ESTIMATE": 0.15}, "import lost to reversed wiring"
+        if c.zero_share >= 0.2 or (c.cause == "OUTAGE" and c.checked_log):
+            return {"ACCEPT": 0.8, "ESTIMATE": 0.1, "REREAD": 0.1}, "outage hours"
         if c.cls != "RES" and c.offday:
             return {"ACCEPT": 0.85, "ESTIMATE": 0.15}, "business closed"
         if c.kind == "AMI_3PH" and _log_dist(ratio, PHASE_FACTORS) < 0.1:
@@ -206,8 +214,10 @@ def decide(c: Ctx) -> tuple[dict, str]:
     if R == "FLATLINE":
         run_h = c.obs * c.minutes / 60.0
         prior = _recent(c.known, c.day, 30, rules=("FLATLINE",))
-        if c.cls != "RES" and (prior == "ACCEPT" or c.cv_hist < 0.2) and run_h < 20:
-            return {"ACCEPT": 0.85, "FIELD_ORDER": 0.15}, "constant process load"
+        if c.cls != "RES" and run_h < 20 and prior in (None, "ACCEPT"):
+            if prior == "ACCEPT" or c.cls == "IND":
+                return {"ACCEPT": 0.85, "FIELD_ORDER": 0.15}, "constant process load"
+            return {"ACCEPT": 0.55, "FIELD_ORDER": 0.3, "ESTIMATE": 0.15}, "flat business load"
         if run_h >= 20 or (prior is not None and prior != "ACCEPT") or c.same_rule_14d >= 1:
             return {"FIELD_ORDER": 0.85, "ESTIMATE": 0.15}, "stuck register"
         if run_h < 8:
@@ -227,10 +237,17 @@ def decide(c: Ctx) -> tuple[dict, str]:
             return {"ACCEPT": 0.5, "FIELD_ORDER": 0.5}, "unregistered solar, visit pending"
         return {"FIELD_ORDER": 0.6, "ACCEPT": 0.4}, "midday export without DER"
     # STEP_CHANGE
+    if c.kind == "CT" and _log_dist(ratio, CT_FACTORS) < CT_TOLERANCE:
+        return {"EDIT": 0.85, "ACCEPT": 0.1, "FIELD_ORDER": 0.05}, "CT ratio not updated"
+    if ratio > 1 and (abs(c.anom) >= 3 or c.temp >= 24):
+        return {"ACCEPT": 0.85, "FIELD_ORDER": 0.15}, "hot spell"
+    if ratio < 1 and (c.cv_ratio < 0.6 or _recent(
+            c.known, c.day, 21, rules=("LOW_USAGE", "ZERO_CONSUMPTION"), codes=("ACCEPT",))):
+        return {"ACCEPT": 0.8, "FIELD_ORDER": 0.2}, "premise empty"
     if ratio > 1 and _recent(c.known, c.day, 45, rules=("LOW_USAGE", "ZERO_CONSUMPTION"), codes=("ACCEPT",)):
         return {"ACCEPT": 0.85, "FIELD_ORDER": 0.15}, "end of vacancy"
     if c.kind == "CT":
-        if _log_dist(ratio, CT_FACTORS) < 0.08:
+        if _log_dist(ratio, CT_FACTORS) < CT_TOLERANCE:
             return {"EDIT": 0.85, "ACCEPT": 0.1, "FIELD_ORDER": 0.05}, "CT ratio not updated"
         return {"ACCEPT": 0.45, "EDIT": 0.3, "FIELD_ORDER": 0.25}, "level change on CT meter"
     if c.kind == "AMI_3PH" and ratio < 1 and _log_dist(ratio, PHASE_FACTORS) < 0.1:
@@ -318,6 +335,9 @@ def resolve(exc: pd.DataFrame, fleet: Fleet, cal: Calendar, weather: Weather, st
             export_share=float(s["export_kwh"][m, d] / tot) if tot > 0 else 0.0,
             near_dst=bool(near_dst[d]),
             gap_today=bool(exc_days[m, d, gap_i]),
+            spike_today=bool(exc_days[m, d, RULE_INDEX['SPIKE']]),
+            reverse_today=bool(exc_days[m, d, RULE_INDEX['REVERSE_FLOW']]),
+            zero_share=float(s['n_zero'][m, d] / max(s['n_expected'][m, d], 1)),
             at_day_edge=bool(ws == cal.start_us[d] or we == cal.start_us[d + 1]),
             checked_log=bool(u[j, 4] < 0.5),
             cause=str(cause[j]),

@@ -287,9 +287,13 @@ def build_events(
     add("DEAD_ZERO", m, t0, t0 + (dur * US_PER_HOUR).astype(np.int64))
     m, d = _draw(rng, P.RATES["MULT_WRONG_CT"], ct, days)
     t0 = at(d, rng.uniform(9, 15, len(m)))
-    new = rng.choice(np.array(P.CT_MULTIPLIERS), len(m))
-    same = new == fleet.multiplier[m]
-    new = np.where(same, fleet.multiplier[m] * 2, new)
+    # the new CT's ratio: one whose mix-up gives a standard error factor
+    factors = np.array(P.CT_ERROR_FACTORS)
+    cands = [np.array([x for x in P.CT_MULTIPLIERS if np.isclose(old / x, factors).any()] or [old / 2])
+             for old in P.CT_MULTIPLIERS]
+    pick = rng.random(len(m))
+    new = np.array([cands[P.CT_MULTIPLIERS.index(old)][int(u * len(cands[P.CT_MULTIPLIERS.index(old)]))]
+                    for old, u in zip(fleet.multiplier[m], pick)])
     dur = rng.uniform(6, 25, len(m)) * 24
     add("MULT_WRONG", m, t0, t0 + (dur * US_PER_HOUR).astype(np.int64), fleet.multiplier[m] / new)
     m, d = _draw(rng, P.RATES["PHASE_LOSS"], three_wc, days)
@@ -343,7 +347,7 @@ def build_events(
     add("GENUINE_STEP", m, at(d, rng.uniform(6, 10, len(m))), np.full(len(m), t_end), factor)
     sol = np.flatnonzero(res & ~fleet.has_der & (rng.random(n) < P.UNREGISTERED_SOLAR_SHARE))
     d = rng.integers(0, days, len(sol))
-    add("UNREG_SOLAR", sol, cal.start_us[d], np.full(len(sol), t_end), rng.uniform(4, 10, len(sol)))
+    add("UNREG_SOLAR", sol, cal.start_us[d], np.full(len(sol), t_end), rng.uniform(1.5, 4.5, len(sol)))
 
     # outages from storms: a share of the region's meters lose power for the storm's hours
     storms = weather.read_days(weather.storm)

@@ -84,6 +84,8 @@ CT_SHARE = {"RES": 0.0, "COM": 0.35, "IND": 0.85}
 #: share of non-CT meters that are three-phase
 THREE_PHASE_SHARE = {"RES": 0.03, "COM": 0.9, "IND": 1.0}
 CT_MULTIPLIERS = (40.0, 80.0, 120.0, 200.0, 400.0)
+#: level factors a CT exchange with a stale multiplier produces (old / new ratio)
+CT_ERROR_FACTORS = (1 / 3, 0.4, 0.5, 2.0, 2.5, 3.0)
 #: registered rooftop solar (has_der)
 DER_SHARE = {"RES": 0.12, "COM": 0.05, "IND": 0.0}
 #: solar array size kWp: uniform range by class
@@ -154,13 +156,13 @@ RATES = {
     "REVERSED": 0.00006,  # reversed wiring / CT polarity after work on site
     "GLITCH_SPIKE": 0.0012,  # one absurd interval (bit error / register glitch)
     # genuine (not faults)
-    "VACANCY": 0.0006,  # RES premise empty for 5-30 days
+    "VACANCY": 0.0004,  # RES premise empty for 5-30 days
     "PARTY": 0.004,  # RES evening of guests / cooking (x3-5 in the evening)
     "SPIKE_REAL": 0.0015,  # one short appliance burst (x3-8 of a normal interval)
     "FLAT_PROCESS": 0.02,  # on flat-process sites: 6-16 h of constant load
     "GENUINE_STEP": 0.0003,  # COM/IND: new line or closed shift (lasting level change)
 }
-UNREGISTERED_SOLAR_SHARE = 0.015  # RES meters without has_der that get panels mid-period
+UNREGISTERED_SOLAR_SHARE = 0.006  # RES meters without has_der that get panels mid-period
 CATCH_UP_SHARE = 0.3  # share of short comm gaps whose energy arrives in the next interval
 LATE_SHARE = {"COMM_SHORT": 0.3, "COMM_LONG": 0.5, "COMM_DEAD": 0.4}
 NULL_SHARE = {"COMM_SHORT": 0.5, "COMM_LONG": 0.3, "COMM_DEAD": 0.0}
@@ -179,20 +181,20 @@ RULE_VERSIONS = {
 }
 SPIKE_TOLERANCE = 2.0  # max > (1 + tol) x 3rd highest
 SPIKE_MIN_KW = 2.0  # and max - 3rd highest above this demand (kW x interval hours)
-USAGE_HISTORY_DAYS = 28
+USAGE_HISTORY_DAYS = 21
 USAGE_MIN_HISTORY = 5  # same day-type days needed
-HIGH_RATIO = 1.8
+HIGH_RATIO = 2.0
 LOW_RATIO = 0.4
 USAGE_MIN_KWH = 2.0
 #: the MDMS's generic temperature normalisation (fraction per degree-day) by class
-RULE_TEMP_ADJ = {"RES": (0.02, 0.05), "COM": (0.01, 0.03), "IND": (0.002, 0.008)}
+RULE_TEMP_ADJ = {"RES": (0.025, 0.08), "COM": (0.012, 0.04), "IND": (0.002, 0.008)}
 ZERO_MIN_BASELINE_KWH = 1.0
 FLATLINE_HOURS = 4.0
 REVERSE_MIN_KWH = 0.1
-REVERSE_SHARE = 0.6  # export >= this x import
+REVERSE_DER_FACTOR = 1.15  # DER meters: export above this x the 28-day maximum
 STEP_WINDOW = 3
 STEP_HISTORY = (30, 10)  # look-back days, minimum clean days
-STEP_UP, STEP_DOWN = 1.6, 0.6
+STEP_UP, STEP_DOWN = 1.8, 0.55
 STEP_CONSISTENCY = 0.2  # each day of the window within +-20% of the window's factor
 STEP_REFRACTORY_DAYS = 14
 MAX_MISSING_FOR_USAGE = 0.1  # usage rules skip days with more missing intervals than this

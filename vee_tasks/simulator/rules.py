@@ -22,7 +22,7 @@ from vee_tasks.simulator.timegrid import US_PER_MIN, Calendar, SlotGrid
 STAT_NAMES = (
     "n_expected", "n_seen", "n_est", "import_kwh", "export_kwh", "gap_first", "gap_last",
     "top1", "top3", "top1_slot", "zero_day", "flat_run", "flat_end", "neg_first", "neg_last",
-    "day_cv", "minutes",
+    "day_cv", "minutes", "n_zero",
 )
 
 
@@ -74,6 +74,7 @@ def chunk_stats(chunk: Chunk, grid: SlotGrid, cal: Calendar, validation_us: np.n
     out["top1"] = np.where(n_seen >= 3, top[:, :, 0], np.nan)
     out["top3"] = np.where(n_seen >= 3, top[:, :, 2], np.nan)
     out["top1_slot"] = filled.argmax(axis=2).astype(float)
+    out["n_zero"] = (pad == 0.0).sum(axis=2).astype(float)
     out["zero_day"] = ((n_seen >= 0.9 * grid.slots_per_day[None, :])
                        & np.all(isnan | (pad == 0.0), axis=2)).astype(float)
     # longest run of identical consecutive non-zero values (stuck register)
@@ -172,7 +173,7 @@ def evaluate(fleet: Fleet, cal: Calendar, weather: Weather, stats: DayStats) -> 
     der = fleet.has_der[:, None]
     exp_kwh = s["export_kwh"]
     with np.errstate(invalid="ignore"):
-        rev_der = der & (export_n >= 14) & (exp_kwh > 1.0) & (exp_kwh > 1.3 * export_max)
+        rev_der = der & (export_n >= 14) & (exp_kwh > 1.0) & (exp_kwh > P.REVERSE_DER_FACTOR * export_max)
     fired["REVERSE_FLOW"] = (~der & (exp_kwh > P.REVERSE_MIN_KWH)) | rev_der
     # STEP_CHANGE: three consecutive clean days at a near-constant factor from the level
     # before them, same day type compared with same day type.
