@@ -202,14 +202,17 @@ def decide(c: Ctx) -> tuple[dict, str]:
             return {"ACCEPT": 0.8, "FIELD_ORDER": 0.1, "ESTIMATE": 0.1}, "flat low profile: vacancy"
         return {"FIELD_ORDER": 0.6, "ACCEPT": 0.25, "ESTIMATE": 0.15}, "load shape kept, level gone"
     if R == "ZERO_CONSUMPTION":
-        if c.cause == "OUTAGE" and (abs(c.anom) >= 4 or c.checked_log):
+        if c.cause == "OUTAGE" and (abs(c.anom) >= 6 or c.checked_log):
             return {"ACCEPT": 0.85, "REREAD": 0.15}, "outage"
-        if abs(c.anom) >= 4:
-            return {"ACCEPT": 0.7, "REREAD": 0.3}, "storm day"
-        if _recent(c.known, c.day, 30, rules=("LOW_USAGE", "ZERO_CONSUMPTION"), codes=("ACCEPT",)):
-            return {"ACCEPT": 0.9, "FIELD_ORDER": 0.1}, "vacant, breaker off"
+        vacant = _recent(c.known, c.day, 30, rules=("LOW_USAGE", "ZERO_CONSUMPTION"), codes=("ACCEPT",))
         if c.zero_days_7 >= 2:
+            if vacant:
+                return {"FIELD_ORDER": 0.5, "ACCEPT": 0.5}, "zero for days at a vacant premise"
             return {"FIELD_ORDER": 0.85, "ESTIMATE": 0.15}, "register dead for days"
+        if abs(c.anom) >= 6 and c.zero_days_7 == 0:
+            return {"ACCEPT": 0.7, "REREAD": 0.3}, "storm day"
+        if vacant:
+            return {"ACCEPT": 0.9, "FIELD_ORDER": 0.1}, "vacant, breaker off"
         return {"REREAD": 0.45, "FIELD_ORDER": 0.35, "ESTIMATE": 0.2}, "zero day"
     if R == "FLATLINE":
         run_h = c.obs * c.minutes / 60.0

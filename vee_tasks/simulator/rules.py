@@ -173,7 +173,9 @@ def evaluate(fleet: Fleet, cal: Calendar, weather: Weather, stats: DayStats) -> 
     der = fleet.has_der[:, None]
     exp_kwh = s["export_kwh"]
     with np.errstate(invalid="ignore"):
-        rev_der = der & (export_n >= 14) & (exp_kwh > 1.0) & (exp_kwh > P.REVERSE_DER_FACTOR * export_max)
+        rev_der = (der & (export_n >= 14) & (exp_kwh > 1.0)
+                   & (exp_kwh > P.REVERSE_DER_FACTOR * export_max)
+                   & (exp_kwh >= P.REVERSE_DER_NET * s["import_kwh"]))
     fired["REVERSE_FLOW"] = (~der & (exp_kwh > P.REVERSE_MIN_KWH)) | rev_der
     # STEP_CHANGE: three consecutive clean days at a near-constant factor from the level
     # before them, same day type compared with same day type.
