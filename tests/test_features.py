@@ -18,6 +18,7 @@ from vee_tasks.features import (
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
     NUMERIC_COLUMNS,
+    HIST_DAYS,
     UnknownExceptionIds,
     build_features,
 )
@@ -132,7 +133,7 @@ def test_values_reflect_what_was_known(engine):
     assert gap["window_start_hour"] == pytest.approx(14.0)
     assert gap["win_values"] == 0  # the gap's hours had not arrived
     assert gap["expected_missing"] == 1.0
-    assert gap["hist_days"] == 28  # HIST_DAYS before the read date
+    assert gap["hist_days"] == HIST_DAYS  # the lookback before the read date
     assert gap["hist_mean"] == pytest.approx(48.0)
     assert gap["day_kwh"] == pytest.approx(40.0)  # 20 of 24 hours
     assert gap["day_vs_hist"] == pytest.approx(40.0 / 48.0)

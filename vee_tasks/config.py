@@ -112,7 +112,7 @@ class Settings:
     training_lookback_days: int = 365
     threshold_min_support: int = 30
     keras_epochs: int = 40
-    hgb_max_iter: int = 300
+    hgb_max_iter: int = 200
     # Nightly scoring
     shard_count: int = 4
     max_quarantine_share: float = 0.2
@@ -202,7 +202,7 @@ def load_settings() -> Settings:
         training_lookback_days=_int("VEE_TRAINING_LOOKBACK_DAYS", 365),
         threshold_min_support=_int("VEE_THRESHOLD_MIN_SUPPORT", 30),
         keras_epochs=_int("VEE_KERAS_EPOCHS", 40),
-        hgb_max_iter=_int("VEE_HGB_MAX_ITER", 300),
+        hgb_max_iter=_int("VEE_HGB_MAX_ITER", 200),
         shard_count=_int("VEE_SHARD_COUNT", 4),
         max_quarantine_share=_float("VEE_MAX_QUARANTINE_SHARE", 0.2),
         min_volume_ratio=_float("VEE_MIN_VOLUME_RATIO", 0.2),

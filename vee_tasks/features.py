@@ -19,7 +19,7 @@ from vee_tasks.config import RESOLUTION_CODES, RULE_CODES, get_settings
 from vee_tasks.warehouse import copy_rows, execute_sql_file, sql
 
 # Lookback windows: modest, so the nightly query stays set-based and index-bound.
-HIST_DAYS = 28
+HIST_DAYS = 14
 TEMP_DAYS = 14
 RES_DAYS = 365
 

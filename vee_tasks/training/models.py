@@ -79,7 +79,7 @@ def fit_baseline(train: pd.DataFrame, y: np.ndarray) -> ResolutionPredictor:
 
 
 def fit_sklearn(
-    train: pd.DataFrame, y: np.ndarray, *, max_iter: int = 300, seed: int = 0
+    train: pd.DataFrame, y: np.ndarray, *, max_iter: int = 200, seed: int = 0
 ) -> ResolutionPredictor:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -88,22 +88,21 @@ def fit_sklearn(
     mask = np.zeros(x.shape[1], dtype=bool)
     mask[:n_cat] = True
     use_early_stopping = len(y) >= 2000
+    # 63 bins and early stopping after 10 flat rounds: as good on the holdout as 255 bins and
+    # a slower rate, several times faster on a busy 2-core machine.
+    params = {"learning_rate": 0.1, "max_iter": max_iter, "max_leaf_nodes": 31,
+              "min_samples_leaf": 20, "l2_regularization": 1.0, "max_bins": 63}
     model = HistGradientBoostingClassifier(
-        learning_rate=0.06,
-        max_iter=max_iter,
-        max_leaf_nodes=31,
-        min_samples_leaf=20,
-        l2_regularization=1.0,
+        **params,
         categorical_features=mask,
         early_stopping=use_early_stopping,
         validation_fraction=0.15 if use_early_stopping else None,
-        n_iter_no_change=20,
+        n_iter_no_change=10,
         random_state=seed,
     )
     model.fit(x, y)
     log.info("sklearn: %d iterations on %d rows", model.n_iter_, len(y))
-    meta = {"params": {"learning_rate": 0.06, "max_iter": max_iter, "n_iter": int(model.n_iter_),
-                       "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 1.0}}
+    meta = {"params": {**params, "n_iter": int(model.n_iter_)}}
     return ResolutionPredictor(kind="sklearn", meta=meta, model=model)
 
 
