@@ -253,3 +253,40 @@ def test_cli_rejects_impossible_arguments(databases, args):
     finally:
         engine.dispose()
     assert tables == 0  # nothing written: not even the schema
+
+
+def test_append_keeps_rows_and_continues_ids(small_engine):
+    base = SimulationConfig(meters=30, days=21, start=dt.date(2026, 4, 1), seed=21)
+    simulate(small_engine, base)
+    before = _rows(small_engine, "SELECT count(*), max(exception_id) FROM mdm.vee_exception")[0]
+    weather = _scalar(small_engine, "SELECT count(*) FROM mdm.weather_daily")
+    simulate(small_engine, SimulationConfig(meters=20, days=21, start=dt.date(2026, 4, 1), seed=22),
+             replace=False)
+    assert _scalar(small_engine, "SELECT count(*) FROM mdm.meter") == 50
+    assert _scalar(small_engine, "SELECT count(*) FROM mdm.weather_daily") == weather
+    after_min = _scalar(
+        small_engine,
+        "SELECT min(exception_id) FROM mdm.vee_exception e JOIN mdm.meter m USING (meter_id) "
+        "WHERE m.meter_id LIKE 'M22-%'",
+    )
+    assert after_min is None or after_min > before[1]
+    with pytest.raises(ValueError):  # same seed again: its meter ids exist
+        simulate(small_engine, base, replace=False)
+
+
+def test_no_reads_before_installation(simulated_engine):
+    early = _scalar(
+        simulated_engine,
+        """
+        SELECT count(*) FROM mdm.interval_read r JOIN mdm.meter m USING (meter_id)
+        WHERE r.interval_start < (m.installed_on::timestamp AT TIME ZONE :tz)
+        """,
+        tz=TZ,
+    )
+    assert early == 0
+    early_exc = _scalar(
+        simulated_engine,
+        "SELECT count(*) FROM mdm.vee_exception e JOIN mdm.meter m USING (meter_id) "
+        "WHERE e.read_date < m.installed_on",
+    )
+    assert early_exc == 0

@@ -208,7 +208,7 @@ def simulate(engine: Engine, config: SimulationConfig, replace: bool = True,
 
     seed = config.seed
     cal = build_calendar(config.start, config.days, tz)
-    fleet = build_fleet(_rng(seed, 1), config.meters, seed, config.start)
+    fleet = build_fleet(_rng(seed, 1), config.meters, seed, config.start, config.days)
     weather = build_weather(_rng(seed, 2), config.start, config.days)
     events = build_events(_rng(seed, 3), fleet, cal, weather)
     N, D = fleet.size, cal.days
@@ -276,7 +276,7 @@ def simulate(engine: Engine, config: SimulationConfig, replace: bool = True,
                     writer.put(payload)
                     del payload
                     n_reads += k
-                    chunk_stats(chunk, grid, cal, validation_us, stats)
+                    chunk_stats(chunk, grid, cal, validation_us, stats, fleet.install_day)
                     done += len(part)
                     say(f"interval reads: {done}/{N} meters, {n_reads:,} rows generated")
             writer.finish()

@@ -36,13 +36,14 @@ class Fleet:
     comm_quality: np.ndarray  # multiplies communication fault rates
     flat_site: np.ndarray  # genuine constant-load site
     multiplier: np.ndarray
+    install_day: np.ndarray  # read-date index of installation (0: before the period)
 
     @property
     def size(self) -> int:
         return len(self.cls)
 
 
-def build_fleet(rng: np.random.Generator, n: int, seed: int, start: dt.date) -> Fleet:
+def build_fleet(rng: np.random.Generator, n: int, seed: int, start: dt.date, days: int) -> Fleet:
     cls = rng.choice(3, size=n, p=[P.CLASS_SHARES[c] for c in CLASSES])
     cls_name = CLASSES[cls]
     scale = np.empty(n)
@@ -91,7 +92,11 @@ def build_fleet(rng: np.random.Generator, n: int, seed: int, start: dt.date) -> 
     region_names = np.array(list(P.REGIONS))
     region = rng.choice(len(region_names), size=n, p=[v[0] for v in P.REGIONS.values()])
     installed_days = rng.integers(90, 12 * 365, n)
-    installed_on = [start - dt.timedelta(days=int(x)) for x in installed_days]
+    # a few meters are installed during the period (not in its last three weeks)
+    install_day = np.where(rng.random(n) < P.NEW_METER_SHARE,
+                           rng.integers(1, max(2, days - 21), n), 0)
+    installed_on = [start + dt.timedelta(days=int(k)) if k else start - dt.timedelta(days=int(x))
+                    for x, k in zip(installed_days, install_day)]
     ids = np.array([f"M{seed}-{i + 1:06d}" for i in range(n)])
     frame = pd.DataFrame(
         {
@@ -121,6 +126,7 @@ def build_fleet(rng: np.random.Generator, n: int, seed: int, start: dt.date) -> 
         comm_quality=np.exp(rng.normal(-0.5 * P.COMM_QUALITY_SIGMA**2, P.COMM_QUALITY_SIGMA, n)),
         flat_site=flat_site,
         multiplier=multiplier,
+        install_day=install_day,
     )
 
 

@@ -163,6 +163,9 @@ def generate_chunk(
     del load
     present = np.ones((n, T), dtype=bool)
     quality = np.zeros((n, T), dtype=np.uint8)
+    # meters installed during the period have no reads before local midnight of that day
+    for r in np.flatnonzero(fleet.install_day[meters] > 0):
+        present[r, : np.searchsorted(grid.start_us, cal.start_us[fleet.install_day[meters[r]]])] = False
     # clock shifts relabel the series: an hour is lost where the clock jumps
     s = 60 // grid.minutes
     for r, a, b, p1, _ in each("CLOCK_SHIFT"):

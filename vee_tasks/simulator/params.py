@@ -162,6 +162,7 @@ RATES = {
     "FLAT_PROCESS": 0.02,  # on flat-process sites: 6-16 h of constant load
     "GENUINE_STEP": 0.0003,  # COM/IND: new line or closed shift (lasting level change)
 }
+NEW_METER_SHARE = 0.015  # meters installed during the period (reads start that day)
 UNREGISTERED_SOLAR_SHARE = 0.006  # RES meters without has_der that get panels mid-period
 CATCH_UP_SHARE = 0.3  # share of short comm gaps whose energy arrives in the next interval
 LATE_SHARE = {"COMM_SHORT": 0.3, "COMM_LONG": 0.5, "COMM_DEAD": 0.4}

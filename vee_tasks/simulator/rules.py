@@ -41,7 +41,7 @@ class DayStats:
 
 
 def chunk_stats(chunk: Chunk, grid: SlotGrid, cal: Calendar, validation_us: np.ndarray,
-                stats: DayStats) -> None:
+                stats: DayStats, fleet_install_day: np.ndarray) -> None:
     """Reduce one chunk's reads to the per meter-day statistics the rules need."""
     n = len(chunk.meters)
     D, S = cal.days, grid.max_slots
@@ -94,8 +94,10 @@ def chunk_stats(chunk: Chunk, grid: SlotGrid, cal: Calendar, validation_us: np.n
     m2 = (vals**2).sum(axis=2) / cnt
     with np.errstate(invalid="ignore", divide="ignore"):
         out["day_cv"] = np.sqrt(np.maximum(m2 - m1**2, 0.0)) / np.where(m1 > 0, m1, np.nan)
+    # days before installation are not validated at all
+    before = np.arange(D)[None, :] < fleet_install_day[chunk.meters][:, None]
     for k, v in out.items():
-        stats.arrays[k][chunk.meters] = v
+        stats.arrays[k][chunk.meters] = np.where(before, np.nan, v)
 
 
 def _tadj(fleet: Fleet, weather: Weather) -> np.ndarray:
