@@ -142,7 +142,7 @@ def cmd_bench(args) -> int:
 
     config = BenchConfig(
         meters=args.meters, exceptions=args.exceptions, read_date=args.read_date,
-        rebuild=args.rebuild, database=args.database,
+        rebuild=args.rebuild, database=args.database, shard_workers=args.shard_workers,
     )
     if config.meters < 1 or config.exceptions < 1:
         raise UsageError("--meters and --exceptions must be positive")
@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--read-date", type=_date, default=dt.date(2026, 2, 10))
     bench.add_argument("--database", default="vee_bench", help="the bench's own database")
     bench.add_argument("--rebuild", action="store_true", help="rebuild the bench warehouse")
+    bench.add_argument("--shard-workers", type=int, default=2, help="shards scored at once")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -1,11 +1,12 @@
 -- Benchmark warehouse: :n OPEN exceptions on :read_date, ids from :id_base, spread over
--- :meters meters (exception n belongs to meter n % :meters; a meter's exceptions have
--- distinct rules), all raised together at 02:00 local the next day like an MDMS batch.
+-- :meters meters, all raised together at 02:00 local the next day like an MDMS batch. A
+-- meter's exceptions have consecutive ids (the MDMS validates a meter-day at once) and
+-- distinct rules: exception n belongs to meter n * :meters / :n.
 INSERT INTO mdm.vee_exception (exception_id, meter_id, rule_code, read_date, window_start,
                                window_end, observed_value, expected_value, rule_version,
                                raised_at, status, status_changed_at)
 SELECT CAST(:id_base AS bigint) + n,
-       'BM' || lpad((n % CAST(:meters AS integer))::text, 7, '0'),
+       'BM' || lpad(y.meter::text, 7, '0'),
        x.rule,
        CAST(:read_date AS date),
        CASE WHEN x.hourly THEN x.day_start + (n * 13 % 20) * interval '1 hour' ELSE x.day_start END,
@@ -29,11 +30,12 @@ SELECT CAST(:id_base AS bigint) + n,
        x.day_start + interval '26 hours'
 FROM generate_series(0, CAST(:n AS bigint) - 1) n
 CROSS JOIN LATERAL (
-    SELECT (ARRAY['GAP', 'SPIKE', 'HIGH_USAGE', 'LOW_USAGE', 'ZERO_CONSUMPTION', 'FLATLINE',
-                  'REVERSE_FLOW', 'STEP_CHANGE'])
-               [1 + ((n / CAST(:meters AS integer)) + n % CAST(:meters AS integer)) % 8] AS rule,
+    SELECT m.meter,
+           (ARRAY['GAP', 'SPIKE', 'HIGH_USAGE', 'LOW_USAGE', 'ZERO_CONSUMPTION', 'FLATLINE',
+                  'REVERSE_FLOW', 'STEP_CHANGE'])[1 + (n + m.meter) % 8] AS rule,
            (CAST(:read_date AS date)::timestamp AT TIME ZONE :tz) AS day_start
+    FROM (SELECT (n * CAST(:meters AS bigint) / CAST(:n AS bigint))::int AS meter) m
 ) y
 CROSS JOIN LATERAL (
-    SELECT y.rule, y.day_start, y.rule IN ('GAP', 'SPIKE', 'FLATLINE', 'REVERSE_FLOW') AS hourly
+    SELECT y.meter, y.rule, y.day_start, y.rule IN ('GAP', 'SPIKE', 'FLATLINE', 'REVERSE_FLOW') AS hourly
 ) x
