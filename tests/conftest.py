@@ -135,3 +135,8 @@ def simulated_engine(simulated_warehouse_url):
     engine = sa.create_engine(simulated_warehouse_url)
     yield engine
     engine.dispose()
+
+
+# Nightly scoring fixtures (a simulated warehouse with a trained champion, shared by
+# tests/test_scoring.py and tests/dags/test_nightly_dag.py: defined once, built once).
+from scoring_fixtures import fresh_engine, scoring_world, world_engine  # noqa: E402,F401

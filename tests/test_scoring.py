@@ -15,10 +15,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from scoring_fixtures import (  # noqa: F401 - fixtures
-    scoring_world,
-    world_engine,
-)
 from vee_tasks import registry
 from vee_tasks.config import get_settings
 from vee_tasks.registry import NoChampionError

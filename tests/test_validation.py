@@ -15,9 +15,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from scoring_fixtures import (  # noqa: F401 - fixture
+from scoring_fixtures import (
     TZ,
-    fresh_engine,
     insert_exceptions,
     local,
     relax_contract,

@@ -209,6 +209,20 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:120]
 
 
+def _remove_ephemeral_site(context) -> None:
+    """An ephemeral GX context makes a temp dir for its default docs site; we never use it."""
+    import shutil
+    import tempfile
+
+    try:
+        sites = context.variables.data_docs_sites or {}
+        base = (sites.get("local_site") or {}).get("store_backend", {}).get("base_directory")
+        if base and Path(base).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
+            shutil.rmtree(base, ignore_errors=True)
+    except Exception:  # noqa: BLE001 - housekeeping only
+        log.debug("could not remove GX's ephemeral docs directory", exc_info=True)
+
+
 def run_suite(
     prepared: pd.DataFrame, report_dir: Path | None = None, run_name: str = "nightly"
 ) -> tuple[dict[int, list[str]], dict[str, int], list[str], str | None]:
@@ -262,9 +276,12 @@ def run_suite(
             },
         )
     )
-    result = checkpoint.run(
-        batch_parameters={"dataframe": prepared}, run_id=RunIdentifier(run_name=_safe(run_name))
-    )
+    try:
+        result = checkpoint.run(
+            batch_parameters={"dataframe": prepared}, run_id=RunIdentifier(run_name=_safe(run_name))
+        )
+    finally:
+        _remove_ephemeral_site(context)
     failures: dict[int, list[str]] = {}
     counts: dict[str, int] = {}
     batch: list[str] = []
