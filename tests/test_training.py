@@ -218,3 +218,36 @@ def test_missing_classes_still_give_full_probabilities(two_runs):
         proba = predictor.predict_proba(frame.head(50))
         assert list(proba.columns) == list(RESOLUTION_CODES)
         assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+# --- registry edge cases (no training needed) ------------------------------------------
+
+
+def test_empty_registry_says_no_champion_and_unreachable_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    try:
+        with pytest.raises(registry.NoChampionError, match="vee train"):
+            registry.resolve_champion_version()
+        with pytest.raises(registry.RegistryError, match="no version"):
+            registry.load_model_version("7")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+        reset_settings_cache()
+        with pytest.raises(registry.RegistryError) as unreachable:
+            registry.resolve_champion_version()
+        assert not isinstance(unreachable.value, registry.NoChampionError)
+    finally:
+        reset_settings_cache()
+
+
+def test_loading_a_model_does_not_leak_mlflow_uris_into_the_environment(two_runs, monkeypatch):
+    import os
+
+    registry.clear_cache()
+    before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    registry.load_model_version("1")
+    after = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    assert before == after

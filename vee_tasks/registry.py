@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -64,18 +66,56 @@ _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str, str], LoadedModel] = {}
 
 
-def configure(settings: Settings | None = None):
-    """Point MLflow at this installation's tracking/registry; returns an MlflowClient."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    settings = settings or get_settings()
+def _uris(settings: Settings) -> tuple[str, str]:
     if settings.tracking_uri.startswith("sqlite:"):
         settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    registry_uri = settings.mlflow_registry_uri or settings.tracking_uri
-    mlflow.set_registry_uri(registry_uri)
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=registry_uri)
+    return settings.tracking_uri, settings.mlflow_registry_uri or settings.tracking_uri
+
+
+def configure(settings: Settings | None = None):
+    """An MlflowClient for this installation's tracking/registry (no global state)."""
+    from mlflow import MlflowClient
+
+    tracking, registry_uri = _uris(settings or get_settings())
+    return MlflowClient(tracking_uri=tracking, registry_uri=registry_uri)
+
+
+_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextmanager
+def mlflow_uris(settings: Settings | None = None):
+    """MLflow's fluent API (runs, log_model, models:/ URIs) pointed at our registry for the
+    block, then restored: MLflow's setters also write os.environ, which would otherwise leak
+    into later settings reloads and into subprocesses."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    tracking, registry_uri = _uris(settings or get_settings())
+    saved_env = {k: os.environ.get(k) for k in _URI_ENV}
+    saved = (getattr(tracking_utils, "_tracking_uri", None),
+             getattr(registry_utils, "_registry_uri", None))
+    with _LOCK:
+        mlflow.set_tracking_uri(tracking)
+        mlflow.set_registry_uri(registry_uri)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            mlflow.set_tracking_uri(saved[0])
+            registry_utils._registry_uri = saved[1]
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _missing(exc) -> bool:
+    """MLflow's 'no such model/version/alias', as opposed to an unreachable registry."""
+    code = getattr(exc, "error_code", None)
+    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "404" in str(code)
 
 
 def ensure_experiment(settings: Settings | None = None) -> str:
@@ -102,6 +142,10 @@ def resolve_champion_version(settings: Settings | None = None) -> str:
     try:
         version = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     except MlflowException as exc:
+        if not _missing(exc):
+            raise RegistryError(
+                f"registry at {settings.tracking_uri} did not answer: {str(exc).splitlines()[0]}"
+            ) from exc
         raise NoChampionError(
             f"no model {name!r} with alias {CHAMPION_ALIAS!r} in the registry at "
             f"{settings.tracking_uri}: run `vee train` or the weekly DAG first "
@@ -120,6 +164,10 @@ def version_info(version: str, settings: Settings | None = None):
     try:
         return client.get_model_version(name, str(version))
     except MlflowException as exc:
+        if not _missing(exc):
+            raise RegistryError(
+                f"registry at {settings.tracking_uri} did not answer: {str(exc).splitlines()[0]}"
+            ) from exc
         raise RegistryError(
             f"model {name!r} has no version {version!r} in the registry at "
             f"{settings.tracking_uri} ({str(exc).splitlines()[0]})"
@@ -141,7 +189,8 @@ def load_model_version(version: str, settings: Settings | None = None) -> Loaded
             return _CACHE[key]
     info = version_info(version, settings)
     try:
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        with mlflow_uris(settings):
+            pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         predictor = pyfunc.unwrap_python_model().predictor
     except ModelFormatError as exc:
         raise IncompatibleModelError(f"model {name} version {version} is unusable: {exc}") from None

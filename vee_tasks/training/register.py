@@ -26,6 +26,7 @@ from vee_tasks.registry import (
     TAG_THRESHOLDS,
     configure,
     ensure_experiment,
+    mlflow_uris,
 )
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,11 @@ def _log_candidate(mlflow, run_dir: Path, kind: str, result: dict, y, proba) -> 
 
 
 def register(run_dir: Path, settings: Settings) -> dict:
+    with mlflow_uris(settings):
+        return _register(run_dir, settings)
+
+
+def _register(run_dir: Path, settings: Settings) -> dict:
     import mlflow
     from mlflow.models import infer_signature
 
