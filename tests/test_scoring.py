@@ -243,3 +243,53 @@ def test_no_champion_fails_clearly_and_writes_nothing(world_engine, scoring_worl
                  conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar())
     pd.testing.assert_frame_equal(before[0], after[0])
     assert before[1:] == after[1:]
+
+
+def test_every_shard_scores_with_the_pinned_version_when_the_alias_moves(world_engine, scoring_world):
+    """The champion alias moves to another version after the run resolved it: the shards
+    still load and record the pinned one."""
+    engine, day = world_engine, scoring_world.days[-7]
+    settings = get_settings()
+    client = registry.configure(settings)
+    name = settings.registered_model_name
+    pinned, shards = _steps_until_validated(engine, "pinned_1", day, settings)
+    assert pinned == scoring_world.version
+    source = client.get_model_version(name, pinned)
+    other = client.create_model_version(name, source.source, run_id=source.run_id, tags=source.tags)
+    client.set_registered_model_alias(name, "champion", other.version)
+    try:
+        assert registry.resolve_champion_version(settings) == str(other.version)
+        for shard in shards:
+            steps.score_shard(engine, "pinned_1", day, shard, pinned, settings)
+        steps.finish_run(engine, "pinned_1", settings)
+    finally:
+        client.set_registered_model_alias(name, "champion", scoring_world.version)
+    with engine.connect() as conn:
+        versions = conn.execute(sa.text(
+            "SELECT DISTINCT model_version FROM vee.exception_resolution WHERE dag_run_id = 'pinned_1'"
+        )).scalars().all()
+    assert versions == [pinned]
+    assert steps.ScoringRun.load(engine, "pinned_1").model_version == pinned
+
+
+def test_transient_errors_retry_and_everything_else_fails_at_once():
+    import psycopg2
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from vee_tasks.scoring.dag_tasks import _call
+    from vee_tasks.scoring.errors import DataQualityError, is_transient
+
+    lost = sa.exc.OperationalError("SELECT 1", {}, psycopg2.OperationalError("server closed the connection"))
+    assert is_transient(lost)
+    assert not is_transient(DataQualityError("volume"))
+    assert not is_transient(NoChampionError("none"))
+    assert not is_transient(sa.exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
+
+    def raise_(exc):
+        raise exc
+
+    with pytest.raises(sa.exc.OperationalError):  # Airflow retries it with backoff
+        _call(raise_, lost)
+    for permanent in (DataQualityError("quarantine_share"), NoChampionError("no champion")):
+        with pytest.raises(AirflowFailException, match=type(permanent).__name__):
+            _call(raise_, permanent)
