@@ -283,7 +283,8 @@ def simulate(engine: Engine, config: SimulationConfig, replace: bool = True,
             if fast:
                 conn.execute(sql("queries/simulator_fast_load_off.sql"))
         except BaseException:
-            writer.jobs.put(None)
+            writer.jobs.put(None)  # let the writer finish its COPY before the rollback
+            writer.join()
             raise
         summary.rows["interval_read"] = n_reads
         say("interval reads loaded; running the VEE rules")
