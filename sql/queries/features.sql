@@ -6,10 +6,15 @@
 -- Every range predicate is on an index prefix: interval_read (meter_id, interval_start),
 -- vee_exception (meter_id, raised_at), weather_daily (region, day).
 WITH ex AS (
+    -- LATERAL: one primary-key lookup per id. A merge join would walk vee_exception's key
+    -- index from its first (oldest) id up to the day's ids: seconds on a large table.
     SELECT e.exception_id, e.meter_id, e.rule_code, e.read_date, e.window_start, e.window_end,
            e.observed_value, e.expected_value, e.raised_at
     FROM vee_feature_ids f
-    JOIN mdm.vee_exception e ON e.exception_id = f.exception_id
+    CROSS JOIN LATERAL (
+        SELECT * FROM mdm.vee_exception v WHERE v.exception_id = f.exception_id
+        OFFSET 0  -- a planner fence: keeps the lookup from being flattened into a merge join
+    ) e
 ),
 -- Exceptions of one meter-day raised together share their usage context.
 ctx AS (
