@@ -290,3 +290,10 @@ def test_no_reads_before_installation(simulated_engine):
         "WHERE e.read_date < m.installed_on",
     )
     assert early_exc == 0
+
+
+def test_tiny_fleet_without_exceptions_is_fine(small_engine):
+    summary = simulate(small_engine, SimulationConfig(meters=1, days=21, start=dt.date(2026, 3, 1), seed=1))
+    assert summary.rows["meter"] == 1
+    assert summary.rows["interval_read"] > 20 * 24 * 0.9
+    assert "exceptions" in summary.describe()

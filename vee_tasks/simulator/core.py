@@ -82,6 +82,8 @@ class SimulationSummary:
 
 def _mix(counts: dict[str, int]) -> str:
     total = sum(counts.values()) or 1
+    if not counts:
+        return "none"
     return ", ".join(f"{k} {v} ({100 * v / total:.0f}%)" for k, v in counts.items())
 
 

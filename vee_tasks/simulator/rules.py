@@ -271,9 +271,11 @@ def evaluate(fleet: Fleet, cal: Calendar, weather: Weather, stats: DayStats) -> 
             "observed_value": np.round(obs.astype(float), 4),
             "expected_value": np.round(exp_v.astype(float), 4),
         }))
-    exc = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["meter", "day", "rule_code", "window_start_us", "window_end_us",
-                 "observed_value", "expected_value"])
+    exc = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({
+        "meter": np.zeros(0, np.int64), "day": np.zeros(0, np.int64),
+        "rule_code": np.zeros(0, object), "window_start_us": np.zeros(0, np.int64),
+        "window_end_us": np.zeros(0, np.int64), "observed_value": np.zeros(0),
+        "expected_value": np.zeros(0)})
     context = {"baseline": baseline, "any_base": any_base, "imp": imp, "clean": clean,
                "level": level, "tadj": tadj}
     return exc, context
