@@ -103,7 +103,7 @@ def test_statuses_and_resolutions(simulated_engine):
         else:
             assert status == "ANALYST_RESOLVED" and has_res
             assert same_time and after
-            assert dt.timedelta(minutes=10) <= delay <= dt.timedelta(days=4)
+            assert dt.timedelta(minutes=10) <= delay <= dt.timedelta(days=5)
             assert analyst.startswith("an-")
         if status == "OPEN":
             assert not has_res

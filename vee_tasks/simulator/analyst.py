@@ -261,7 +261,8 @@ def decide(c: Ctx) -> tuple[dict, str]:
 
 
 def resolve(exc: pd.DataFrame, fleet: Fleet, cal: Calendar, weather: Weather, stats: DayStats,
-            raised_us: np.ndarray, now_us: int, rng: np.random.Generator) -> pd.DataFrame:
+            raised_us: np.ndarray, now_us: int, rng: np.random.Generator,
+            timezone: str = "America/Toronto") -> pd.DataFrame:
     """Resolution code, analyst, time and note for each exception (NaN/None where left open)."""
     n_exc = len(exc)
     out = pd.DataFrame({
@@ -300,6 +301,8 @@ def resolve(exc: pd.DataFrame, fleet: Fleet, cal: Calendar, weather: Weather, st
     order = np.lexsort((rule_idx, meters, raised_us))
     u = rng.random((n_exc, 5))
     delay_h = np.exp(rng.normal(np.log(8.0), 0.9, n_exc)).clip(*P.RESOLUTION_DELAY_H)
+    planned = working_time(raised_us + (delay_h * US_PER_HOUR).astype(np.int64), timezone,
+                           rng.uniform(0, 3, n_exc))
     open_from = D - P.OPEN_LAST_DAYS
     for j in order:
         t = raised_us[j]
@@ -359,7 +362,7 @@ def resolve(exc: pd.DataFrame, fleet: Fleet, cal: Calendar, weather: Weather, st
         else:
             choice = int(np.searchsorted(np.cumsum(p), u[j, 2] * (1 - 1e-12)))
         code = RESOLUTION_CODES[choice]
-        resolved = int(t + delay_h[j] * US_PER_HOUR)
+        resolved = int(planned[j])
         resolved = min(resolved, now_us - int((1 + u[j, 3] * 30) * US_PER_MIN))
         resolved = max(resolved, int(t + 20 * US_PER_MIN))
         out.iat[j, 0] = code
@@ -368,6 +371,27 @@ def resolve(exc: pd.DataFrame, fleet: Fleet, cal: Calendar, weather: Weather, st
         out.iat[j, 3] = note if note != "inconsistent" else None
         heapq.heappush(pending, (resolved, m, d, RULE_CODES[ri], code))
     return out
+
+
+def working_time(us: np.ndarray, timezone: str, late_h: np.ndarray) -> np.ndarray:
+    """Analysts work 08:00-18:00 local, Monday to Friday: later instants move to the next
+    working morning (08:00 plus `late_h` hours)."""
+    if len(us) == 0:
+        return us
+    local = pd.DatetimeIndex(pd.to_datetime(us, unit="us", utc=True)).tz_convert(timezone)
+    hour = local.hour + local.minute / 60.0
+    weekday = local.weekday.to_numpy()
+    midnight = local.tz_localize(None).normalize()  # wall clock, so DST days keep 08:00
+    # days to the next working morning
+    after_hours = hour >= 18
+    shift = np.where(after_hours, 1, 0)
+    day_next = (weekday + shift) % 7
+    shift = shift + np.where(day_next == 5, 2, np.where(day_next == 6, 1, 0))
+    moved = (hour < 8) | after_hours | (weekday >= 5)
+    morning = midnight + pd.to_timedelta(shift, unit="D") + pd.to_timedelta(8.0 + late_h, unit="h")
+    morning = morning.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward")
+    morning_us = morning.tz_convert("UTC").as_unit("us").asi8
+    return np.where(moved, morning_us, us).astype(np.int64)
 
 
 def _local_hours(us: np.ndarray, cal: Calendar) -> np.ndarray:

@@ -299,7 +299,7 @@ def simulate(engine: Engine, config: SimulationConfig, replace: bool = True,
         raised = (validation_us[exc["meter"].to_numpy(), exc["day"].to_numpy()]
                   + 20_000_000 + exc["rule_idx"].to_numpy() * 1_000_000)
         now_us = int(validation_us[:, -1].max() + 6 * US_PER_HOUR)
-        res = resolve(exc, fleet, cal, weather, stats, raised, now_us, _rng(seed, 6))
+        res = resolve(exc, fleet, cal, weather, stats, raised, now_us, _rng(seed, 6), tz)
         say(f"{len(exc)} exceptions raised; analysts resolved {res['resolution_code'].notna().sum()}")
 
         exc_ids = exc_offset + 1_000_000 + np.arange(1, len(exc) + 1, dtype=np.int64)
