@@ -1,9 +1,9 @@
 """The candidates: per-rule majority baseline, gradient boosting (sklearn), a Keras network.
 
-Each fits on the training slice, is calibrated by temperature scaling on the time-ordered
-calibration slice that follows it, and comes back as a ResolutionPredictor (predictor.py).
-Temperature scaling (one parameter, softmax(logits / T)) keeps the argmax, so it fixes
-over- or under-confidence without costing accuracy, and needs no pickled calibrator.
+Each fits on the training slice, is calibrated on the time-ordered calibration slice that
+follows it (temperature scaling, then per-class offsets: softmax(logits / T + b), six
+numbers stored in meta.json, no pickled calibrator), and comes back as a
+ResolutionPredictor (predictor.py).
 """
 
 from __future__ import annotations
@@ -51,11 +51,37 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(best.x))
 
 
+def fit_class_bias(logits: np.ndarray, y: np.ndarray, temperature: float,
+                   l2: float = 0.01) -> np.ndarray:
+    """Per-class offsets added to logits / T, fitted by penalised log-likelihood: they absorb
+    a shift of the class mix between the training weeks and the recent ones (seasons,
+    campaigns) that one temperature cannot."""
+    from scipy.optimize import minimize
+
+    k = logits.shape[1]
+    if len(y) < 20 * k:
+        return np.zeros(k)
+    z = logits / temperature
+
+    def loss(b: np.ndarray) -> float:
+        p = softmax(z + b)
+        return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0)))
+                     + l2 * np.sum(b**2))
+
+    return minimize(loss, np.zeros(k), method="L-BFGS-B").x
+
+
 def calibrate(predictor: ResolutionPredictor, calib: pd.DataFrame, y_calib: np.ndarray) -> None:
+    """Temperature, then per-class offsets, both on the time-ordered calibration slice."""
     predictor.meta["temperature"] = 1.0
+    predictor.meta["class_bias"] = [0.0] * len(RESOLUTION_CODES)
     if len(calib):
-        predictor.meta["temperature"] = fit_temperature(predictor.logits(calib), y_calib)
-    log.info("%s temperature %.3f", predictor.kind, predictor.meta["temperature"])
+        logits = predictor.logits(calib)
+        t = fit_temperature(logits, y_calib)
+        predictor.meta["temperature"] = t
+        predictor.meta["class_bias"] = fit_class_bias(logits, y_calib, t).tolist()
+    log.info("%s temperature %.3f, class offsets %s", predictor.kind,
+             predictor.meta["temperature"], np.round(predictor.meta["class_bias"], 3).tolist())
 
 
 def fit_baseline(train: pd.DataFrame, y: np.ndarray) -> ResolutionPredictor:

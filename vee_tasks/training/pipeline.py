@@ -285,7 +285,9 @@ def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = 
     )
     seconds = time.monotonic() - t0
     result = {"kind": kind, "metrics": metrics, "thresholds": thresholds,
-              "temperature": predictor.temperature, "params": predictor.meta.get("params", {}),
+              "temperature": predictor.temperature,
+              "class_bias": predictor.meta.get("class_bias"),
+              "params": predictor.meta.get("params", {}),
               "seconds": round(seconds, 2)}
     _write_json(out / "result.json", result)
     _timed(run_dir, f"train_{kind}", seconds)

@@ -2,7 +2,8 @@
 
 Layout (format 1):
   meta.json      kind (sklearn | keras | baseline), feature schema fingerprint, classes,
-                 category vocabularies, numeric scaling, temperature, per-class thresholds
+                 category vocabularies, numeric scaling, calibration (temperature and
+                 per-class offsets: softmax(logits / T + b)), per-class thresholds
   sklearn/       MLflow sklearn model of a HistGradientBoostingClassifier, saved with
                  serialization_format="skops" (no arbitrary pickle; types allowlisted)
   model.keras    Keras network (native .keras format)
@@ -150,7 +151,8 @@ class ResolutionPredictor:
 
     def predict_proba(self, frame: pd.DataFrame) -> pd.DataFrame:
         """DataFrame indexed like `frame`, columns RESOLUTION_CODES, rows summing to 1."""
-        proba = softmax(self.logits(frame) / self.temperature)
+        bias = np.asarray(self.meta.get("class_bias") or [0.0] * len(RESOLUTION_CODES))
+        proba = softmax(self.logits(frame) / self.temperature + bias)
         return pd.DataFrame(proba, index=frame.index, columns=list(RESOLUTION_CODES))
 
     # --- storage -------------------------------------------------------------------------

@@ -66,6 +66,8 @@ def _log_candidate(mlflow, run_dir: Path, kind: str, result: dict, y, proba) -> 
 
     mlflow.log_params({f"{kind}.{k}": v for k, v in result.get("params", {}).items()} or {})
     mlflow.log_param("temperature", round(result.get("temperature", 1.0), 5))
+    if result.get("class_bias"):
+        mlflow.log_param("class_bias", [round(b, 4) for b in result["class_bias"]])
     mlflow.log_metrics({k: v for k, v in result["metrics"].items()})
     plots = run_dir / "candidates" / kind / "plots"
     plots.mkdir(parents=True, exist_ok=True)
