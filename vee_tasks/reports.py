@@ -286,7 +286,7 @@ def _plots(frames: dict, days: list[dt.date]) -> dict[str, str]:
             ax.plot(pd.to_datetime(table.index), table[check], marker="o", ms=3, label=check)
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-        ax.legend(fontsize=7, ncol=3, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         date_axis(ax)
     else:
         _empty(ax, "quarantined exceptions")
@@ -302,7 +302,7 @@ def _plots(frames: dict, days: list[dt.date]) -> dict[str, str]:
         for rule in table.columns:
             ax.bar(x, table[rule], bottom=bottom, width=0.8, label=rule)
             bottom = table[rule] if bottom is None else bottom + table[rule]
-        ax.legend(fontsize=7, ncol=4, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         date_axis(ax)
     else:
         _empty(ax, "exceptions")
@@ -349,7 +349,7 @@ def _plots(frames: dict, days: list[dt.date]) -> dict[str, str]:
                    color=_STATUS_COLOURS.get(status, "#455a64"))
             bottom = table[status] if bottom is None else bottom + table[status]
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.legend(fontsize=7, ncol=4, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         date_axis(ax)
     else:
         _empty(ax, "nightly runs")
