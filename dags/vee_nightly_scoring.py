@@ -4,7 +4,11 @@
 Decides the VEE exceptions of one **read date**: the run whose logical date is D scores read
 date D. Scheduled after D has ended in the utility's time zone (`VEE_TIMEZONE`); the same
 mapping holds for `airflow dags test vee_nightly_scoring D` and
-`airflow backfill create --dag-id vee_nightly_scoring --from-date A --to-date B`.
+`airflow backfill create --dag-id vee_nightly_scoring --from-date A --to-date B` (both ends
+inclusive). Airflow 3.3 reads those CLI dates in its default time zone, which this project
+sets to `VEE_TIMEZONE`; an installation left at UTC would drop date B from a backfill (its
+local midnight falls after B 00:00 UTC), so keep `AIRFLOW__CORE__DEFAULT_TIMEZONE` equal to
+`VEE_TIMEZONE` or pass `--to-date` one day later.
 
 **Steps** (one task each; all logic in `vee_tasks.scoring.steps`):
 1. `start_run_record`: opens `vee.scoring_run` for this run (status RUNNING).
