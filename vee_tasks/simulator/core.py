@@ -8,7 +8,6 @@ is generated.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import queue
 import sys
@@ -291,7 +290,7 @@ def simulate(engine: Engine, config: SimulationConfig, replace: bool = True,
         summary.rows["interval_read"] = n_reads
         say("interval reads loaded; running the VEE rules")
 
-        exc, _context = evaluate(fleet, cal, weather, stats)
+        exc, _ = evaluate(fleet, cal, weather, stats)
         rule_order = {c: i for i, c in enumerate(RULE_CODES)}
         exc["rule_idx"] = exc["rule_code"].map(rule_order).astype(np.int64)
         exc = exc.sort_values(["day", "meter", "rule_idx"], kind="stable").reset_index(drop=True)

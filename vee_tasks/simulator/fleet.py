@@ -336,7 +336,9 @@ def build_events(
     breaker_off = (rng.random(len(m)) < 0.12).astype(float)
     add("VACANCY", m, t0, t0 + (dur * US_PER_HOUR).astype(np.int64),
         rng.uniform(0.08, 0.3, len(m)), breaker_off)
-    m, d = _draw(rng, P.RATES["PARTY"], res, days, np.where(cal.offday.mean() > 0, 1.0, 1.0))
+    m, d = _draw(rng, P.RATES["PARTY"], res, days)
+    keep = cal.offday[d] | (rng.random(len(m)) < P.PARTY_WORKDAY_KEEP)  # mostly weekends
+    m, d = m[keep], d[keep]
     start_h = rng.uniform(16, 19, len(m))
     add("PARTY", m, at(d, start_h), at(d, np.minimum(start_h + rng.uniform(4, 7, len(m)), 24)),
         rng.uniform(2.5, 5.0, len(m)))

@@ -135,14 +135,14 @@ def generate_chunk(
     for r, a, b, p1, _ in each("SPIKE_REAL"):
         load[r, a] = max(load[r, a], typical[r, 0]) * p1
     # solar (registered and unregistered)
-    kwp = np.broadcast_to(fleet.kwp[meters][:, None], (n, 1)).copy()
-    sol_rows = np.flatnonzero(kwp[:, 0] > 0)
+    kwp = fleet.kwp[meters]
+    sol_rows = np.flatnonzero(kwp > 0)
     unreg = list(each("UNREG_SOLAR"))
     if len(sol_rows) or unreg:
         clear = weather.read_days(weather.clear)[reg][:, day]
         base = solar_shape(grid.utc_hour, cal.doy[day])[None, :] * hrs * 0.85
         for r in sol_rows:
-            load[r] -= kwp[r, 0] * base[0] * clear[r]
+            load[r] -= kwp[r] * base[0] * clear[r]
         for r, a, b, p1, _ in unreg:
             load[r, a:b] -= p1 * base[0, a:b] * clear[r, a:b]
     # faults on the values

@@ -157,13 +157,14 @@ RATES = {
     "GLITCH_SPIKE": 0.0012,  # one absurd interval (bit error / register glitch)
     # genuine (not faults)
     "VACANCY": 0.0004,  # RES premise empty for 5-30 days
-    "PARTY": 0.004,  # RES evening of guests / cooking (x3-5 in the evening)
+    "PARTY": 0.0075,  # RES evening of guests (x2.5-5), before the work-day thinning below
     "SPIKE_REAL": 0.0015,  # one short appliance burst (x3-8 of a normal interval)
     "FLAT_PROCESS": 0.02,  # on flat-process sites: 6-16 h of constant load
     "GENUINE_STEP": 0.0003,  # COM/IND: new line or closed shift (lasting level change)
 }
 NEW_METER_SHARE = 0.015  # meters installed during the period (reads start that day)
 UNREGISTERED_SOLAR_SHARE = 0.006  # RES meters without has_der that get panels mid-period
+PARTY_WORKDAY_KEEP = 0.35  # share of drawn parties kept on work days (all on off days)
 CATCH_UP_SHARE = 0.3  # share of short comm gaps whose energy arrives in the next interval
 LATE_SHARE = {"COMM_SHORT": 0.3, "COMM_LONG": 0.5, "COMM_DEAD": 0.4}
 NULL_SHARE = {"COMM_SHORT": 0.5, "COMM_LONG": 0.3, "COMM_DEAD": 0.0}

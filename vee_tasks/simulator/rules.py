@@ -8,6 +8,7 @@ whole fleet. Parameters live in params.py and are tabled in docs/simulator.md.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,12 +112,10 @@ def _tadj(fleet: Fleet, weather: Weather) -> np.ndarray:
 
 
 def _window_median(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(np.where(mask, values, np.nan), axis=1)
+    """Row-wise median of the masked values (NaN where none) and how many there were."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows are expected
+        med = np.nanmedian(np.where(mask, values, np.nan), axis=1)
     return med, mask.sum(axis=1)
 
 
