@@ -1,17 +1,24 @@
 """Least privilege (migration 0040): a login granted vee_scoring can do what the nightly run
 needs and nothing that the contract forbids; vee_reader only reads; vee_training cannot
-touch the MDMS's statuses. Runs against a real PostgreSQL with real roles."""
+touch the MDMS's statuses. Runs against a real PostgreSQL with real roles: the whole nightly
+scoring runs as such a login, and the nightly DAG runs with a password-protected one whose
+password must appear in no log."""
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import uuid
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from robustness_support import LoginRole, clone_database
+from scoring_fixtures import _apply_env, scoring_world  # noqa: F401 - session fixture
 from vee_tasks import migrations
+from vee_tasks.config import NIGHTLY_DAG_ID, reset_settings_cache
 from vee_tasks.warehouse import run_script, sql_text
 
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -65,38 +72,6 @@ def priv_url(databases):
     _seed(engine)
     engine.dispose()
     return url
-
-
-class LoginRole:
-    """A login role (with a password) granted one group role; dropped afterwards."""
-
-    def __init__(self, admin_url: str, group: str):
-        self.name = f"vee_t_{group}_{uuid.uuid4().hex[:8]}"
-        self.password = "pw-" + secrets.token_hex(12)
-        self.admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(
-                f"CREATE ROLE {self.name} LOGIN PASSWORD '{self.password}' IN ROLE {group}"
-            )
-        self.url = sa.engine.make_url(admin_url).set(
-            username=self.name, password=self.password
-        ).render_as_string(hide_password=False)
-
-    def engine(self):
-        return sa.create_engine(self.url)
-
-    def drop(self) -> None:
-        from vee_tasks.warehouse import dispose_engines
-
-        dispose_engines()
-        with self.admin.connect() as conn:
-            conn.execute(
-                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :u"),
-                {"u": self.name},
-            )
-            conn.exec_driver_sql(f"DROP OWNED BY {self.name}")
-            conn.exec_driver_sql(f"DROP ROLE {self.name}")
-        self.admin.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +220,133 @@ def test_reader_only_reads_and_training_cannot_touch_statuses(priv_url):
     finally:
         reader.drop()
         trainer.drop()
+
+
+# --- the whole nightly run as the least-privileged login ------------------------------------
+
+
+@pytest.fixture
+def world_copy(databases, scoring_world, monkeypatch):  # noqa: F811
+    """A copy of the scoring world (so its statuses can change), registry env applied."""
+    url = clone_database(databases, scoring_world.url, "privw")
+    _apply_env(monkeypatch, {**scoring_world.env(), "VEE_WAREHOUSE_URL": url})
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_VEE_WAREHOUSE", raising=False)
+    reset_settings_cache()
+    yield url, scoring_world
+    reset_settings_cache()
+
+
+def _day_state(engine, day):
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT e.exception_id, e.status, r.decision FROM mdm.vee_exception e "
+                "LEFT JOIN vee.exception_resolution r USING (exception_id) "
+                "WHERE e.read_date = :d ORDER BY 1"
+            ),
+            {"d": day},
+        ).fetchall()
+
+
+def test_the_whole_nightly_scoring_runs_as_the_scoring_login(world_copy):
+    from vee_tasks.scoring.pipeline import score_read_date
+
+    url, world = world_copy
+    day = world.days[-2]
+    role = LoginRole(url, "vee_scoring")
+    try:
+        engine = role.engine()
+        # `vee score` upgrades first: up to date, that is read-only and allowed.
+        assert migrations.upgrade(engine) == []
+        run = score_read_date(engine, day, run_id="as_scoring_login")
+        assert run.status == "SUCCESS", run.message
+        assert run.selected > 0
+        assert run.selected == run.scored + run.quarantined + run.skipped_analyst
+        expected = {"AUTO_APPLY": "AUTO_RESOLVED", "REVIEW": "PENDING_REVIEW"}
+        rows = _day_state(engine, day)
+        scored = [r for r in rows if r.decision is not None]
+        assert len(scored) == run.scored
+        assert all(r.status == expected[r.decision] for r in scored)
+        engine.dispose()
+    finally:
+        role.drop()
+
+
+@pytest.mark.slow
+def test_nightly_dag_with_a_password_protected_login_leaks_no_password(world_copy, tmp_path):
+    """`airflow dags test` with the warehouse connection given as AIRFLOW_CONN_VEE_WAREHOUSE
+    for a scoring login with a password: the run succeeds as that login, and the password is
+    in none of the task logs under AIRFLOW_HOME/logs nor on stdout/stderr."""
+    from urllib.parse import quote
+
+    url, world = world_copy
+    day = world.days[-3]
+    role = LoginRole(url, "vee_scoring")
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    home = tmp_path / "airflow-home"
+    env = dict(os.environ)
+    env.update(world.env())
+    env.pop("VEE_WAREHOUSE_URL", None)
+    env.pop("MLFLOW_REGISTRY_URI", None)
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env.update(
+        AIRFLOW_CONN_VEE_WAREHOUSE=role.libpq_url,
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    )
+    try:
+        done = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        # Watch who is connected to the copy while the DAG runs: the login, nobody else.
+        import threading
+
+        users: set[str] = set()
+        stop = threading.Event()
+        watcher_engine = sa.create_engine(url)
+
+        def watch():
+            while not stop.is_set():
+                with watcher_engine.connect() as conn:
+                    users.update(r[0] for r in conn.execute(sa.text(
+                        "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND pid <> pg_backend_pid()")))
+                stop.wait(0.2)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            done = subprocess.run([airflow, "dags", "test", NIGHTLY_DAG_ID, day.isoformat()],
+                                  env=env, capture_output=True, text=True, timeout=1200)
+        finally:
+            stop.set()
+            watcher.join()
+            watcher_engine.dispose()
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output[-5000:]
+        admin = sa.create_engine(url)
+        with admin.connect() as conn:
+            run = conn.execute(
+                sa.text("SELECT status, message FROM vee.scoring_run WHERE read_date = :d "
+                        "ORDER BY started_at DESC LIMIT 1"), {"d": day}
+            ).one()
+        admin.dispose()
+        assert run.status == "SUCCESS", run.message
+        assert role.name in users, users
+        secrets_ = {role.password, quote(role.password, safe="")}
+        # `dags test` runs the tasks in-process: their logs go to stdout/stderr (checked to be
+        # there), and whatever Airflow writes under AIRFLOW_HOME/logs is searched as well.
+        assert "nightly run " in output and "pinned to" in output, output[-3000:]
+        files = [p for p in (home / "logs").rglob("*") if p.is_file()]
+        leaks = [str(p) for p in files
+                 if any(s in p.read_text(errors="replace") for s in secrets_)]
+        assert leaks == []
+        assert not any(s in output for s in secrets_)
+        # The login's URL, as the project prints it, hides the password too.
+        from vee_tasks.config import redact_url
+
+        assert role.password not in redact_url(role.url)
+    finally:
+        role.drop()
