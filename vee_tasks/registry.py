@@ -115,6 +115,8 @@ def mlflow_uris(settings: Settings | None = None):
 def _missing(exc) -> bool:
     """MLflow's 'no such model/version/alias', as opposed to an unreachable registry."""
     code = getattr(exc, "error_code", None)
+    if code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc):
+        return True  # the SQL store's "Registered model alias champion not found."
     return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "404" in str(code)
 
 
