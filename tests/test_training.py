@@ -251,3 +251,26 @@ def test_loading_a_model_does_not_leak_mlflow_uris_into_the_environment(two_runs
     registry.load_model_version("1")
     after = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     assert before == after
+
+
+def test_corrupt_or_incompatible_version_is_refused_clearly(two_runs):
+    """Version 2 (the challenger) is damaged on disk: loading it must say so, not score."""
+    from urllib.parse import urlparse
+
+    name = get_settings().registered_model_name
+    client = registry.configure()
+    source = client.get_model_version(name, "2").source  # models:/<model id>
+    logged = client.get_logged_model(source.split("/")[-1])
+    root = urlparse(logged.artifact_location).path
+    metas = list(__import__("pathlib").Path(root).rglob("meta.json"))
+    assert len(metas) == 1
+    meta = json.loads(metas[0].read_text())
+    meta["feature_schema"] = "0000000000000000"
+    metas[0].write_text(json.dumps(meta))
+    registry.clear_cache()
+    with pytest.raises(registry.IncompatibleModelError, match="another feature set"):
+        registry.load_model_version("2")
+    metas[0].write_text("{not json")
+    with pytest.raises(registry.IncompatibleModelError):
+        registry.load_model_version("2")
+    assert registry.load_model_version("1").version == "1"  # the champion is untouched
