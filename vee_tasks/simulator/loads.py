@@ -7,7 +7,9 @@ scheduled events (a few per meter), each a slice operation.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -46,11 +48,17 @@ _HEAT_NORM = (0.6 + 0.4 * _g(_FINE, 7.0, 2.0) + 0.5 * _g(_FINE, 19.0, 3.0)).mean
 _COOL_NORM = (0.15 + _g(_FINE, 16.5, 3.5)).mean()
 
 
-def solar_shape(utc_hour: np.ndarray, doy: np.ndarray) -> np.ndarray:
-    """Clear-sky output per kWp (kW) around solar noon (~17:20 UTC in Ontario)."""
+def solar_noon_utc(timezone: str) -> float:
+    """Solar noon in UTC hours, from the zone's standard offset (Toronto: about 17:20)."""
+    offset = ZoneInfo(timezone).utcoffset(dt.datetime(2026, 1, 15)).total_seconds() / 3600.0
+    return 12.3 - offset
+
+
+def solar_shape(utc_hour: np.ndarray, doy: np.ndarray, noon_utc: float = 17.3) -> np.ndarray:
+    """Clear-sky output per kWp (kW) around solar noon, by season (mid-latitude day length)."""
     season = np.sin(2 * np.pi * (doy - 80) / 365.25)
     daylength = 12.0 + 3.4 * season
-    x = (utc_hour - 17.3) / daylength * np.pi
+    x = ((utc_hour - noon_utc + 12.0) % 24.0 - 12.0) / daylength * np.pi
     return np.where(np.abs(x) < np.pi / 2, np.cos(x).clip(0) ** 1.4, 0.0) * (0.62 + 0.25 * season)
 
 
@@ -140,7 +148,7 @@ def generate_chunk(
     unreg = list(each("UNREG_SOLAR"))
     if len(sol_rows) or unreg:
         clear = weather.read_days(weather.clear)[reg][:, day]
-        base = solar_shape(grid.utc_hour, cal.doy[day])[None, :] * hrs * 0.85
+        base = solar_shape(grid.utc_hour, cal.doy[day], solar_noon_utc(grid.timezone))[None, :] * hrs * 0.85
         for r in sol_rows:
             load[r] -= kwp[r] * base[0] * clear[r]
         for r, a, b, p1, _ in unreg:

@@ -130,6 +130,7 @@ class SlotGrid:
     utc_hour: np.ndarray  # (T,)
     max_slots: int
     slots_per_day: np.ndarray  # (D,)
+    timezone: str = "America/Toronto"
 
     @property
     def size(self) -> int:
@@ -151,4 +152,5 @@ def build_grid(cal: Calendar, minutes: int, timezone: str) -> SlotGrid:
         utc_hour=((t // US_PER_MIN) % (24 * 60)) / 60.0,
         max_slots=int(per_day.max()),
         slots_per_day=per_day,
+        timezone=timezone,
     )
