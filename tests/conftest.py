@@ -25,8 +25,8 @@ os.environ.pop("AIRFLOW_CONN_VEE_WAREHOUSE", None)
 os.environ.pop("VEE_WAREHOUSE_URL", None)
 
 from vee_tasks import migrations  # noqa: E402
-from vee_tasks.config import reset_settings_cache  # noqa: E402
 from vee_tasks.warehouse import dispose_engines, start_embedded_postgres  # noqa: E402
+from warehouse_env import use_warehouse  # noqa: E402,F401 - re-exported for fixtures
 
 SESSION_TAG = uuid.uuid4().hex[:8]
 
@@ -75,11 +75,6 @@ def databases(server_url):
         factory.drop_all()
 
 
-def use_warehouse(url: str) -> None:
-    """Point vee_tasks (and subprocesses such as `airflow dags test`) at this database."""
-    os.environ["VEE_WAREHOUSE_URL"] = url
-    os.environ["AIRFLOW_CONN_VEE_WAREHOUSE"] = url.replace("postgresql+psycopg2://", "postgresql://")
-    reset_settings_cache()
 
 
 @pytest.fixture(scope="session")

@@ -101,7 +101,7 @@ def relax_contract(conn) -> None:
 @pytest.fixture
 def fresh_engine(databases, request):
     """A new empty warehouse (mdm + vee) for one test that changes the schema or rows."""
-    from conftest import use_warehouse
+    from warehouse_env import use_warehouse
 
     label = "sc" + str(abs(hash(request.node.name)) % 10**8)
     url = databases.create(label)
