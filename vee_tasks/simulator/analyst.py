@@ -108,6 +108,7 @@ class Ctx:
     spike_today: bool  # a SPIKE was raised on the same meter-day
     reverse_today: bool  # a REVERSE_FLOW was raised on the same meter-day
     zero_share: float  # share of the day's intervals that read exactly zero
+    est_14d: int  # head-end estimated intervals (quality E) in the last 14 days
     at_day_edge: bool  # window touches the read date's first or last instant
     checked_log: bool  # the analyst looked at the outage log this time
     cause: str
@@ -140,6 +141,8 @@ def decide(c: Ctx) -> tuple[dict, str]:
         if miss_h < 12:
             if c.same_rule_14d >= 2:
                 return {"REREAD": 0.65, "FIELD_ORDER": 0.35}, "recurring gaps"
+            if c.est_14d > 0:
+                return {"REREAD": 0.75, "FIELD_ORDER": 0.1, "ESTIMATE": 0.15}, "flaky communications"
             if c.cls != "RES":
                 return {"REREAD": 0.7, "ESTIMATE": 0.3}, "gap on a business meter: re-read"
             return {"ESTIMATE": 0.55, "REREAD": 0.45}, "gap of hours"
@@ -344,6 +347,7 @@ def resolve(exc: pd.DataFrame, fleet: Fleet, cal: Calendar, weather: Weather, st
             spike_today=bool(exc_days[m, d, RULE_INDEX['SPIKE']]),
             reverse_today=bool(exc_days[m, d, RULE_INDEX['REVERSE_FLOW']]),
             zero_share=float(s['n_zero'][m, d] / max(s['n_expected'][m, d], 1)),
+            est_14d=int(np.nansum(s['n_est'][m, lo14:d])),
             at_day_edge=bool(ws == cal.start_us[d] or we == cal.start_us[d + 1]),
             checked_log=bool(u[j, 4] < 0.5),
             cause=str(cause[j]),
