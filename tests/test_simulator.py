@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from vee_tasks import migrations
 from vee_tasks.config import QUALITY_FLAGS, RESOLUTION_CODES, RULE_CODES
 from vee_tasks.simulator import SimulationConfig, simulate
+from vee_tasks.simulator.params import WEATHER_HISTORY_DAYS
 
 TZ = "America/Toronto"
 
@@ -118,10 +119,12 @@ def test_statuses_and_resolutions(simulated_engine):
 
 def test_statistics_plausible(simulated_engine):
     n_exc = _scalar(simulated_engine, "SELECT count(*) FROM mdm.vee_exception")
+    # weather starts WEATHER_HISTORY_DAYS before the first read date
     meter_days = _scalar(
         simulated_engine,
-        "SELECT count(*) * (SELECT count(DISTINCT day) FROM mdm.weather_daily "
-        "WHERE day >= (SELECT min(read_date) FROM mdm.vee_exception)) FROM mdm.meter",
+        "SELECT count(*) * ((SELECT count(DISTINCT day) FROM mdm.weather_daily) - :history) "
+        "FROM mdm.meter",
+        history=WEATHER_HISTORY_DAYS,
     )
     rate = n_exc / meter_days
     assert 0.005 <= rate <= 0.08, rate
