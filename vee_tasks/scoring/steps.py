@@ -332,7 +332,8 @@ def decide(proba, thresholds: dict[str, float]):
     best = values.argmax(axis=1)
     predicted = np.asarray(RESOLUTION_CODES, dtype=object)[best]
     confidence = np.clip(values[np.arange(len(values)), best], 0.0, 1.0)
-    limit = np.array([float(thresholds.get(code, np.inf)) for code in predicted], dtype="float64")
+    per_code = np.array([float(thresholds.get(code, np.inf)) for code in RESOLUTION_CODES])
+    limit = per_code[best]
     decision = np.where(confidence >= limit, AUTO_APPLY, REVIEW)
     out = pd.DataFrame(
         {
