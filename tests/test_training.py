@@ -47,6 +47,16 @@ def test_promotion_policy():
     assert promotion_decision({"metrics": _metrics(0.1, {})}, broken, settings)[0] == "champion"
 
 
+def test_a_badly_calibrated_candidate_is_chosen_only_if_all_are():
+    from vee_tasks.training.pipeline import choose_candidate
+
+    good = {"macro_f1": 0.60, "log_loss": 0.8, "ece": 0.03}
+    sharp = {"macro_f1": 0.65, "log_loss": 0.7, "ece": 0.09}
+    assert choose_candidate({"sklearn": good, "keras": sharp}, 0.05) == "sklearn"
+    assert choose_candidate({"sklearn": good, "keras": sharp}, 0.10) == "keras"
+    assert choose_candidate({"keras": sharp}, 0.05) == "keras"
+
+
 def test_thresholds_reach_target_precision_or_never():
     rng = np.random.default_rng(0)
     n = 2000

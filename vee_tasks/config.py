@@ -113,6 +113,8 @@ class Settings:
     threshold_min_support: int = 30
     keras_epochs: int = 40
     hgb_max_iter: int = 200
+    # a candidate above this expected calibration error is chosen only if all are
+    max_calibration_error: float = 0.05
     # Nightly scoring
     shard_count: int = 4
     max_quarantine_share: float = 0.2
@@ -203,6 +205,7 @@ def load_settings() -> Settings:
         threshold_min_support=_int("VEE_THRESHOLD_MIN_SUPPORT", 30),
         keras_epochs=_int("VEE_KERAS_EPOCHS", 40),
         hgb_max_iter=_int("VEE_HGB_MAX_ITER", 200),
+        max_calibration_error=_float("VEE_MAX_CALIBRATION_ERROR", 0.05),
         shard_count=_int("VEE_SHARD_COUNT", 4),
         max_quarantine_share=_float("VEE_MAX_QUARANTINE_SHARE", 0.2),
         min_volume_ratio=_float("VEE_MIN_VOLUME_RATIO", 0.2),

@@ -344,6 +344,14 @@ def promotion_decision(challenger: dict, champion: dict, settings: Settings) -> 
     )
 
 
+def choose_candidate(candidates: dict[str, dict], max_ece: float) -> str:
+    """Best macro-F1 (ties: lower log-loss) among the candidates calibrated within max_ece;
+    among all of them when none is (the ECE is then visible in the run's metrics)."""
+    calibrated = [k for k, m in candidates.items() if m["ece"] <= max_ece]
+    pool = calibrated or list(candidates)
+    return min(pool, key=lambda k: (-candidates[k]["macro_f1"], candidates[k]["log_loss"]))
+
+
 def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -> dict:
     """Baseline and current champion on the holdout; choose the best trained candidate."""
     from vee_tasks.training import models
@@ -361,8 +369,8 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
             log.warning("candidate %s has no result (its training failed); skipping it", kind)
     if not results:
         raise TrainingError("no candidate finished training; see the train_* task logs")
-    best = min(results, key=lambda k: (-results[k]["metrics"]["macro_f1"],
-                                       results[k]["metrics"]["log_loss"]))
+    best = choose_candidate({k: v["metrics"] for k, v in results.items()},
+                            settings.max_calibration_error)
     frame = pd.read_parquet(run_dir / "training.parquet")
     hold, y_hold = _split_xy(frame, "holdout")
     champion = _champion_on_holdout(hold, y_hold, settings)
