@@ -293,3 +293,20 @@ def test_transient_errors_retry_and_everything_else_fails_at_once():
     for permanent in (DataQualityError("quarantine_share"), NoChampionError("no champion")):
         with pytest.raises(AirflowFailException, match=type(permanent).__name__):
             _call(raise_, permanent)
+
+
+def test_a_cleared_shard_resumes_a_failed_run(world_engine, scoring_world):
+    """A shard failed for good (retries exhausted): the run is FAILED. An operator clears the
+    shard once the cause is gone; it scores, and finish closes the run as SUCCESS."""
+    engine, day = world_engine, scoring_world.days[-5]
+    settings = get_settings()
+    version, shards = _steps_until_validated(engine, "resume_1", day, settings)
+    for shard in shards[1:]:
+        steps.score_shard(engine, "resume_1", day, shard, version, settings)
+    steps.mark_failed(engine, "resume_1", "task score_shard failed: server closed the connection")
+    assert steps.ScoringRun.load(engine, "resume_1").status == "FAILED"
+    steps.score_shard(engine, "resume_1", day, shards[0], version, settings)
+    steps.finish_run(engine, "resume_1", settings)
+    run = steps.ScoringRun.load(engine, "resume_1")
+    assert run.status == "SUCCESS" and run.message is None
+    assert run.selected == run.scored + run.quarantined + run.skipped_analyst

@@ -376,11 +376,16 @@ def score_shard(
     with _step(engine, dag_run_id, name):
         with engine.connect() as conn:
             run = _run_row(conn, dag_run_id)
-        if run is None or run["dq_outcome"] != "PASSED" or run["status"] != "RUNNING":
+        if run is None or run["dq_outcome"] != "PASSED" or run["status"] not in ("RUNNING", "FAILED"):
             raise RunStateError(
                 f"run {dag_run_id} is not validated and running "
                 f"(status {run and run['status']}, data quality {run and run['dq_outcome']})"
             )
+        if run["status"] == "FAILED":
+            # an operator cleared a failed shard of a validated run: resume it
+            with engine.begin() as conn:
+                _q(conn, "nightly_run_reopen", {"dag_run_id": dag_run_id})
+            log.info("run %s resumed after a failure: %s", dag_run_id, run["message"])
         if model is None:
             from vee_tasks.registry import load_model_version
 
