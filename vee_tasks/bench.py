@@ -549,7 +549,7 @@ class BenchReport:
         gb = self.peak_rss_bytes / 1e9
         lines = [
             f"vee bench: {n['selected']:,} exceptions on {self.config['read_date']} over "
-            f"{self.config['meters']:,} meters (warehouse build {self.build_seconds:.0f}s"
+            f"{int(self.config['meters']):,} meters (warehouse build {self.build_seconds:.0f}s"
             f"{', reused' if self.build_seconds == 0 else ''})",
             f"  run {n['run_id']} {n['status']}: scored {n['scored']:,}, quarantined "
             f"{n['quarantined']:,}, auto-applied {n['auto_applied']:,}, review "
