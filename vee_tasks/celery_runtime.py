@@ -50,6 +50,17 @@ def worker_hostname() -> str:
     return f"{name}@{socket.gethostname()}" if name else socket.getfqdn()
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM this component when the process that started it dies (a killed
+    test run must not leave a scheduler behind). Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 # --- databases -------------------------------------------------------------------------
 
 
@@ -326,7 +337,7 @@ def start_distributed_stack(
                 stack.processes[name] = subprocess.Popen(
                     [sys.executable, "-m", "airflow", *args], env=component_env,
                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                    start_new_session=True, preexec_fn=_die_with_parent,
                 )
     except BaseException:
         DistributedStack(stack, env, metadata_url, tuple(workers)).stop(timeout=10)
