@@ -31,15 +31,26 @@ SCRIPT = textwrap.dedent(
     run = dag.test(logical_date=dt.datetime.fromisoformat({LOGICAL_DATE!r}).replace(tzinfo=dt.timezone.utc))
     states = {{ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
     from vee_tasks import registry
-    champion = registry.resolve_champion_version()
+    try:
+        champion = registry.resolve_champion_version()
+    except registry.NoChampionError:
+        champion = None
     print("RESULT " + json.dumps({{"run_id": run.run_id, "state": str(run.state), "tasks": states,
                                    "champion": champion}}))
     """
 )
 
 
+def _run_dag(env: dict) -> dict:
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=1800)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, (done.stdout[-3000:], done.stderr[-5000:])
+    return json.loads(lines[-1][len("RESULT "):])
+
+
 @pytest.fixture(scope="module")
-def dag_run(tmp_path_factory, simulated_warehouse_url):
+def airflow_env(tmp_path_factory, simulated_warehouse_url):
     root = tmp_path_factory.mktemp("weekly_dag")
     env = dict(os.environ)
     env.update(
@@ -59,11 +70,13 @@ def dag_run(tmp_path_factory, simulated_warehouse_url):
     migrate = subprocess.run([str(airflow), "db", "migrate"], env=env, capture_output=True,
                              text=True, timeout=600)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=1800)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, (done.stdout[-3000:], done.stderr[-5000:])
-    return json.loads(lines[-1][len("RESULT "):]), root
+    return env, root
+
+
+@pytest.fixture(scope="module")
+def dag_run(airflow_env):
+    env, root = airflow_env
+    return _run_dag(env), root
 
 
 def test_every_step_succeeds_and_a_champion_is_registered(dag_run):
@@ -98,3 +111,22 @@ def test_run_left_its_files_and_its_record(dag_run, simulated_warehouse_url):
         ).one()
     engine.dispose()
     assert tuple(row) == ("SUCCESS", "1", "champion")
+
+
+def test_too_few_labels_fail_the_first_task_and_are_recorded(airflow_env, simulated_warehouse_url, tmp_path):
+    env, _ = airflow_env
+    env = dict(env, VEE_MIN_TRAINING_LABELS="1000000000", VEE_DATA_DIR=str(tmp_path / "data"),
+               MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    result = _run_dag(env)
+    assert result["state"] == "failed"
+    assert result["tasks"]["extract_labels"] == "failed"
+    assert result["tasks"]["register_and_promote"] in ("upstream_failed", "None")
+    assert result["champion"] is None
+    engine = sa.create_engine(simulated_warehouse_url)
+    with engine.connect() as conn:
+        status, message = conn.execute(
+            sa.text("SELECT status, message FROM vee.training_run WHERE run_id = :r"),
+            {"r": result["run_id"]},
+        ).one()
+    engine.dispose()
+    assert status == "FAILED" and "VEE_MIN_TRAINING_LABELS" in message

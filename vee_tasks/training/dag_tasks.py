@@ -38,16 +38,15 @@ def _call(fn: Callable, *args, **kwargs):
 
 
 def as_of_from_context(context: Any):
-    """Logical date D -> D (labels resolved before the start of D in the utility's zone)."""
-    import datetime as dt
+    """Logical date D -> D (labels resolved before the start of D in the utility's zone).
+    A manual trigger without a logical date trains as of the local date it was requested."""
     from zoneinfo import ZoneInfo
 
     settings = get_settings()
     logical = context.get("logical_date") or context.get("data_interval_end")
     if logical is not None:
         return read_date_for(logical, settings.timezone)
-    run_after = context["dag_run"].run_after
-    return run_after.astimezone(ZoneInfo(settings.timezone)).date() or dt.date.today()
+    return context["dag_run"].run_after.astimezone(ZoneInfo(settings.timezone)).date()
 
 
 def run_dir_for(run_id: str) -> str:
@@ -61,7 +60,7 @@ def extract_labels(context: Any) -> str:
 
     run_dir = pipeline.prepare_run(as_of_from_context(context), context["run_id"])
     engine = _engine()
-    pipeline._record(engine, Path(run_dir), status="RUNNING")
+    pipeline.record_status(engine, run_dir, "RUNNING")
     _call(pipeline.extract_labels, engine, run_dir)
     return run_dir
 
@@ -118,7 +117,7 @@ def on_task_failure(context: Any) -> None:
                 status = "DQ_FAILED"
             ti = context.get("task_instance") or context.get("ti")
             message = f"task {getattr(ti, 'task_id', '?')} failed: {context.get('exception')}"
-            pipeline._record(_engine(), run_dir, status=status or "FAILED", message=message)
+            pipeline.record_status(_engine(), run_dir, status or "FAILED", message)
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.training_run")
     try:

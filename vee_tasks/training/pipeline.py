@@ -445,6 +445,12 @@ def mark_failed(engine: Engine | None, run_dir: str | Path, message: str) -> Non
     _record(engine, Path(run_dir), status="FAILED", message=message)
 
 
+def record_status(engine: Engine | None, run_dir: str | Path, status: str,
+                  message: str | None = None) -> None:
+    """Write the run's row in vee.training_run with this status (DAG tasks and callbacks)."""
+    _record(engine, Path(run_dir), status=status, message=message)
+
+
 # --- the whole run without a scheduler --------------------------------------------------
 
 
