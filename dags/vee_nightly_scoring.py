@@ -43,7 +43,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
-from vee_tasks import alerting
+from vee_tasks import alerting, reports
 from vee_tasks.config import NIGHTLY_DAG_ID, get_settings
 
 _settings = get_settings()
@@ -64,7 +64,7 @@ DEFAULT_ARGS = {
     "retry_delay": dt.timedelta(seconds=30),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
-    "on_failure_callback": [_record_failure, alerting.on_failure],
+    "on_failure_callback": [_record_failure, alerting.on_failure, reports.on_run_finished],
 }
 
 
@@ -101,7 +101,7 @@ def vee_nightly_scoring():
     def score_shard(shard: int, run: dict, model_version: str) -> dict:
         return _tasks().score_shard(run, shard, model_version)
 
-    @task(task_id="finish_run_record")
+    @task(task_id="finish_run_record", on_success_callback=reports.on_run_finished)
     def finish_run_record(run: dict) -> str:
         return _tasks().finish(run)
 

@@ -517,3 +517,12 @@ def after_nightly_run(engine=None, settings: Settings | None = None) -> Path | N
     except Exception:  # noqa: BLE001
         log.exception("writing the data-quality summary failed")
         return None
+
+
+def on_run_finished(context=None) -> None:
+    """Airflow callback (success of the nightly run's last task, failure of any task):
+    `after_nightly_run` against the run's warehouse. Never raises."""
+    try:
+        after_nightly_run()
+    except Exception:  # noqa: BLE001
+        log.exception("reports after the nightly run failed")
