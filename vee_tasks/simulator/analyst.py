@@ -137,6 +137,8 @@ def decide(c: Ctx) -> tuple[dict, str]:
         if miss_h <= 2:
             if c.gap_streak >= 2:
                 return {"REREAD": 0.6, "FIELD_ORDER": 0.4}, "short gap, repeated"
+            if miss_h <= 1:
+                return {"ESTIMATE": 0.995, "REREAD": 0.005}, "short gap: interpolate"
             return {"ESTIMATE": 0.88, "REREAD": 0.12}, "short gap: interpolate"
         if miss_h < 12:
             if c.same_rule_14d >= 2:
@@ -153,10 +155,10 @@ def decide(c: Ctx) -> tuple[dict, str]:
             if last == "REREAD":
                 return {"FIELD_ORDER": 0.8, "REREAD": 0.2}, "re-read did not help: field order"
             return {"REREAD": 0.5, "FIELD_ORDER": 0.5}, "second day missing"
-        return {"FIELD_ORDER": 0.9, "REREAD": 0.1}, "meter silent for days"
+        return {"FIELD_ORDER": 0.99, "REREAD": 0.01}, "meter silent for days"
     if R == "SPIKE":
         if c.gap_today:
-            return {"ESTIMATE": 0.9, "ACCEPT": 0.1}, "catch-up interval after a gap"
+            return {"ESTIMATE": 0.99, "ACCEPT": 0.01}, "catch-up interval after a gap"
         if ratio >= 12:
             if c.same_rule_14d >= 1:
                 return {"FIELD_ORDER": 0.6, "ESTIMATE": 0.4}, "repeated absurd spikes"
@@ -174,7 +176,7 @@ def decide(c: Ctx) -> tuple[dict, str]:
         if c.spike_today:
             return {"ESTIMATE": 0.85, "ACCEPT": 0.15}, "one absurd interval makes the day"
         if abs(c.anom) >= 4 or c.temp >= 27:
-            return {"ACCEPT": 0.9, "ESTIMATE": 0.1}, "weather-driven usage"
+            return {"ACCEPT": 0.98, "ESTIMATE": 0.02}, "weather-driven usage"
         if _recent(c.known, c.day, 30, rules=("LOW_USAGE", "ZERO_CONSUMPTION"), codes=("ACCEPT",)):
             return {"ACCEPT": 0.85, "ESTIMATE": 0.15}, "premise occupied again"
         if c.cls == "RES" and c.offday and ratio < 3.5:
@@ -231,7 +233,7 @@ def decide(c: Ctx) -> tuple[dict, str]:
         return {"FIELD_ORDER": 0.6, "ESTIMATE": 0.4}, "flat stretch"
     if R == "REVERSE_FLOW":
         if c.has_der:
-            return {"ACCEPT": 0.95, "FIELD_ORDER": 0.05}, "solar export"
+            return {"ACCEPT": 0.995, "FIELD_ORDER": 0.005}, "solar export"
         if c.win_len_h >= 14 or c.export_share >= 0.9:
             if c.kind == "CT":
                 return {"EDIT": 0.75, "FIELD_ORDER": 0.25}, "CT polarity reversed"
@@ -244,7 +246,7 @@ def decide(c: Ctx) -> tuple[dict, str]:
         return {"FIELD_ORDER": 0.6, "ACCEPT": 0.4}, "midday export without DER"
     # STEP_CHANGE
     if c.kind == "CT" and _log_dist(ratio, CT_FACTORS) < CT_TOLERANCE:
-        return {"EDIT": 0.85, "ACCEPT": 0.1, "FIELD_ORDER": 0.05}, "CT ratio not updated"
+        return {"EDIT": 0.98, "ACCEPT": 0.01, "FIELD_ORDER": 0.01}, "CT ratio not updated"
     if ratio > 1 and (abs(c.anom) >= 3 or c.temp >= 24):
         return {"ACCEPT": 0.85, "FIELD_ORDER": 0.15}, "hot spell"
     if ratio < 1 and (c.cv_ratio < 0.6 or _recent(
@@ -360,7 +362,8 @@ def resolve(exc: pd.DataFrame, fleet: Fleet, cal: Calendar, weather: Weather, st
             p[CODE_INDEX[code]] = w
         p = np.where(p > 0, p * np.exp(analyst_bias[analyst]), 0.0)
         p /= p.sum()
-        if u[j, 1] < P.INCONSISTENT_SHARE:
+        deviate = P.INCONSISTENT_SHARE_CLEAR if max(probs.values()) >= P.CLEAR_CUT_P else P.INCONSISTENT_SHARE
+        if u[j, 1] < deviate:
             choice = int(u[j, 2] * len(RESOLUTION_CODES))
             note = "inconsistent"
         else:

@@ -206,5 +206,9 @@ MAX_MISSING_FOR_USAGE = 0.1  # usage rules skip days with more missing intervals
 
 ANALYSTS = ("an-ahmed", "an-boucher", "an-chen", "an-dubois", "an-evans", "an-fortin")
 INCONSISTENT_SHARE = 0.03  # decisions that ignore the policy (another code at random)
+#: on clear-cut cases (the policy is >= CLEAR_CUT_P sure) analysts rarely deviate; the
+#: few percent of inconsistency falls on the ambiguous cases, as in a real queue
+CLEAR_CUT_P = 0.97
+INCONSISTENT_SHARE_CLEAR = 0.002
 RESOLUTION_DELAY_H = (2.0, 60.0)  # lognormal median ~8 h, clipped to this range
 OPEN_LAST_DAYS = 2
