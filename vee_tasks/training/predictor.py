@@ -37,15 +37,24 @@ META_FILE = "meta.json"
 SKLEARN_DIR = "sklearn"  # an MLflow sklearn model saved with serialization_format="skops"
 SKOPS_FILE = "model.skops"
 KERAS_FILE = "model.keras"
-# Types a stored sklearn model may contain; anything else is refused at load time.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
-# functools.partial: HistGradientBoosting keeps its loss's link as a partial of a sklearn
-# function; skops still checks the wrapped function against the same list.
-_TRUSTED_EXACT = ("functools.partial",)
+# Types a stored sklearn model may contain beyond skops' defaults; anything else is refused
+# at save and at load time. Exact names (plus the gradient-boosting internals' own modules):
+# a broad prefix such as "builtins." would let partial(exec, ...) through. HGB keeps its
+# loss link as functools.partial of sklearn.utils.validation.check_array; skops lists a
+# partial's wrapped function separately, so it is checked against this list too.
+_TRUSTED_EXACT = (
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+_TRUSTED_PREFIXES = (
+    "sklearn.ensemble._hist_gradient_boosting.",
+    "sklearn._loss.",
+)
 
 
 def _is_trusted(type_name: str) -> bool:
-    return type_name.startswith(_TRUSTED_PREFIXES) or type_name in _TRUSTED_EXACT
+    return type_name in _TRUSTED_EXACT or type_name.startswith(_TRUSTED_PREFIXES)
 
 
 class ModelFormatError(RuntimeError):
