@@ -7,12 +7,15 @@ INSERT INTO vee.nightly_extract (
     status, status_changed_at, meter_known
 )
 SELECT :dag_run_id,
-       row_number() OVER (ORDER BY e.exception_id, e.ctid),
+       row_number() OVER (),
        mod(('x' || left(md5(coalesce(e.meter_id, '')), 7))::bit(28)::int, CAST(:shard_count AS int)),
        e.exception_id, e.meter_id, e.rule_code, e.read_date,
        e.window_start, e.window_end, e.observed_value, e.expected_value, e.rule_version,
        e.raised_at, e.status, e.status_changed_at,
-       EXISTS (SELECT 1 FROM mdm.meter AS m WHERE m.meter_id = e.meter_id)
+       m.meter_id IS NOT NULL
 FROM mdm.vee_exception AS e
+-- a join, not a probe per row; DISTINCT keeps one row per exception even in a warehouse
+-- whose mdm.meter does not enforce its key
+LEFT JOIN (SELECT DISTINCT meter_id FROM mdm.meter) AS m ON m.meter_id = e.meter_id
 WHERE e.read_date = :read_date
   AND e.status IN ('OPEN', 'AUTO_RESOLVED', 'PENDING_REVIEW');

@@ -9,4 +9,3 @@ SELECT stage_row, shard, exception_id, meter_id, rule_code,
        meter_known
 FROM vee.nightly_extract
 WHERE dag_run_id = :dag_run_id
-ORDER BY stage_row
