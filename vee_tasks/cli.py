@@ -93,7 +93,10 @@ def cmd_simulate(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     engine = _engine(upgrade=True, with_mdm=True)
-    summary = simulate(engine, config, replace=not args.append, progress=True)
+    try:
+        summary = simulate(engine, config, replace=not args.append, progress=True)
+    except ValueError as exc:  # e.g. --append with a seed already loaded: nothing written
+        raise UsageError(str(exc)) from None
     print(summary.describe())
     return 0
 
