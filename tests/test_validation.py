@@ -281,3 +281,32 @@ def test_schema_drift_fails_before_extract(fresh_engine):
     with engine.connect() as conn:
         run = conn.execute(sa.text("SELECT status, dq_outcome FROM vee.scoring_run")).one()
     assert tuple(run) == ("DQ_FAILED", "FAILED")
+
+
+def test_an_id_shared_with_an_analysts_row_is_quarantined_and_the_analyst_row_untouched(fresh_engine):
+    """Only a warehouse without the contract's key can hold it: the decidable twin is the only
+    one selected, yet it is a duplicate of the analyst's row."""
+    engine = fresh_engine
+    with engine.begin() as conn:
+        relax_contract(conn)
+        meters = seed_meters(conn, 30)
+        seed_day(conn, DAY, meters)
+        twin = dict(id=7, m=meters[7], rule="SPIKE", d=DAY, ws=local(DAY, 1), we=local(DAY, 2), obs=3.0,
+                    exp=1.0, rv="SPIKE/3", raised=local(DAY, 26), status="ANALYST_RESOLVED")
+        insert_exceptions(conn, [twin])
+    steps.start_run(engine, "twin", DAY)
+    assert steps.extract(engine, "twin", DAY) == 30
+    steps.validate(engine, "twin", DAY)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT exception_id, failed_checks FROM vee.quarantined_exception")).fetchall()
+    assert [(r.exception_id, r.failed_checks) for r in rows] == [(7, ["exception_id_unique"])]
+
+
+def test_implausible_magnitudes_are_quarantined():
+    rows = [_row(1, observed_value=1e299, expected_value=1e-300), _row(2, observed_value=0.0, expected_value=2e9),
+            _row(3, observed_value=-5e8, expected_value=1e-9)]
+    outcome = validate_frame(_frame(rows + [_row(i) for i in range(4, 40)]), DAY, TZ)
+    assert outcome.row_failures == {
+        1: ["observed_value_finite", "expected_value_finite"],
+        2: ["expected_value_finite"],
+    }

@@ -4,7 +4,7 @@
 INSERT INTO vee.nightly_extract (
     dag_run_id, stage_row, shard, exception_id, meter_id, rule_code, read_date,
     window_start, window_end, observed_value, expected_value, rule_version, raised_at,
-    status, status_changed_at, meter_known
+    status, status_changed_at, meter_known, id_copies
 )
 SELECT :dag_run_id,
        row_number() OVER (),
@@ -12,10 +12,20 @@ SELECT :dag_run_id,
        e.exception_id, e.meter_id, e.rule_code, e.read_date,
        e.window_start, e.window_end, e.observed_value, e.expected_value, e.rule_version,
        e.raised_at, e.status, e.status_changed_at,
-       m.meter_id IS NOT NULL
+       m.meter_id IS NOT NULL,
+       coalesce(d.copies, 1)
 FROM mdm.vee_exception AS e
 -- a join, not a probe per row; DISTINCT keeps one row per exception even in a warehouse
 -- whose mdm.meter does not enforce its key
 LEFT JOIN (SELECT DISTINCT meter_id FROM mdm.meter) AS m ON m.meter_id = e.meter_id
+-- ids held by more than one row anywhere in the table; only counted when the warehouse does
+-- not enforce the contract's key (:check_duplicates), else this is an empty set
+LEFT JOIN (
+    SELECT x.exception_id, count(*)::int AS copies
+    FROM mdm.vee_exception AS x
+    WHERE CAST(:check_duplicates AS boolean)
+    GROUP BY x.exception_id
+    HAVING count(*) > 1
+) AS d ON d.exception_id = e.exception_id
 WHERE e.read_date = :read_date
   AND e.status IN ('OPEN', 'AUTO_RESOLVED', 'PENDING_REVIEW');

@@ -6,6 +6,7 @@ SELECT stage_row, shard, exception_id, meter_id, rule_code,
        observed_value, expected_value,
        observed_value IS NULL AS observed_null,
        expected_value IS NULL AS expected_null,
-       meter_known
+       meter_known,
+       id_copies
 FROM vee.nightly_extract
 WHERE dag_run_id = :dag_run_id

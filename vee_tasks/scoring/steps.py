@@ -158,6 +158,7 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
     with _step(engine, dag_run_id, "extract"):
         with engine.begin() as conn:
             problems = contract_schema_problems(conn)
+            key_enforced = bool(_q(conn, "nightly_exception_key_enforced").scalar())
         if problems:
             _record_dq_failure(engine, dag_run_id, ["schema: " + "; ".join(problems)], None, 0, 0)
             raise DataQualityError("schema: " + "; ".join(problems))
@@ -166,7 +167,8 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
             result = _q(
                 conn,
                 "nightly_extract",
-                {"dag_run_id": dag_run_id, "read_date": read_date, "shard_count": settings.shard_count},
+                {"dag_run_id": dag_run_id, "read_date": read_date, "shard_count": settings.shard_count,
+                 "check_duplicates": not key_enforced},
             )
             selected = result.rowcount
             conn.exec_driver_sql("ANALYZE vee.nightly_extract")
