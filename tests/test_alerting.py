@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -71,6 +72,8 @@ class SmtpReceiver:
     def __init__(self):
         from aiosmtpd.controller import Controller
 
+        # aiosmtpd logs every SMTP verb from its thread; keep the test output for failures.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         receiver = self
         self.messages: list[tuple[list[str], email.message.Message]] = []
 
