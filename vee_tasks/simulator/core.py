@@ -331,6 +331,11 @@ def simulate(engine: Engine, config: SimulationConfig, replace: bool = True,
             conn, "mdm.analyst_resolution", list(res_frame.columns), res_frame
         )
         say("committing")
+    # Fresh statistics: without them the planner picks nested loops over a "tiny" table and
+    # the first feature query after a simulation is 20x slower.
+    say("analyzing")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sql("queries/simulator_analyze.sql"))
     summary.by_rule = {c: int((exc["rule_code"] == c).sum()) for c in RULE_CODES}
     codes = res["resolution_code"]
     summary.by_resolution = {c: int((codes == c).sum()) for c in RESOLUTION_CODES}
