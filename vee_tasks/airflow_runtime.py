@@ -153,6 +153,28 @@ def _get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
         return exc.code, b""
 
 
+def stop_process_groups(processes: dict, order, timeout: float) -> dict[str, int]:
+    """SIGTERM each named process group in `order`, wait up to `timeout` overall, SIGKILL
+    what is left, and return every process's exit code."""
+    for name in order:
+        proc = processes.get(name)
+        if proc is not None and proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for name in order:
+        proc = processes.get(name)
+        if proc is None:
+            continue
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout=10)
+        # Children that outlived their parent (LocalExecutor workers, uvicorn workers).
+        _signal_group(proc, signal.SIGKILL)
+    return {n: p.returncode for n, p in processes.items()}
+
+
 @dataclass
 class AirflowStack:
     """Handles on the running components, with their logs and the login."""
@@ -224,23 +246,7 @@ class AirflowStack:
     def stop(self, timeout: float = 30.0) -> dict[str, int]:
         """SIGTERM each component's process group (its task and worker children too), wait,
         then SIGKILL whatever is left. Returns the exit codes."""
-        for name in STOP_ORDER:
-            proc = self.processes.get(name)
-            if proc is not None and proc.poll() is None:
-                _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name in STOP_ORDER:
-            proc = self.processes.get(name)
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=10)
-            # Children that outlived their parent (LocalExecutor workers, uvicorn workers).
-            _signal_group(proc, signal.SIGKILL)
-        return {n: p.returncode for n, p in self.processes.items()}
+        return stop_process_groups(self.processes, STOP_ORDER, timeout)
 
     def __enter__(self) -> "AirflowStack":
         return self

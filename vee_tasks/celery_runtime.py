@@ -31,11 +31,11 @@ import sqlalchemy as sa
 from vee_tasks.airflow_runtime import (
     AirflowStack,
     AirflowStartError,
-    _signal_group,
     ensure_admin_password,
     free_port,
     migrate,
     stack_env,
+    stop_process_groups,
 )
 from vee_tasks.config import get_settings
 
@@ -257,22 +257,7 @@ class DistributedStack:
         order = (["scheduler"] + [f"worker-{w}" for w in self.workers]
                  + ["dag-processor", "api-server"])
         order += [name for name in procs if name not in order]
-        for name in order:
-            proc = procs.get(name)
-            if proc is not None and proc.poll() is None:
-                _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name in order:
-            proc = procs.get(name)
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=10)
-            _signal_group(proc, signal.SIGKILL)  # children that outlived their parent
-        return {name: proc.returncode for name, proc in procs.items()}
+        return stop_process_groups(procs, order, timeout)
 
     def __enter__(self) -> "DistributedStack":
         return self
