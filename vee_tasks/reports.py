@@ -297,11 +297,7 @@ def _plots(frames: dict, days: list[dt.date]) -> dict[str, str]:
     if len(volume):
         table = volume.pivot_table(index="read_date", columns="rule_code", values="exceptions",
                                    aggfunc="sum").reindex(days).fillna(0)
-        bottom = None
-        x = pd.to_datetime(table.index)
-        for rule in table.columns:
-            ax.bar(x, table[rule], bottom=bottom, width=0.8, label=rule)
-            bottom = table[rule] if bottom is None else bottom + table[rule]
+        _stacked_bars(ax, table)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         date_axis(ax)
     else:
@@ -342,12 +338,7 @@ def _plots(frames: dict, days: list[dt.date]) -> dict[str, str]:
     if len(runs):
         table = runs.pivot_table(index="read_date", columns="status", values="dag_run_id",
                                  aggfunc="count").reindex(days).fillna(0)
-        bottom = None
-        x = pd.to_datetime(table.index)
-        for status in table.columns:
-            ax.bar(x, table[status], bottom=bottom, width=0.8, label=status,
-                   color=_STATUS_COLOURS.get(status, "#455a64"))
-            bottom = table[status] if bottom is None else bottom + table[status]
+        _stacked_bars(ax, table, colours=_STATUS_COLOURS)
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         date_axis(ax)
@@ -392,6 +383,18 @@ def _window(engine, days: int, until: dt.date | None) -> tuple[dt.date, dt.date]
         if isinstance(until, dt.datetime):
             until = until.date()
     return until - dt.timedelta(days=days - 1), until
+
+
+def _stacked_bars(ax, table, colours: dict | None = None) -> None:
+    """One bar per day (the table's index), one stacked segment per column."""
+    import pandas as pd
+
+    bottom = None
+    x = pd.to_datetime(table.index)
+    for column in table.columns:
+        colour = (colours or {}).get(column, "#455a64") if colours else None
+        ax.bar(x, table[column], bottom=bottom, width=0.8, label=column, color=colour)
+        bottom = table[column] if bottom is None else bottom + table[column]
 
 
 def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
