@@ -209,3 +209,30 @@ def test_duplicate_ids_and_repeated_calls_in_one_transaction(engine):
         b = build_features(conn, [1, 2], timezone=TZ)
     assert list(a.index) == [1, 2]
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_history_day_counts_reads_received_before_it_settled(engine):
+    """A history day's usage is what arrived before the day settled (end of the next day),
+    with or without the daily rollup; a read arriving later counts for the day only once
+    exceptions are raised before it settled."""
+    from vee_tasks import usage_rollup
+
+    assert usage_rollup.SETTLE_DAYS == 1
+    yesterday = DAY - dt.timedelta(days=1)  # settles at DAY + 1 00:00, before RAISED (03:00)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO mdm.interval_read VALUES ('M3', :t, :v, 'A', :r)"),
+            [
+                # in time: received on DAY, before the day settled
+                {"t": local(yesterday, 9), "v": 2.5, "r": local(DAY, 10)},
+                # late: received after the day settled, though before RAISED
+                {"t": local(yesterday, 10), "v": 100.0, "r": local(DAY + dt.timedelta(days=1), 1)},
+            ],
+        )
+    raw = _features(engine, ids=(4,))
+    assert raw.loc[4, "hist_days"] == 1
+    assert raw.loc[4, "hist_mean"] == pytest.approx(2.5)
+    far_future = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+    built = usage_rollup.refresh_for_read_date(engine, DAY, TZ, now=far_future)
+    assert yesterday - dt.timedelta(days=1) in [d.day for d in built]
+    pd.testing.assert_frame_equal(raw, _features(engine, ids=(4,)))

@@ -2,7 +2,8 @@
 
 `build_features(conn, exception_ids)` loads the ids into a temp table with COPY and runs
 sql/queries/features.sql, which aggregates in PostgreSQL, point in time at each exception's
-`raised_at` (reads received by then, earlier exceptions, resolutions strictly before it,
+`raised_at` (reads received by then, or for a history day settled by then, before it settled,
+see usage_rollup.py; earlier exceptions, resolutions strictly before it,
 weather up to the read date). Python only derives a few columns, fills gaps and fixes
 dtypes, so that a model sees the same frame at training and at scoring (no skew).
 """
@@ -16,6 +17,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from vee_tasks.config import RESOLUTION_CODES, RULE_CODES, get_settings
+from vee_tasks.usage_rollup import SETTLE_DAYS
 from vee_tasks.warehouse import copy_rows, execute_sql_file, sql
 
 # Lookback windows: modest, so the nightly query stays set-based and index-bound.
@@ -184,6 +186,7 @@ def feature_schema_fingerprint() -> str:
         "hist_days": HIST_DAYS,
         "temp_days": TEMP_DAYS,
         "res_days": RES_DAYS,
+        "settle_days": SETTLE_DAYS,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -221,7 +224,13 @@ def build_features(
     conn.exec_driver_sql("ANALYZE vee_feature_ids")
     result = conn.execute(
         sql("queries/features.sql"),
-        {"tz": tz, "hist_days": HIST_DAYS, "temp_days": TEMP_DAYS, "res_days": RES_DAYS},
+        {
+            "tz": tz,
+            "hist_days": HIST_DAYS,
+            "settle_days": SETTLE_DAYS,
+            "temp_days": TEMP_DAYS,
+            "res_days": RES_DAYS,
+        },
     )
     raw = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     conn.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.vee_feature_ids")

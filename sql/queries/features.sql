@@ -1,10 +1,13 @@
 -- Features of the exceptions listed in temp table vee_feature_ids, point in time at each
--- exception's raised_at: reads received at or before raised_at, exceptions raised before it
--- (or, for the same meter-day, at the same instant), analyst resolutions strictly before it,
--- weather up to the read date. Parameters: :tz (utility time zone), :hist_days (usage
--- lookback), :temp_days (weather lookback), :res_days (resolution lookback).
+-- exception's raised_at: reads received at or before raised_at (for a history day already
+-- settled then: received before it settled, see vee_tasks/usage_rollup.py), exceptions raised
+-- before it (or, for the same meter-day, at the same instant), analyst resolutions strictly
+-- before it, weather up to the read date. Parameters: :tz (utility time zone), :hist_days
+-- (usage lookback), :settle_days (usage_rollup.SETTLE_DAYS), :temp_days (weather lookback),
+-- :res_days (resolution lookback).
 -- Every range predicate is on an index prefix: interval_read (meter_id, interval_start),
--- vee_exception (meter_id, raised_at), weather_daily (region, day).
+-- vee.meter_daily (meter_id, day), vee_exception (meter_id, raised_at), weather_daily
+-- (region, day).
 WITH ex AS (
     -- LATERAL: one primary-key lookup per id. A merge join would walk vee_exception's key
     -- index from its first (oldest) id up to the day's ids: seconds on a large table.
@@ -18,14 +21,43 @@ WITH ex AS (
 ),
 -- Exceptions of one meter-day raised together share their usage context.
 ctx AS (
-    SELECT meter_id, read_date, raised_at,
-           ((read_date - CAST(:hist_days AS integer))::timestamp AT TIME ZONE :tz) AS hist_start,
-           ((read_date + 1)::timestamp AT TIME ZONE :tz) AS day_end
-    FROM (SELECT DISTINCT meter_id, read_date, raised_at FROM ex) d
+    SELECT DISTINCT meter_id, read_date, raised_at FROM ex
 ),
-daily AS (
-    SELECT c.meter_id, c.read_date, c.raised_at,
-           (r.interval_start AT TIME ZONE :tz)::date AS day,
+-- Each context's usage days: the HIST_DAYS before the read date and the read date itself.
+-- A history day settled by raised_at (vee_tasks/usage_rollup.py) counts the reads received
+-- before it settled; any other day, the reads received by raised_at.
+ctx_days AS (
+    SELECT c.meter_id, c.read_date, c.raised_at, g.day,
+           (g.day < c.read_date AND g.settled_at <= c.raised_at) AS settled,
+           g.settled_at,
+           (rd.day IS NOT NULL) AS rolled
+    FROM ctx c
+    CROSS JOIN LATERAL (
+        SELECT s.day::date AS day,
+               ((s.day::date + 1 + CAST(:settle_days AS integer))::timestamp AT TIME ZONE :tz)
+                   AS settled_at
+        FROM generate_series(c.read_date - CAST(:hist_days AS integer), c.read_date,
+                             interval '1 day') AS s(day)
+    ) g
+    LEFT JOIN vee.meter_daily_day rd ON rd.day = g.day AND rd.settled_at = g.settled_at
+),
+-- Settled days with a complete rollup: one row per meter-day (a meter without reads that
+-- day has no row, as it has no group below).
+rolled_days AS (
+    SELECT c.meter_id, c.read_date, c.raised_at, md.day, md.kwh, md.n_rows, md.n_values,
+           md.n_nonactual, md.export_kwh, md.abs_kwh, md.max_interval, md.intraday_cv
+    FROM ctx c
+    JOIN vee.meter_daily md
+      ON md.meter_id = c.meter_id
+     AND md.day >= c.read_date - CAST(:hist_days AS integer)
+     AND md.day < c.read_date
+     AND md.settled_at <= c.raised_at
+     AND md.settled_at = ((md.day + 1 + CAST(:settle_days AS integer))::timestamp AT TIME ZONE :tz)
+    JOIN vee.meter_daily_day rd ON rd.day = md.day AND rd.settled_at = md.settled_at
+),
+-- Every other day from the interval reads (the same aggregates as usage_rollup_build_day).
+raw_days AS (
+    SELECT d.meter_id, d.read_date, d.raised_at, d.day,
            sum(r.value_kwh) AS kwh,
            count(*) AS n_rows,
            count(r.value_kwh) AS n_values,
@@ -34,13 +66,20 @@ daily AS (
            sum(abs(r.value_kwh)) AS abs_kwh,
            max(r.value_kwh) AS max_interval,
            stddev_pop(r.value_kwh) / NULLIF(avg(r.value_kwh), 0) AS intraday_cv
-    FROM ctx c
+    FROM ctx_days d
     JOIN mdm.interval_read r
-      ON r.meter_id = c.meter_id
-     AND r.interval_start >= c.hist_start
-     AND r.interval_start < c.day_end
-     AND r.received_at <= c.raised_at
-    GROUP BY c.meter_id, c.read_date, c.raised_at, (r.interval_start AT TIME ZONE :tz)::date
+      ON r.meter_id = d.meter_id
+     AND r.interval_start >= (d.day::timestamp AT TIME ZONE :tz)
+     AND r.interval_start < ((d.day + 1)::timestamp AT TIME ZONE :tz)
+     AND r.received_at <= d.raised_at
+     AND (NOT d.settled OR r.received_at < d.settled_at)
+    WHERE NOT (d.settled AND d.rolled)
+    GROUP BY d.meter_id, d.read_date, d.raised_at, d.day
+),
+daily AS (
+    SELECT * FROM rolled_days
+    UNION ALL
+    SELECT * FROM raw_days
 ),
 usage AS (
     SELECT d.meter_id, d.read_date, d.raised_at,
