@@ -22,11 +22,15 @@ local midnight falls after B 00:00 UTC), so keep `AIRFLOW__CORE__DEFAULT_TIMEZON
    OPEN. A batch breach (schema, volume against recent days, too many quarantined rows)
    fails the run as DQ_FAILED before anything is written. Data Docs:
    `<reports_dir>/nightly/<read date>/<run id>/index.html`.
-5. `score_shard` (mapped, one per meter-hash shard, `VEE_SHARD_COUNT`): features (the same
+5. `refresh_usage_rollup` (beside 3-4): rolls up the settled days of the read date's usage
+   lookback not yet in `vee.meter_daily`, for every meter (usually one day a night), so the
+   shards read one row per meter-day instead of its interval reads. A cache: the features'
+   values do not depend on it; an error here is logged and the run goes on.
+6. `score_shard` (mapped, one per meter-hash shard, `VEE_SHARD_COUNT`): features (the same
    code as training), the pinned model, AUTO_APPLY when confidence reaches that version's
    threshold for the predicted code, else REVIEW; write-back in one transaction per shard
    that never overrides an analyst (rows locked FOR UPDATE, only non-analyst statuses).
-6. `finish_run_record`: totals, the invariant selected = scored + quarantined + skipped, and
+7. `finish_run_record`: totals, the invariant selected = scored + quarantined + skipped, and
    the operator's summary (also in `vee.scoring_run.summary` and this task's log).
 
 **Failures**: transient database errors retry with exponential backoff; data-quality
@@ -97,6 +101,10 @@ def vee_nightly_scoring():
     def validate(run: dict) -> list[int]:
         return _tasks().validate(run)
 
+    @task(task_id="refresh_usage_rollup")
+    def refresh_usage_rollup(run: dict) -> int:
+        return _tasks().refresh_usage_rollup(run)
+
     @task(task_id="score_shard", map_index_template="shard {{ task.op_kwargs['shard'] }}")
     def score_shard(shard: int, run: dict, model_version: str) -> dict:
         return _tasks().score_shard(run, shard, model_version)
@@ -112,6 +120,7 @@ def vee_nightly_scoring():
     shards = validate(run)
     extracted >> shards
     scored = score_shard.partial(run=run, model_version=version).expand(shard=shards)
+    refresh_usage_rollup(run) >> scored
     scored >> finish_run_record(run)
 
 

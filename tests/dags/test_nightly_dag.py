@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from vee_tasks.config import NIGHTLY_DAG_ID
+from vee_tasks.features import HIST_DAYS
+from vee_tasks.usage_rollup import SETTLE_DAYS
 from vee_tasks.dates import read_date_for
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -78,7 +80,11 @@ def test_dags_test_scores_the_read_date_and_a_rerun_is_identical(airflow_env, sc
     assert run["selected"] == run["scored"] + run["quarantined"] + run["skipped_analyst"]
     assert run["model_version"] == scoring_world.version
     assert set(run["step_seconds"]) >= {"start", "resolve_champion", "extract", "validate", "finish",
-                                        "score_shard_0"}
+                                        "score_shard_0", "refresh_usage_rollup"}
+    with engine.connect() as conn:
+        rolled = {r[0] for r in conn.execute(sa.text("SELECT day FROM vee.meter_daily_day"))}
+    lookback = {day - dt.timedelta(days=k) for k in range(1 + SETTLE_DAYS, HIST_DAYS + 1)}
+    assert lookback <= rolled  # the run rolled up its settled lookback days
     assert Path(run["dq_report_path"]).is_file()
     resolutions, exceptions = _state(engine, day)
     assert len(resolutions) == run["scored"] and resolutions["exception_id"].is_unique

@@ -81,6 +81,14 @@ def extract(run: dict) -> int:
     return _call(steps.extract, _engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"]))
 
 
+def refresh_usage_rollup(run: dict) -> int:
+    from vee_tasks.scoring import steps
+
+    return _call(
+        steps.refresh_usage_rollup, _engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"])
+    )
+
+
 def validate(run: dict) -> list[int]:
     from vee_tasks.scoring import steps
 

@@ -135,6 +135,38 @@ def resolve_champion(engine: Engine, dag_run_id: str, settings: Settings | None 
     return version
 
 
+# --- usage rollup ------------------------------------------------------------------------
+
+
+def refresh_usage_rollup(
+    engine: Engine, dag_run_id: str, read_date: dt.date, settings: Settings | None = None
+) -> int:
+    """Roll up the settled days of the read date's usage lookback that are missing
+    (vee_tasks/usage_rollup.py); returns how many days were built.
+
+    The rollup only makes the shards' features cheaper (a day without it is read from the
+    interval reads, to the same values), so a permanent error here is logged and the run
+    goes on; a transient one is raised for Airflow to retry.
+    """
+    from vee_tasks import usage_rollup
+
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    try:
+        built = usage_rollup.refresh_for_read_date(engine, read_date, settings.timezone)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.exception("run %s: usage rollup not refreshed; features read raw reads", dag_run_id)
+        return 0
+    record_step_seconds(engine, dag_run_id, "refresh_usage_rollup", time.perf_counter() - started)
+    log.info(
+        "run %s: usage rollup of %d day(s): %s", dag_run_id, len(built),
+        ", ".join(f"{d.day} ({d.meters} meters, {d.seconds:.1f}s)" for d in built) or "none missing",
+    )
+    return len(built)
+
+
 # --- extract -----------------------------------------------------------------------------
 
 
