@@ -55,6 +55,8 @@ class BenchConfig:
     rebuild: bool = False
     train_meters: int = 300
     train_days: int = 70
+    # Read dates with `exceptions` each, ending at read_date (the backfill benchmark: 30).
+    exception_days: int = 1
     # Shards scored at once (the DAG maps them over the executor's slots; `vee score` runs
     # them one after the other, which is shard_workers=1).
     shard_workers: int = 2
@@ -70,9 +72,17 @@ class BenchConfig:
             "read_date": self.read_date.isoformat(),
             "history_days": self.history_days,
             "history_exceptions": self.history_exceptions_n,
-            "read_days": self.read_days or HIST_DAYS,
+            "read_days": self.read_days or HIST_DAYS + self.exception_days - 1,
             "generator": 2,
+            # only when not 1, so that a warehouse built before this field stays reusable
+            **({"exception_days": self.exception_days} if self.exception_days != 1 else {}),
         }
+
+    @property
+    def exception_dates(self) -> list[dt.date]:
+        return [
+            self.read_date - dt.timedelta(days=k) for k in range(self.exception_days - 1, -1, -1)
+        ]
 
     @property
     def history_exceptions_n(self) -> int:
@@ -181,7 +191,7 @@ def build_warehouse(admin_url: str, url: str, config: BenchConfig, tz: str) -> f
     admin.dispose()
     engine = sa.create_engine(url)
     migrations.upgrade(engine, with_mdm=True)
-    read_days = config.read_days or HIST_DAYS
+    read_days = config.read_days or HIST_DAYS + config.exception_days - 1
     first_day = config.read_date - dt.timedelta(days=read_days)
     hours = (read_days + 1) * 24
     with engine.begin() as conn:
@@ -248,21 +258,22 @@ def build_warehouse(admin_url: str, url: str, config: BenchConfig, tz: str) -> f
                 "n": config.history_exceptions_n,
                 "meters": config.meters,
                 "days": config.history_days,
-                "read_date": config.read_date,
+                "read_date": config.exception_dates[0],
                 "tz": tz,
             },
         )
-        execute_sql_file(
-            conn,
-            "queries/bench_exceptions.sql",
-            {
-                "n": config.exceptions,
-                "meters": config.meters,
-                "id_base": EXCEPTION_ID_BASE,
-                "read_date": config.read_date,
-                "tz": tz,
-            },
-        )
+        for k, read_date in enumerate(config.exception_dates):
+            execute_sql_file(
+                conn,
+                "queries/bench_exceptions.sql",
+                {
+                    "n": config.exceptions,
+                    "meters": config.meters,
+                    "id_base": EXCEPTION_ID_BASE + k * config.exceptions,
+                    "read_date": read_date,
+                    "tz": tz,
+                },
+            )
     log.info("exceptions in %.1fs", time.perf_counter() - t0)
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -381,6 +392,22 @@ def reset_read_date(engine, read_date: dt.date) -> None:
         conn.exec_driver_sql("VACUUM ANALYZE vee.exception_resolution")
 
 
+def prepare_usage_rollup(engine, read_date: dt.date, timezone: str, say) -> None:
+    """The rollup as the previous nights left it: every settled lookback day but the newest,
+    which the timed run rolls up itself (as each night does). Untimed."""
+    from vee_tasks import usage_rollup
+
+    newest = read_date - dt.timedelta(days=1 + usage_rollup.SETTLE_DAYS)
+    with engine.begin() as conn:
+        execute_sql_file(conn, "queries/bench_forget_rollup_day.sql", {"day": newest})
+    t0 = time.perf_counter()
+    built = usage_rollup.refresh_for_read_date(engine, read_date - dt.timedelta(days=1), timezone)
+    if built:
+        say(f"[bench] usage rollup of the previous nights: {len(built)} days in {time.perf_counter() - t0:.0f}s")
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE vee.meter_daily")
+
+
 def time_nightly(engine, read_date: dt.date, settings: Settings, shard_workers: int = 1) -> dict:
     """One nightly run through the DAG's step functions; seconds per step and the run.
 
@@ -403,12 +430,22 @@ def time_nightly(engine, read_date: dt.date, settings: Settings, shard_workers: 
         version = steps.resolve_champion(engine, run_id, settings)
         model = _TimedModel(load_model_version(version), clock)
         clock.add("start_and_model", time.perf_counter() - t0)
+        # As in the DAG: the usage rollup runs beside extract and validate.
+        def rollup() -> None:
+            t_rollup = time.perf_counter()
+            steps.refresh_usage_rollup(engine, run_id, read_date, settings)
+            clock.add("rollup", time.perf_counter() - t_rollup)
+
         t0 = time.perf_counter()
-        selected = steps.extract(engine, run_id, read_date, settings)
-        clock.add("extract", time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        shards = steps.validate(engine, run_id, read_date, settings)
-        clock.add("validate", time.perf_counter() - t0)
+        with ThreadPoolExecutor(max_workers=1) as side:
+            rolled = side.submit(rollup)
+            selected = steps.extract(engine, run_id, read_date, settings)
+            clock.add("extract", time.perf_counter() - t0)
+            t1 = time.perf_counter()
+            shards = steps.validate(engine, run_id, read_date, settings)
+            clock.add("validate", time.perf_counter() - t1)
+            rolled.result()
+        clock.add("before_shards_wall", time.perf_counter() - t0)
         def one_shard(shard: int) -> None:
             t_shard = time.perf_counter()
             marks: dict[str, float] = {}
@@ -437,6 +474,8 @@ def time_nightly(engine, read_date: dt.date, settings: Settings, shard_workers: 
         "start + resolve + load model": s.get("start_and_model", 0.0),
         "extract": s.get("extract", 0.0),
         "validate (+ quarantine)": s.get("validate", 0.0),
+        "usage rollup of 1 settled day (beside extract + validate)": s.get("rollup", 0.0),
+        "(extract, validate, rollup: wall clock)": s.get("before_shards_wall", 0.0),
         "features": s.get("features", 0.0),
         "score (predict + decide)": score,
         "write-back": s.get("write_back", 0.0),
@@ -558,7 +597,7 @@ class BenchReport:
             f"(target >= {TARGET_RATE:,}: {'met' if self.rate >= TARGET_RATE else 'MISSED'})",
         ]
         for step, seconds in n["steps"].items():
-            lines.append(f"    {step:<42} {seconds:8.1f}s")
+            lines.append(f"    {step:<58} {seconds:8.1f}s")
         f = self.floor
         lines += [
             f"  I/O floor (binary COPY out {f['bytes_read'] / 1e6:.0f} MB + binary COPY in "
@@ -606,6 +645,7 @@ def run_bench(config: BenchConfig, settings: Settings | None = None, progress: b
     migrations.upgrade(engine, with_mdm=True)
     say(f"[bench] resetting {config.read_date} (model v{version})")
     reset_read_date(engine, config.read_date)
+    prepare_usage_rollup(engine, config.read_date, settings.timezone, say)
     say("[bench] nightly run")
     with PeakRss() as rss:
         nightly = time_nightly(engine, config.read_date, settings, config.shard_workers)

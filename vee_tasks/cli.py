@@ -141,11 +141,34 @@ def cmd_ui(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.backfill:
+        from vee_tasks.bench_backfill import backfill_config, run_backfill_bench
+
+        defaults = backfill_config()
+        config = backfill_config(
+            meters=args.meters or defaults.meters,
+            exceptions_per_day=args.exceptions or defaults.exceptions,
+            days=args.days,
+            last_date=args.read_date or defaults.read_date,
+            database=args.database or defaults.database,
+            rebuild=args.rebuild,
+        )
+        if config.meters < 1 or config.exceptions < 1 or config.exception_days < 1:
+            raise UsageError("--meters, --exceptions and --days must be positive")
+        report = run_backfill_bench(config, max_active_runs=args.max_active_runs)
+        print(report.describe())
+        return 0
+
     from vee_tasks.bench import BenchConfig, run_bench
 
+    defaults = BenchConfig()
     config = BenchConfig(
-        meters=args.meters, exceptions=args.exceptions, read_date=args.read_date,
-        rebuild=args.rebuild, database=args.database, shard_workers=args.shard_workers,
+        meters=args.meters or defaults.meters,
+        exceptions=args.exceptions or defaults.exceptions,
+        read_date=args.read_date or defaults.read_date,
+        rebuild=args.rebuild,
+        database=args.database or defaults.database,
+        shard_workers=args.shard_workers,
     )
     if config.meters < 1 or config.exceptions < 1:
         raise UsageError("--meters and --exceptions must be positive")
@@ -207,13 +230,27 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=8080)
     ui.set_defaults(func=cmd_ui)
 
-    bench = sub.add_parser("bench", help="time the nightly scoring at scale against an I/O floor")
-    bench.add_argument("--meters", type=int, default=200_000)
-    bench.add_argument("--exceptions", type=int, default=1_000_000)
-    bench.add_argument("--read-date", type=_date, default=dt.date(2026, 2, 10))
-    bench.add_argument("--database", default="vee_bench", help="the bench's own database")
+    bench = sub.add_parser(
+        "bench",
+        help="time the nightly scoring at scale against an I/O floor (or, with --backfill, "
+        "a 30-day backfill through Airflow)",
+    )
+    bench.add_argument("--meters", type=int, help="default 200,000 (backfill: 50,000)")
+    bench.add_argument(
+        "--exceptions", type=int, help="on the read date, default 1,000,000 (backfill: a day, 20,000)"
+    )
+    bench.add_argument("--read-date", type=_date, help="default 2026-02-10 (backfill: the last, 2026-02-28)")
+    bench.add_argument("--database", help="the bench's own database (vee_bench, vee_bench_backfill)")
     bench.add_argument("--rebuild", action="store_true", help="rebuild the bench warehouse")
     bench.add_argument("--shard-workers", type=int, default=2, help="shards scored at once")
+    bench.add_argument(
+        "--backfill", action="store_true",
+        help="time `airflow backfill create` of --days read dates with the LocalExecutor",
+    )
+    bench.add_argument("--days", type=int, default=30, help="backfill: read dates")
+    bench.add_argument(
+        "--max-active-runs", type=int, default=2, help="backfill: runs at once (airflow backfill create)"
+    )
     bench.set_defaults(func=cmd_bench)
     return parser
 
