@@ -165,6 +165,40 @@ def copy_rows(conn: Connection, table: str, columns: list[str], frame) -> int:
     return len(frame)
 
 
+def copy_query_frame(
+    conn: Connection,
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    text_columns: tuple[str, ...] = (),
+):
+    """Run a query file through `COPY (query) TO STDOUT` (CSV) into a DataFrame.
+
+    For large result sets: PostgreSQL writes text and pandas' C parser reads it, instead of
+    one Python object per value through the cursor. The parameters are bound by the driver
+    (psycopg2's quoting of each value), never formatted into the text by us. NULL is
+    written as \\N so that an empty string stays an empty string; `text_columns` stay
+    strings (object dtype), the other columns are parsed as numbers.
+    """
+    import pandas as pd
+    from sqlalchemy.dialects import postgresql
+
+    statement = str(sql(name).compile(dialect=postgresql.psycopg2.dialect()))
+    raw = conn.connection.driver_connection
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor:
+        query = cursor.mogrify(statement, dict(params or {})).decode()
+        cursor.copy_expert(
+            f"COPY (\n{query}\n) TO STDOUT WITH (FORMAT csv, HEADER true, NULL '\\N')", buffer
+        )
+    buffer.seek(0)
+    return pd.read_csv(
+        buffer,
+        na_values=["\\N"],
+        keep_default_na=False,
+        dtype={c: object for c in text_columns},
+    )
+
+
 def read_frame(conn: Connection, name: str, params: Mapping[str, Any] | None = None):
     """Run a query file and return a DataFrame (for result sets that fit in memory)."""
     import pandas as pd

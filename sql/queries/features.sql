@@ -56,25 +56,37 @@ rolled_days AS (
     JOIN vee.meter_daily_day rd ON rd.day = md.day AND rd.settled_at = md.settled_at
 ),
 -- Every other day from the interval reads (the same aggregates as usage_rollup_build_day).
-raw_days AS (
-    SELECT d.meter_id, d.read_date, d.raised_at, d.day,
-           sum(r.value_kwh) AS kwh,
-           count(*) AS n_rows,
-           count(r.value_kwh) AS n_values,
-           count(*) FILTER (WHERE r.quality <> 'A') AS n_nonactual,
-           coalesce(sum(-r.value_kwh) FILTER (WHERE r.value_kwh < 0), 0) AS export_kwh,
-           sum(abs(r.value_kwh)) AS abs_kwh,
-           max(r.value_kwh) AS max_interval,
-           stddev_pop(r.value_kwh) / NULLIF(avg(r.value_kwh), 0) AS intraday_cv
+-- An aggregate in a LATERAL subquery runs once per meter-day: one key range scan of ~24
+-- reads each. A join here was planned as a scan of the whole read table, or of each meter's
+-- whole read history.
+raw_needed AS MATERIALIZED (
+    SELECT d.meter_id, d.read_date, d.raised_at, d.day, d.settled, d.settled_at,
+           (d.day::timestamp AT TIME ZONE :tz) AS day_start,
+           ((d.day + 1)::timestamp AT TIME ZONE :tz) AS day_end
     FROM ctx_days d
-    JOIN mdm.interval_read r
-      ON r.meter_id = d.meter_id
-     AND r.interval_start >= (d.day::timestamp AT TIME ZONE :tz)
-     AND r.interval_start < ((d.day + 1)::timestamp AT TIME ZONE :tz)
-     AND r.received_at <= d.raised_at
-     AND (NOT d.settled OR r.received_at < d.settled_at)
     WHERE NOT (d.settled AND d.rolled)
-    GROUP BY d.meter_id, d.read_date, d.raised_at, d.day
+),
+raw_days AS (
+    SELECT d.meter_id, d.read_date, d.raised_at, d.day, a.kwh, a.n_rows, a.n_values,
+           a.n_nonactual, a.export_kwh, a.abs_kwh, a.max_interval, a.intraday_cv
+    FROM raw_needed d
+    CROSS JOIN LATERAL (
+        SELECT sum(r.value_kwh) AS kwh,
+               count(*) AS n_rows,
+               count(r.value_kwh) AS n_values,
+               count(*) FILTER (WHERE r.quality <> 'A') AS n_nonactual,
+               coalesce(sum(-r.value_kwh) FILTER (WHERE r.value_kwh < 0), 0) AS export_kwh,
+               sum(abs(r.value_kwh)) AS abs_kwh,
+               max(r.value_kwh) AS max_interval,
+               stddev_pop(r.value_kwh) / NULLIF(avg(r.value_kwh), 0) AS intraday_cv
+        FROM mdm.interval_read r
+        WHERE r.meter_id = d.meter_id
+          AND r.interval_start >= d.day_start
+          AND r.interval_start < d.day_end
+          AND r.received_at <= d.raised_at
+          AND (NOT d.settled OR r.received_at < d.settled_at)
+    ) a
+    WHERE a.n_rows > 0
 ),
 daily AS (
     SELECT * FROM rolled_days
@@ -140,8 +152,12 @@ wx AS (
     SELECT k.region, k.read_date,
            max(w.mean_temp_c) FILTER (WHERE w.day = k.read_date) AS temp_day,
            avg(w.mean_temp_c) FILTER (WHERE w.day < k.read_date) AS temp_trailing
+    -- the meters' regions by key lookups (a hash join read all of mdm.meter per chunk)
     FROM (SELECT DISTINCT m.region, x.read_date
-          FROM ex x JOIN mdm.meter m ON m.meter_id = x.meter_id) k
+          FROM (SELECT DISTINCT meter_id, read_date FROM ex) x
+          CROSS JOIN LATERAL (
+              SELECT mm.region FROM mdm.meter mm WHERE mm.meter_id = x.meter_id OFFSET 0
+          ) m) k
     JOIN mdm.weather_daily w
       ON w.region = k.region
      AND w.day >= k.read_date - CAST(:temp_days AS integer)
