@@ -24,6 +24,8 @@ from vee_tasks.warehouse import copy_query_frame, copy_rows, execute_sql_file
 HIST_DAYS = 14
 TEMP_DAYS = 14
 RES_DAYS = 365
+# work_mem of the features query (per sort or hash; a 50,000-row chunk needs ~60 MB)
+FEATURES_WORK_MEM_MB = 128
 
 UNKNOWN = "UNKNOWN"
 NONE = "NONE"
@@ -222,8 +224,11 @@ def build_features(
     execute_sql_file(conn, "queries/features_ids_temp.sql")
     copy_rows(conn, "vee_feature_ids", ["exception_id"], ids.to_frame())
     conn.exec_driver_sql("ANALYZE vee_feature_ids")
-    # JIT compiling this wide query cost ~5 s per chunk, more than running it.
+    # JIT compiling this wide query cost ~5 s per chunk, more than running it; its sorts of
+    # wide rows spilled to disk under the default 4 MB of work_mem. Both for this
+    # transaction only.
     conn.exec_driver_sql("SET LOCAL jit = off")
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{FEATURES_WORK_MEM_MB}MB'")
     # COPY out and pandas' CSV parser: ~130 values a row would otherwise each become a
     # Python object in the cursor (most of the client's time at a million rows).
     raw = copy_query_frame(

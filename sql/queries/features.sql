@@ -205,22 +205,24 @@ hist AS (
      AND p.raised_at >= c.raised_at - interval '90 days'
     GROUP BY c.meter_id, c.raised_at, c.read_date
 ),
--- Other exceptions of the same meter-day already raised (a batch shares one raised_at).
+-- Exceptions of the same meter-day already raised (a batch shares one raised_at), counted
+-- once per context by key range scans; each exception then leaves itself out below.
 sameday AS (
-    SELECT x.exception_id,
-           count(*) AS sameday_total,
-           count(*) FILTER (WHERE p.rule_code = 'GAP') AS sameday_gap,
-           count(*) FILTER (WHERE p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS sameday_low,
-           count(*) FILTER (WHERE p.rule_code IN ('HIGH_USAGE', 'SPIKE')) AS sameday_high,
-           count(*) FILTER (WHERE p.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW')) AS sameday_meter
-    FROM ex x
-    JOIN mdm.vee_exception p
-      ON p.meter_id = x.meter_id
-     AND p.raised_at <= x.raised_at
-     AND p.raised_at >= x.raised_at - interval '3 days'
-     AND p.read_date = x.read_date
-     AND p.exception_id <> x.exception_id
-    GROUP BY x.exception_id
+    SELECT c.meter_id, c.read_date, c.raised_at, s.n_total, s.n_gap, s.n_low, s.n_high, s.n_meter
+    FROM ctx c
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS n_total,
+               count(*) FILTER (WHERE p.rule_code = 'GAP') AS n_gap,
+               count(*) FILTER (WHERE p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS n_low,
+               count(*) FILTER (WHERE p.rule_code IN ('HIGH_USAGE', 'SPIKE')) AS n_high,
+               count(*) FILTER (WHERE p.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))
+                   AS n_meter
+        FROM mdm.vee_exception p
+        WHERE p.meter_id = c.meter_id
+          AND p.raised_at <= c.raised_at
+          AND p.raised_at >= c.raised_at - interval '3 days'
+          AND p.read_date = c.read_date
+    ) s
 ),
 -- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at.
 res AS (
@@ -309,7 +311,12 @@ SELECT x.exception_id,
        h.exc14_zero_consumption, h.exc14_flatline, h.exc14_reverse_flow, h.exc14_step_change,
        h.gap_d1::int AS gap_d1, h.gap_d2::int AS gap_d2, h.gap_d3::int AS gap_d3,
        h.gap_d4::int AS gap_d4,
-       s.sameday_total, s.sameday_gap, s.sameday_low, s.sameday_high, s.sameday_meter,
+       greatest(s.n_total - 1, 0) AS sameday_total,
+       greatest(s.n_gap - (x.rule_code = 'GAP')::int, 0) AS sameday_gap,
+       greatest(s.n_low - (x.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION'))::int, 0) AS sameday_low,
+       greatest(s.n_high - (x.rule_code IN ('HIGH_USAGE', 'SPIKE'))::int, 0) AS sameday_high,
+       greatest(s.n_meter - (x.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))::int, 0)
+           AS sameday_meter,
        r.res_total, r.res_accept, r.res_estimate, r.res_edit, r.res_reread, r.res_field_order,
        r.res_same_rule_total, r.last_resolution, r.last_resolution_same_rule,
        r.days_since_resolution,
@@ -322,7 +329,7 @@ LEFT JOIN win w ON w.exception_id = x.exception_id
 LEFT JOIN usage u ON u.meter_id = x.meter_id AND u.read_date = x.read_date AND u.raised_at = x.raised_at
 LEFT JOIN wx ON wx.region = m.region AND wx.read_date = x.read_date
 LEFT JOIN hist h ON h.meter_id = x.meter_id AND h.raised_at = x.raised_at AND h.read_date = x.read_date
-LEFT JOIN sameday s ON s.exception_id = x.exception_id
+LEFT JOIN sameday s ON s.meter_id = x.meter_id AND s.read_date = x.read_date AND s.raised_at = x.raised_at
 LEFT JOIN res r ON r.meter_id = x.meter_id AND r.raised_at = x.raised_at AND r.rule_code = x.rule_code
                 AND r.read_date = x.read_date
 ORDER BY x.exception_id
