@@ -101,3 +101,29 @@ def test_refresh_is_idempotent_and_waits_for_the_margin(sim):
     just_settled = usage_rollup.settled_at(newest, TZ) + usage_rollup.SETTLE_MARGIN / 2
     built = usage_rollup.refresh_for_read_date(sim, last, TZ, now=just_settled)
     assert newest not in [d.day for d in built] and len(built) == HIST_DAYS - usage_rollup.SETTLE_DAYS - 1
+
+
+def test_whole_day_windows_equal_their_reads(sim, monkeypatch):
+    """A rule window spanning the read date is taken from the day's usage row; reading its
+    intervals one by one gives the same window features."""
+    from vee_tasks import warehouse
+
+    with sim.connect() as conn:
+        last = conn.execute(sa.text("SELECT max(read_date) FROM mdm.vee_exception")).scalar()
+    ids = _exception_ids(sim, last - dt.timedelta(days=5), last)
+    shortcut = _features(sim, ids)
+    original = warehouse.sql_text
+
+    def window_by_reads(name: str) -> str:
+        text = original(name)
+        if name == "queries/features.sql":
+            assert "IS TRUE AS whole_day" in text
+            text = text.replace("IS TRUE AS whole_day", "IS TRUE AND false AS whole_day")
+        return text
+
+    monkeypatch.setattr(warehouse, "sql_text", window_by_reads)
+    by_reads = _features(sim, ids)
+    win = [c for c in shortcut.columns if c.startswith("win_")]
+    assert (shortcut["window_hours"] == 24).sum() > 5  # whole-day windows are tested
+    pd.testing.assert_frame_equal(shortcut[win], by_reads[win])
+    pd.testing.assert_frame_equal(shortcut, by_reads)

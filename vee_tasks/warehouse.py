@@ -141,6 +141,21 @@ def run_script(conn: Connection, script: str) -> None:
 # --- bulk movement ---------------------------------------------------------------------
 
 
+def _arrow_writable(frame, columns: list[str]) -> bool:
+    """Columns Arrow writes as PostgreSQL reads them: numbers, booleans and plain strings
+    (timestamps, dates and mixed objects take the pandas path)."""
+    import pandas as pd
+
+    for column in columns:
+        series = frame[column]
+        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+            continue
+        if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+            continue
+        return False
+    return True
+
+
 def copy_rows(conn: Connection, table: str, columns: list[str], frame) -> int:
     """Load a DataFrame into `table` with COPY FROM STDIN (CSV). Returns the row count.
 
@@ -149,16 +164,32 @@ def copy_rows(conn: Connection, table: str, columns: list[str], frame) -> int:
     """
     if len(frame) == 0:
         return 0
-    buffer = io.StringIO()
-    frame.to_csv(buffer, columns=columns, header=False, index=False, na_rep="\\N")
-    buffer.seek(0)
     raw = conn.connection.driver_connection
     from psycopg2 import sql as pgsql
 
+    if _arrow_writable(frame, columns):
+        # Arrow's CSV writer: ~10x faster than pandas' for float columns, and its shortest
+        # round-trip float text is exact. Values quoted, NULL unquoted and empty (COPY's
+        # CSV default), so an empty string stays an empty string.
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        buffer = io.BytesIO()
+        pa_csv.write_csv(
+            pa.Table.from_pandas(frame[columns], preserve_index=False),
+            buffer,
+            pa_csv.WriteOptions(include_header=False, quoting_style="all_valid"),
+        )
+        options = pgsql.SQL("FORMAT csv")
+    else:
+        buffer = io.StringIO()
+        frame.to_csv(buffer, columns=columns, header=False, index=False, na_rep="\\N")
+        options = pgsql.SQL("FORMAT csv, NULL '\\N'")
+    buffer.seek(0)
     schema, _, name = table.rpartition(".")
     ident = pgsql.Identifier(schema, name) if schema else pgsql.Identifier(name)
-    statement = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(
-        ident, pgsql.SQL(", ").join(pgsql.Identifier(c) for c in columns)
+    statement = pgsql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+        ident, pgsql.SQL(", ").join(pgsql.Identifier(c) for c in columns), options
     )
     with raw.cursor() as cursor:
         cursor.copy_expert(statement.as_string(raw), buffer)

@@ -23,23 +23,33 @@ WITH ex AS (
 ctx AS (
     SELECT DISTINCT meter_id, read_date, raised_at FROM ex
 ),
+-- The calendar of the chunk's usage days, each with its local bounds and settle instant
+-- (time zone arithmetic once per day, not once per meter-day), and whether its rollup is
+-- complete.
+day_bounds AS (
+    SELECT g.day, g.settled_at, g.day_start, g.day_end, (rd.day IS NOT NULL) AS rolled
+    FROM (
+        SELECT s.day::date AS day,
+               ((s.day::date + 1 + CAST(:settle_days AS integer))::timestamp AT TIME ZONE :tz)
+                   AS settled_at,
+               (s.day::date::timestamp AT TIME ZONE :tz) AS day_start,
+               ((s.day::date + 1)::timestamp AT TIME ZONE :tz) AS day_end
+        FROM generate_series((SELECT min(read_date) FROM ctx) - CAST(:hist_days AS integer),
+                             (SELECT max(read_date) FROM ctx), interval '1 day') AS s(day)
+    ) g
+    LEFT JOIN vee.meter_daily_day rd ON rd.day = g.day AND rd.settled_at = g.settled_at
+),
 -- Each context's usage days: the HIST_DAYS before the read date and the read date itself.
 -- A history day settled by raised_at (vee_tasks/usage_rollup.py) counts the reads received
 -- before it settled; any other day, the reads received by raised_at.
 ctx_days AS (
     SELECT c.meter_id, c.read_date, c.raised_at, g.day,
            (g.day < c.read_date AND g.settled_at <= c.raised_at) AS settled,
-           g.settled_at,
-           (rd.day IS NOT NULL) AS rolled
+           g.settled_at, g.rolled, g.day_start, g.day_end
     FROM ctx c
-    CROSS JOIN LATERAL (
-        SELECT s.day::date AS day,
-               ((s.day::date + 1 + CAST(:settle_days AS integer))::timestamp AT TIME ZONE :tz)
-                   AS settled_at
-        FROM generate_series(c.read_date - CAST(:hist_days AS integer), c.read_date,
-                             interval '1 day') AS s(day)
-    ) g
-    LEFT JOIN vee.meter_daily_day rd ON rd.day = g.day AND rd.settled_at = g.settled_at
+    JOIN day_bounds g
+      ON g.day >= c.read_date - CAST(:hist_days AS integer)
+     AND g.day <= c.read_date
 ),
 -- Settled days with a complete rollup: one row per meter-day (a meter without reads that
 -- day has no row, as it has no group below).
@@ -60,15 +70,15 @@ rolled_days AS (
 -- reads each. A join here was planned as a scan of the whole read table, or of each meter's
 -- whole read history.
 raw_needed AS MATERIALIZED (
-    SELECT d.meter_id, d.read_date, d.raised_at, d.day, d.settled, d.settled_at,
-           (d.day::timestamp AT TIME ZONE :tz) AS day_start,
-           ((d.day + 1)::timestamp AT TIME ZONE :tz) AS day_end
+    SELECT d.meter_id, d.read_date, d.raised_at, d.day, d.settled, d.settled_at, d.day_start,
+           d.day_end
     FROM ctx_days d
     WHERE NOT (d.settled AND d.rolled)
 ),
 raw_days AS (
     SELECT d.meter_id, d.read_date, d.raised_at, d.day, a.kwh, a.n_rows, a.n_values,
-           a.n_nonactual, a.export_kwh, a.abs_kwh, a.max_interval, a.intraday_cv
+           a.n_nonactual, a.export_kwh, a.abs_kwh, a.max_interval, a.intraday_cv,
+           a.n_distinct, a.n_zero, a.n_negative
     FROM raw_needed d
     CROSS JOIN LATERAL (
         SELECT sum(r.value_kwh) AS kwh,
@@ -78,7 +88,11 @@ raw_days AS (
                coalesce(sum(-r.value_kwh) FILTER (WHERE r.value_kwh < 0), 0) AS export_kwh,
                sum(abs(r.value_kwh)) AS abs_kwh,
                max(r.value_kwh) AS max_interval,
-               stddev_pop(r.value_kwh) / NULLIF(avg(r.value_kwh), 0) AS intraday_cv
+               stddev_pop(r.value_kwh) / NULLIF(avg(r.value_kwh), 0) AS intraday_cv,
+               -- for a rule window spanning the whole read date (CTE win)
+               count(DISTINCT r.value_kwh) AS n_distinct,
+               count(*) FILTER (WHERE r.value_kwh = 0) AS n_zero,
+               count(*) FILTER (WHERE r.value_kwh < 0) AS n_negative
         FROM mdm.interval_read r
         WHERE r.meter_id = d.meter_id
           AND r.interval_start >= d.day_start
@@ -91,7 +105,9 @@ raw_days AS (
 daily AS (
     SELECT * FROM rolled_days
     UNION ALL
-    SELECT * FROM raw_days
+    SELECT meter_id, read_date, raised_at, day, kwh, n_rows, n_values, n_nonactual, export_kwh,
+           abs_kwh, max_interval, intraday_cv
+    FROM raw_days
 ),
 usage AS (
     SELECT d.meter_id, d.read_date, d.raised_at,
@@ -129,7 +145,14 @@ usage AS (
     FROM daily d
     GROUP BY d.meter_id, d.read_date, d.raised_at
 ),
--- The intervals the rule looked at, as received by raised_at.
+-- The intervals the rule looked at, as received by raised_at. A window spanning the whole
+-- read date is that day's usage row (raw_days); any other window is read here.
+ex_window AS (
+    SELECT x.*,
+           (x.window_start = (x.read_date::timestamp AT TIME ZONE :tz)
+            AND x.window_end = ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) IS TRUE AS whole_day
+    FROM ex x
+),
 win AS (
     SELECT x.exception_id,
            count(r.interval_start) AS win_rows,
@@ -140,13 +163,24 @@ win AS (
            count(*) FILTER (WHERE r.value_kwh < 0) AS win_negative,
            sum(r.value_kwh) AS win_kwh,
            max(r.value_kwh) AS win_max
-    FROM ex x
+    FROM ex_window x
     LEFT JOIN mdm.interval_read r
       ON r.meter_id = x.meter_id
      AND r.interval_start >= x.window_start
      AND r.interval_start < x.window_end
      AND r.received_at <= x.raised_at
+    WHERE NOT x.whole_day
     GROUP BY x.exception_id
+    UNION ALL
+    SELECT x.exception_id,
+           coalesce(d.n_rows, 0), coalesce(d.n_values, 0), coalesce(d.n_distinct, 0),
+           coalesce(d.n_nonactual, 0), coalesce(d.n_zero, 0), coalesce(d.n_negative, 0),
+           d.kwh, d.max_interval
+    FROM ex_window x
+    LEFT JOIN raw_days d
+      ON d.meter_id = x.meter_id AND d.read_date = x.read_date AND d.raised_at = x.raised_at
+     AND d.day = x.read_date
+    WHERE x.whole_day
 ),
 wx AS (
     SELECT k.region, k.read_date,
