@@ -400,8 +400,8 @@ def score_shard(
 
     Features, predictions and decisions are made chunk by chunk (settings.scoring_chunk_rows)
     and COPYed into a temp table, so memory stays bounded; the write-back is set-based SQL:
-    lock the still-decidable rows FOR UPDATE, upsert their resolutions, set their statuses,
-    record the shard's counts. Rows an analyst resolved meanwhile are skipped.
+    set the statuses of the still-decidable rows (which locks them), lock those already at
+    their new status, upsert the locked rows' resolutions, record the shard's counts. Rows an analyst resolved meanwhile are skipped.
     `before_write(conn)` is a test seam to act between scoring and the lock.
     """
     settings = settings or get_settings()
@@ -464,9 +464,9 @@ def score_shard(
                 "model_name": getattr(model, "name", None) or settings.registered_model_name,
                 "model_version": str(model_version),
             }
-            _q(conn, "nightly_lock")
-            _q(conn, "nightly_upsert_resolution", params)
             _q(conn, "nightly_update_status")
+            _q(conn, "nightly_lock_unchanged")
+            _q(conn, "nightly_upsert_resolution", params)
             counts = dict(_q(conn, "nightly_shard_counts").mappings().one())
             counts["seconds"] = round(time.perf_counter() - started, 3)
             _q(conn, "nightly_shard_result_upsert", {"dag_run_id": dag_run_id, "shard": shard, **counts})
