@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast ui lock clean-data bench
+.PHONY: setup demo test test-fast ui lock clean-data bench bench-backfill
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ ui: setup
 
 bench: setup
 	$(BIN)/vee bench
+
+## 30 read dates of 20,000 exceptions through Airflow's LocalExecutor, timed (not a test).
+bench-backfill: setup
+	$(BIN)/vee bench --backfill
 
 ## Re-resolve the pinned stack after editing requirements.in.
 lock:

@@ -57,13 +57,15 @@ rolled_days AS (
     SELECT c.meter_id, c.read_date, c.raised_at, md.day, md.kwh, md.n_rows, md.n_values,
            md.n_nonactual, md.export_kwh, md.abs_kwh, md.max_interval, md.intraday_cv
     FROM ctx c
-    JOIN vee.meter_daily md
-      ON md.meter_id = c.meter_id
-     AND md.day >= c.read_date - CAST(:hist_days AS integer)
-     AND md.day < c.read_date
-     AND md.settled_at <= c.raised_at
-     AND md.settled_at = ((md.day + 1 + CAST(:settle_days AS integer))::timestamp AT TIME ZONE :tz)
-    JOIN vee.meter_daily_day rd ON rd.day = md.day AND rd.settled_at = md.settled_at
+    CROSS JOIN LATERAL (
+        SELECT m.* FROM vee.meter_daily m
+        WHERE m.meter_id = c.meter_id
+          AND m.day >= c.read_date - CAST(:hist_days AS integer)
+          AND m.day < c.read_date
+        OFFSET 0  -- a planner fence: one key range scan per context, never a table scan
+    ) md
+    JOIN day_bounds g ON g.day = md.day AND g.rolled AND g.settled_at = md.settled_at
+    WHERE md.settled_at <= c.raised_at
 ),
 -- Every other day from the interval reads (the same aggregates as usage_rollup_build_day).
 -- An aggregate in a LATERAL subquery runs once per meter-day: one key range scan of ~24
@@ -154,23 +156,25 @@ ex_window AS (
     FROM ex x
 ),
 win AS (
-    SELECT x.exception_id,
-           count(r.interval_start) AS win_rows,
-           count(r.value_kwh) AS win_values,
-           count(DISTINCT r.value_kwh) AS win_distinct,
-           count(*) FILTER (WHERE r.quality <> 'A') AS win_nonactual,
-           count(*) FILTER (WHERE r.value_kwh = 0) AS win_zero,
-           count(*) FILTER (WHERE r.value_kwh < 0) AS win_negative,
-           sum(r.value_kwh) AS win_kwh,
-           max(r.value_kwh) AS win_max
+    SELECT x.exception_id, w.win_rows, w.win_values, w.win_distinct, w.win_nonactual,
+           w.win_zero, w.win_negative, w.win_kwh, w.win_max
     FROM ex_window x
-    LEFT JOIN mdm.interval_read r
-      ON r.meter_id = x.meter_id
-     AND r.interval_start >= x.window_start
-     AND r.interval_start < x.window_end
-     AND r.received_at <= x.raised_at
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS win_rows,
+               count(r.value_kwh) AS win_values,
+               count(DISTINCT r.value_kwh) AS win_distinct,
+               count(*) FILTER (WHERE r.quality <> 'A') AS win_nonactual,
+               count(*) FILTER (WHERE r.value_kwh = 0) AS win_zero,
+               count(*) FILTER (WHERE r.value_kwh < 0) AS win_negative,
+               sum(r.value_kwh) AS win_kwh,
+               max(r.value_kwh) AS win_max
+        FROM mdm.interval_read r
+        WHERE r.meter_id = x.meter_id
+          AND r.interval_start >= x.window_start
+          AND r.interval_start < x.window_end
+          AND r.received_at <= x.raised_at
+    ) w
     WHERE NOT x.whole_day
-    GROUP BY x.exception_id
     UNION ALL
     SELECT x.exception_id,
            coalesce(d.n_rows, 0), coalesce(d.n_values, 0), coalesce(d.n_distinct, 0),
@@ -200,44 +204,47 @@ wx AS (
 ),
 -- Earlier exceptions of the meter (90 days), by rule.
 hist AS (
-    SELECT c.meter_id, c.raised_at, c.read_date,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days') AS exc30_total,
-           count(*) AS exc90_total,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'GAP') AS exc30_gap,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'SPIKE') AS exc30_spike,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'HIGH_USAGE') AS exc30_high_usage,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'LOW_USAGE') AS exc30_low_usage,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc30_zero_consumption,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'FLATLINE') AS exc30_flatline,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'REVERSE_FLOW') AS exc30_reverse_flow,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'STEP_CHANGE') AS exc30_step_change,
-           count(*) FILTER (WHERE p.rule_code = 'GAP') AS exc90_gap,
-           count(*) FILTER (WHERE p.rule_code = 'SPIKE') AS exc90_spike,
-           count(*) FILTER (WHERE p.rule_code = 'HIGH_USAGE') AS exc90_high_usage,
-           count(*) FILTER (WHERE p.rule_code = 'LOW_USAGE') AS exc90_low_usage,
-           count(*) FILTER (WHERE p.rule_code = 'ZERO_CONSUMPTION') AS exc90_zero_consumption,
-           count(*) FILTER (WHERE p.rule_code = 'FLATLINE') AS exc90_flatline,
-           count(*) FILTER (WHERE p.rule_code = 'REVERSE_FLOW') AS exc90_reverse_flow,
-           count(*) FILTER (WHERE p.rule_code = 'STEP_CHANGE') AS exc90_step_change,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'GAP') AS exc14_gap,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'SPIKE') AS exc14_spike,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'HIGH_USAGE') AS exc14_high_usage,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'LOW_USAGE') AS exc14_low_usage,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc14_zero_consumption,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'FLATLINE') AS exc14_flatline,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'REVERSE_FLOW') AS exc14_reverse_flow,
-           count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'STEP_CHANGE') AS exc14_step_change,
-           -- GAP exceptions on each of the 4 read dates before (a gap streak)
-           bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 1) AS gap_d1,
-           bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 2) AS gap_d2,
-           bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 3) AS gap_d3,
-           bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 4) AS gap_d4
+    SELECT c.meter_id, c.raised_at, c.read_date, h.*
     FROM (SELECT DISTINCT meter_id, raised_at, read_date FROM ex) c
-    JOIN mdm.vee_exception p
-      ON p.meter_id = c.meter_id
-     AND p.raised_at < c.raised_at
-     AND p.raised_at >= c.raised_at - interval '90 days'
-    GROUP BY c.meter_id, c.raised_at, c.read_date
+    -- an aggregate per context: one key range scan of vee_exception (meter_id, raised_at)
+    CROSS JOIN LATERAL (
+        SELECT
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days') AS exc30_total,
+               count(*) AS exc90_total,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'GAP') AS exc30_gap,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'SPIKE') AS exc30_spike,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'HIGH_USAGE') AS exc30_high_usage,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'LOW_USAGE') AS exc30_low_usage,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc30_zero_consumption,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'FLATLINE') AS exc30_flatline,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'REVERSE_FLOW') AS exc30_reverse_flow,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'STEP_CHANGE') AS exc30_step_change,
+               count(*) FILTER (WHERE p.rule_code = 'GAP') AS exc90_gap,
+               count(*) FILTER (WHERE p.rule_code = 'SPIKE') AS exc90_spike,
+               count(*) FILTER (WHERE p.rule_code = 'HIGH_USAGE') AS exc90_high_usage,
+               count(*) FILTER (WHERE p.rule_code = 'LOW_USAGE') AS exc90_low_usage,
+               count(*) FILTER (WHERE p.rule_code = 'ZERO_CONSUMPTION') AS exc90_zero_consumption,
+               count(*) FILTER (WHERE p.rule_code = 'FLATLINE') AS exc90_flatline,
+               count(*) FILTER (WHERE p.rule_code = 'REVERSE_FLOW') AS exc90_reverse_flow,
+               count(*) FILTER (WHERE p.rule_code = 'STEP_CHANGE') AS exc90_step_change,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'GAP') AS exc14_gap,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'SPIKE') AS exc14_spike,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'HIGH_USAGE') AS exc14_high_usage,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'LOW_USAGE') AS exc14_low_usage,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc14_zero_consumption,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'FLATLINE') AS exc14_flatline,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'REVERSE_FLOW') AS exc14_reverse_flow,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'STEP_CHANGE') AS exc14_step_change,
+               -- GAP exceptions on each of the 4 read dates before (a gap streak)
+               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 1) AS gap_d1,
+               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 2) AS gap_d2,
+               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 3) AS gap_d3,
+               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 4) AS gap_d4
+        FROM mdm.vee_exception p
+        WHERE p.meter_id = c.meter_id
+          AND p.raised_at < c.raised_at
+          AND p.raised_at >= c.raised_at - interval '90 days'
+    ) h
 ),
 -- Exceptions of the same meter-day already raised (a batch shares one raised_at), counted
 -- once per context by key range scans; each exception then leaves itself out below.
@@ -260,42 +267,49 @@ sameday AS (
 ),
 -- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at.
 res AS (
-    SELECT c.meter_id, c.raised_at, c.rule_code, c.read_date,
-           count(*) AS res_total,
-           count(*) FILTER (WHERE a.resolution_code = 'ACCEPT') AS res_accept,
-           count(*) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS res_estimate,
-           count(*) FILTER (WHERE a.resolution_code = 'EDIT') AS res_edit,
-           count(*) FILTER (WHERE a.resolution_code = 'REREAD') AS res_reread,
-           count(*) FILTER (WHERE a.resolution_code = 'FIELD_ORDER') AS res_field_order,
-           count(*) FILTER (WHERE p.rule_code = c.rule_code) AS res_same_rule_total,
-           (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC))[1]
-               AS last_resolution,
-           (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC)
-               FILTER (WHERE p.rule_code = c.rule_code))[1] AS last_resolution_same_rule,
-           extract(epoch FROM c.raised_at - max(a.resolved_at)) / 86400.0 AS days_since_resolution,
-           -- read dates since the meter's last exception resolved with each code (any rule,
-           -- then the same rule), and since a low/zero-usage day was accepted (a vacancy)
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT') AS ds_accept,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS ds_estimate,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'EDIT') AS ds_edit,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'REREAD') AS ds_reread,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'FIELD_ORDER') AS ds_field_order,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT' AND p.rule_code = c.rule_code) AS ds_same_accept,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ESTIMATE' AND p.rule_code = c.rule_code) AS ds_same_estimate,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'EDIT' AND p.rule_code = c.rule_code) AS ds_same_edit,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'REREAD' AND p.rule_code = c.rule_code) AS ds_same_reread,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'FIELD_ORDER' AND p.rule_code = c.rule_code) AS ds_same_field_order,
-           c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT'
-               AND p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS ds_vacancy_accept
+    SELECT c.meter_id, c.raised_at, c.rule_code, c.read_date, r.*
     FROM (SELECT DISTINCT meter_id, raised_at, rule_code, read_date FROM ex) c
-    JOIN mdm.vee_exception p
-      ON p.meter_id = c.meter_id
-     AND p.raised_at < c.raised_at
-     AND p.raised_at >= c.raised_at - make_interval(days => CAST(:res_days AS integer))
-    JOIN mdm.analyst_resolution a
-      ON a.exception_id = p.exception_id
-     AND a.resolved_at < c.raised_at
-    GROUP BY c.meter_id, c.raised_at, c.rule_code, c.read_date
+    -- an aggregate per context: key range scans only (vee_exception by meter and time,
+    -- analyst_resolution by exception id), whatever the tables' sizes
+    CROSS JOIN LATERAL (
+        SELECT
+               count(*) AS res_total,
+               count(*) FILTER (WHERE a.resolution_code = 'ACCEPT') AS res_accept,
+               count(*) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS res_estimate,
+               count(*) FILTER (WHERE a.resolution_code = 'EDIT') AS res_edit,
+               count(*) FILTER (WHERE a.resolution_code = 'REREAD') AS res_reread,
+               count(*) FILTER (WHERE a.resolution_code = 'FIELD_ORDER') AS res_field_order,
+               count(*) FILTER (WHERE p.rule_code = c.rule_code) AS res_same_rule_total,
+               (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC))[1]
+                   AS last_resolution,
+               (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC)
+                   FILTER (WHERE p.rule_code = c.rule_code))[1] AS last_resolution_same_rule,
+               extract(epoch FROM c.raised_at - max(a.resolved_at)) / 86400.0 AS days_since_resolution,
+               -- read dates since the meter's last exception resolved with each code (any rule,
+               -- then the same rule), and since a low/zero-usage day was accepted (a vacancy)
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT') AS ds_accept,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS ds_estimate,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'EDIT') AS ds_edit,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'REREAD') AS ds_reread,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'FIELD_ORDER') AS ds_field_order,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT' AND p.rule_code = c.rule_code) AS ds_same_accept,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ESTIMATE' AND p.rule_code = c.rule_code) AS ds_same_estimate,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'EDIT' AND p.rule_code = c.rule_code) AS ds_same_edit,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'REREAD' AND p.rule_code = c.rule_code) AS ds_same_reread,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'FIELD_ORDER' AND p.rule_code = c.rule_code) AS ds_same_field_order,
+               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT'
+                   AND p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS ds_vacancy_accept
+        FROM mdm.vee_exception p
+        CROSS JOIN LATERAL (
+            SELECT ar.resolution_code, ar.resolved_at, ar.exception_id
+            FROM mdm.analyst_resolution ar
+            WHERE ar.exception_id = p.exception_id AND ar.resolved_at < c.raised_at
+            OFFSET 0
+        ) a
+        WHERE p.meter_id = c.meter_id
+          AND p.raised_at < c.raised_at
+          AND p.raised_at >= c.raised_at - make_interval(days => CAST(:res_days AS integer))
+    ) r
 )
 SELECT x.exception_id,
        x.rule_code,
