@@ -23,6 +23,9 @@ os.environ["VEE_DATA_DIR"] = str(_STATE)
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_STATE / 'mlflow.db'}"
 os.environ.pop("AIRFLOW_CONN_VEE_WAREHOUSE", None)
 os.environ.pop("VEE_WAREHOUSE_URL", None)
+# Small simulated days still spread over VEE_SHARD_COUNT shards, so that the tests exercise
+# several shards (production sizes the shards to the day's volume; tests/test_scoring.py).
+os.environ["VEE_SHARD_MIN_ROWS"] = "1"
 
 from vee_tasks import migrations  # noqa: E402
 from vee_tasks.warehouse import dispose_engines, start_embedded_postgres  # noqa: E402

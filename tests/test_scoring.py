@@ -310,3 +310,20 @@ def test_a_cleared_shard_resumes_a_failed_run(world_engine, scoring_world):
     run = steps.ScoringRun.load(engine, "resume_1")
     assert run.status == "SUCCESS" and run.message is None
     assert run.selected == run.scored + run.quarantined + run.skipped_analyst
+
+
+def test_shards_follow_the_days_volume(world_engine, scoring_world):
+    """A shard per VEE_SHARD_MIN_ROWS decidable exceptions, at least one, at most
+    VEE_SHARD_COUNT; finish checks the shards the run's extract chose."""
+    defaults = get_settings().with_overrides(shard_count=4, shard_min_rows=25_000)
+    assert [steps.shards_for(n, defaults) for n in (0, 1, 20_000, 25_001, 60_000, 1_000_000)] == [
+        1, 1, 1, 2, 3, 4]
+    engine, day = world_engine, scoring_world.days[-2]
+    settings = get_settings().with_overrides(shard_min_rows=10**9)
+    version, shards = _steps_until_validated(engine, "sized_1", day, settings)
+    assert shards == [0]
+    steps.score_shard(engine, "sized_1", day, 0, version, settings)
+    steps.finish_run(engine, "sized_1", settings)
+    run = steps.ScoringRun.load(engine, "sized_1")
+    assert run.status == "SUCCESS", run.message
+    assert run.selected == run.scored + run.quarantined + run.skipped_analyst

@@ -117,6 +117,9 @@ class Settings:
     max_calibration_error: float = 0.05
     # Nightly scoring
     shard_count: int = 4
+    # a shard per this many decidable exceptions, up to shard_count (a shard task pays a
+    # process start and a model load: 20,000 rows do not need four)
+    shard_min_rows: int = 25_000
     max_quarantine_share: float = 0.2
     min_volume_ratio: float = 0.2
     max_volume_ratio: float = 5.0
@@ -207,6 +210,7 @@ def load_settings() -> Settings:
         hgb_max_iter=_int("VEE_HGB_MAX_ITER", 200),
         max_calibration_error=_float("VEE_MAX_CALIBRATION_ERROR", 0.05),
         shard_count=_int("VEE_SHARD_COUNT", 4),
+        shard_min_rows=_int("VEE_SHARD_MIN_ROWS", 25_000),
         max_quarantine_share=_float("VEE_MAX_QUARANTINE_SHARE", 0.2),
         min_volume_ratio=_float("VEE_MIN_VOLUME_RATIO", 0.2),
         max_volume_ratio=_float("VEE_MAX_VOLUME_RATIO", 5.0),

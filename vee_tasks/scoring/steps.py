@@ -183,6 +183,18 @@ def contract_schema_problems(conn: Connection) -> list[str]:
     return problems
 
 
+def shards_for(decidable: int, settings: Settings) -> int:
+    """One shard per settings.shard_min_rows exceptions, at least 1, at most shard_count."""
+    wanted = -(-decidable // max(1, settings.shard_min_rows))
+    return max(1, min(settings.shard_count, wanted))
+
+
+def run_shard_count(conn: Connection, dag_run_id: str, settings: Settings) -> int:
+    """The shards this run's extract used (runs recorded before the column: shard_count)."""
+    run = _run_row(conn, dag_run_id)
+    return int(run["shard_count"] or settings.shard_count) if run else settings.shard_count
+
+
 def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Settings | None = None) -> int:
     """Stage the read date's decidable exceptions in vee.nightly_extract, in SQL; returns
     the number of rows staged."""
@@ -196,15 +208,19 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
             raise DataQualityError("schema: " + "; ".join(problems))
         with engine.begin() as conn:
             _q(conn, "nightly_extract_clear", {"dag_run_id": dag_run_id})
+            decidable = int(_q(conn, "nightly_decidable_count", {"read_date": read_date}).scalar())
+            shards = shards_for(decidable, settings)
             result = _q(
                 conn,
                 "nightly_extract",
-                {"dag_run_id": dag_run_id, "read_date": read_date, "shard_count": settings.shard_count,
+                {"dag_run_id": dag_run_id, "read_date": read_date, "shard_count": shards,
                  "check_duplicates": not key_enforced},
             )
             selected = result.rowcount
+            _q(conn, "nightly_run_shards", {"dag_run_id": dag_run_id, "shard_count": shards})
             conn.exec_driver_sql("ANALYZE vee.nightly_extract")
-    log.info("run %s: staged %d decidable exceptions of %s", dag_run_id, selected, read_date)
+    log.info("run %s: staged %d decidable exceptions of %s in %d shard(s)", dag_run_id, selected,
+             read_date, shards)
     return int(selected)
 
 
@@ -347,7 +363,8 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
                     "quarantined": outcome.quarantined,
                 },
             )
-    return list(range(settings.shard_count))
+    with engine.connect() as conn:
+        return list(range(run_shard_count(conn, dag_run_id, settings)))
 
 
 # --- score one shard ---------------------------------------------------------------------
@@ -551,9 +568,10 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
         with engine.begin() as conn:
             run = _run_row(conn, dag_run_id)
             totals = _q(conn, "nightly_shard_totals", {"dag_run_id": dag_run_id}).mappings().one()
-            if totals["shards"] != settings.shard_count:
+            expected_shards = run_shard_count(conn, dag_run_id, settings)
+            if totals["shards"] != expected_shards:
                 raise RunStateError(
-                    f"{totals['shards']} of {settings.shard_count} shards recorded results"
+                    f"{totals['shards']} of {expected_shards} shards recorded results"
                 )
             accounted = totals["scored"] + (run["quarantined"] or 0) + totals["skipped_analyst"]
             if accounted != (run["selected"] or 0):
