@@ -157,6 +157,10 @@ def _stored_spec(url: str) -> dict | None:
             if conn.exec_driver_sql("SELECT to_regclass('public.bench_build')").scalar() is None:
                 return None
             row = conn.exec_driver_sql("SELECT spec FROM public.bench_build").first()
+            # The reads are loaded UNLOGGED: a server crash empties them (rebuild then).
+            if not conn.exec_driver_sql("SELECT EXISTS (SELECT 1 FROM mdm.interval_read)").scalar():
+                log.info("bench warehouse has no reads (emptied by a server crash?): rebuilding")
+                return None
             return dict(row[0]) if row else None
     except sa.exc.OperationalError:
         return None
