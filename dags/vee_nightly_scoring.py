@@ -26,7 +26,8 @@ local midnight falls after B 00:00 UTC), so keep `AIRFLOW__CORE__DEFAULT_TIMEZON
    lookback not yet in `vee.meter_daily`, for every meter (usually one day a night), so the
    shards read one row per meter-day instead of its interval reads. A cache: the features'
    values do not depend on it; an error here is logged and the run goes on.
-6. `score_shard` (mapped, one per meter-hash shard, `VEE_SHARD_COUNT`): features (the same
+6. `score_shard` (mapped, one per meter-hash shard: one per `VEE_SHARD_MIN_ROWS` decidable
+   exceptions, at most `VEE_SHARD_COUNT`, chosen by extract): features (the same
    code as training), the pinned model, AUTO_APPLY when confidence reaches that version's
    threshold for the predicted code, else REVIEW; write-back in one transaction per shard
    that never overrides an analyst (rows locked FOR UPDATE, only non-analyst statuses).

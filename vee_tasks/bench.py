@@ -29,7 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from vee_tasks.config import Settings, get_settings
-from vee_tasks.warehouse import execute_sql_file
+from vee_tasks.warehouse import bound_query, execute_sql_file
 
 log = logging.getLogger(__name__)
 
@@ -387,27 +387,30 @@ class _TimedModel:
         self.predict_proba = clock.wrap("predict", model.predict_proba)
 
 
-def reset_read_date(engine, read_date: dt.date) -> None:
+def reset_read_dates(engine, read_dates: list[dt.date]) -> None:
+    """Undo earlier bench runs of these read dates (statuses OPEN, their rows gone)."""
     with engine.begin() as conn:
-        execute_sql_file(conn, "queries/bench_reset.sql", {"read_date": read_date})
+        for read_date in read_dates:
+            execute_sql_file(conn, "queries/bench_reset.sql", {"read_date": read_date})
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.exec_driver_sql("VACUUM ANALYZE mdm.vee_exception")
         conn.exec_driver_sql("VACUUM ANALYZE vee.exception_resolution")
 
 
-def prepare_usage_rollup(engine, read_date: dt.date, timezone: str, say) -> None:
-    """The rollup as the previous nights left it: every settled lookback day but the newest,
-    which the timed run rolls up itself (as each night does). Untimed."""
+def prepare_usage_rollup(engine, first_read_date: dt.date, timezone: str, say) -> None:
+    """The rollup as the nights before `first_read_date` left it: every settled day of its
+    lookback but the newest, which the timed run rolls up itself (as each night does), and
+    nothing later. Untimed."""
     from vee_tasks import usage_rollup
 
-    newest = read_date - dt.timedelta(days=1 + usage_rollup.SETTLE_DAYS)
+    newest = first_read_date - dt.timedelta(days=1 + usage_rollup.SETTLE_DAYS)
     with engine.begin() as conn:
-        execute_sql_file(conn, "queries/bench_forget_rollup_day.sql", {"day": newest})
+        execute_sql_file(conn, "queries/bench_forget_rollup_from.sql", {"day": newest})
     t0 = time.perf_counter()
-    built = usage_rollup.refresh_for_read_date(engine, read_date - dt.timedelta(days=1), timezone)
+    built = usage_rollup.refresh_for_read_date(engine, first_read_date - dt.timedelta(days=1), timezone)
     if built:
-        say(f"[bench] usage rollup of the previous nights: {len(built)} days in {time.perf_counter() - t0:.0f}s")
+        say(f"[bench] usage rollup of the nights before: {len(built)} days in {time.perf_counter() - t0:.0f}s")
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE vee.meter_daily")
 
@@ -492,6 +495,7 @@ def time_nightly(engine, read_date: dt.date, settings: Settings, shard_workers: 
         "run_id": run_id,
         "model_version": version,
         "selected": selected,
+        "shards": len(shards),
         "scored": run.scored,
         "quarantined": run.quarantined,
         "auto_applied": run.auto_applied,
@@ -505,17 +509,6 @@ def time_nightly(engine, read_date: dt.date, settings: Settings, shard_workers: 
 # --- the I/O floor ---------------------------------------------------------------------
 
 
-def _mogrified(raw, name: str, params: dict) -> str:
-    """A query file with its bound parameters rendered by the driver (for COPY (query))."""
-    from sqlalchemy.dialects import postgresql
-
-    from vee_tasks.warehouse import sql
-
-    statement = sql(name).compile(dialect=postgresql.psycopg2.dialect())
-    with raw.cursor() as cursor:
-        return cursor.mogrify(str(statement), params).decode()
-
-
 def time_io_floor(engine, read_date: dt.date) -> dict:
     """Binary COPY out of the exceptions plus binary COPY in of as many result rows (into a
     logged table shaped and indexed like vee.exception_resolution): the least any nightly
@@ -523,8 +516,8 @@ def time_io_floor(engine, read_date: dt.date) -> dict:
     raw = engine.raw_connection()
     try:
         dbapi = raw.driver_connection
-        read_query = _mogrified(dbapi, "queries/bench_floor_read.sql", {"read_date": read_date})
-        rows_query = _mogrified(dbapi, "queries/bench_floor_rows.sql", {"read_date": read_date})
+        read_query = bound_query(dbapi, "queries/bench_floor_read.sql", {"read_date": read_date})
+        rows_query = bound_query(dbapi, "queries/bench_floor_rows.sql", {"read_date": read_date})
         with dbapi.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS public.bench_floor_resolution")
             cursor.execute(
@@ -648,7 +641,7 @@ def run_bench(config: BenchConfig, settings: Settings | None = None, progress: b
 
     migrations.upgrade(engine, with_mdm=True)
     say(f"[bench] resetting {config.read_date} (model v{version})")
-    reset_read_date(engine, config.read_date)
+    reset_read_dates(engine, [config.read_date])
     prepare_usage_rollup(engine, config.read_date, settings.timezone, say)
     say("[bench] nightly run")
     with PeakRss() as rss:
@@ -664,7 +657,7 @@ def run_bench(config: BenchConfig, settings: Settings | None = None, progress: b
         peak_rss_bytes=rss.peak,
         rusage_peak_bytes=PeakRss.rusage_peak_bytes(),
         settings_note=(
-            f"{settings.shard_count} shards, {config.shard_workers} at a time (threads of this "
+            f"{nightly['shards']} shards, {config.shard_workers} at a time (threads of this "
             "process); volume gate widened (lean history)"
         ),
     )

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from vee_tasks.bench import BenchConfig, bench_url, build_warehouse, ensure_bench_model, reset_read_date
+from vee_tasks.bench import (
+    BenchConfig,
+    bench_url,
+    build_warehouse,
+    ensure_bench_model,
+    prepare_usage_rollup,
+    reset_read_dates,
+)
 from vee_tasks.config import NIGHTLY_DAG_ID, get_settings
 from vee_tasks.warehouse import execute_sql_file
 
@@ -103,25 +110,6 @@ class BackfillReport:
         )
 
 
-def _prepare(engine, config: BenchConfig, timezone: str, say) -> None:
-    """Every read date OPEN again, the rollup as the night before the first date left it."""
-    from vee_tasks import usage_rollup
-
-    for read_date in config.exception_dates:
-        reset_read_date(engine, read_date)
-    first = config.exception_dates[0]
-    with engine.begin() as conn:
-        execute_sql_file(
-            conn,
-            "queries/bench_forget_rollup_from.sql",
-            {"day": first - dt.timedelta(days=1 + usage_rollup.SETTLE_DAYS)},
-        )
-    t0 = time.perf_counter()
-    built = usage_rollup.refresh_for_read_date(engine, first - dt.timedelta(days=1), timezone)
-    if built:
-        say(f"[bench] usage rollup of the nights before: {len(built)} days in {time.perf_counter() - t0:.0f}s")
-
-
 def run_backfill_bench(
     config: BenchConfig, max_active_runs: int = 2, progress: bool = True
 ) -> BackfillReport:
@@ -151,7 +139,8 @@ def run_backfill_bench(
 
     migrations.upgrade(engine, with_mdm=True)
     say(f"[bench] resetting {dates[0]}..{dates[-1]} (model v{version})")
-    _prepare(engine, config, settings.timezone, say)
+    reset_read_dates(engine, dates)
+    prepare_usage_rollup(engine, dates[0], settings.timezone, say)
 
     warehouse_url = sa.engine.make_url(url).render_as_string(hide_password=False)
     metadata_url = create_database(admin_url, METADATA_DATABASE)

@@ -196,6 +196,16 @@ def copy_rows(conn: Connection, table: str, columns: list[str], frame) -> int:
     return len(frame)
 
 
+def bound_query(dbapi_connection, name: str, params: Mapping[str, Any] | None = None) -> str:
+    """The text of a query file with its parameters bound by the driver (psycopg2's quoting
+    of each value, never our formatting): for `COPY (query)`, which takes no parameters."""
+    from sqlalchemy.dialects import postgresql
+
+    statement = str(sql(name).compile(dialect=postgresql.psycopg2.dialect()))
+    with dbapi_connection.cursor() as cursor:
+        return cursor.mogrify(statement, dict(params or {})).decode()
+
+
 def copy_query_frame(
     conn: Connection,
     name: str,
@@ -205,19 +215,16 @@ def copy_query_frame(
     """Run a query file through `COPY (query) TO STDOUT` (CSV) into a DataFrame.
 
     For large result sets: PostgreSQL writes text and pandas' C parser reads it, instead of
-    one Python object per value through the cursor. The parameters are bound by the driver
-    (psycopg2's quoting of each value), never formatted into the text by us. NULL is
+    one Python object per value through the cursor (parameters: `bound_query`). NULL is
     written as \\N so that an empty string stays an empty string; `text_columns` stay
     strings (object dtype), the other columns are parsed as numbers.
     """
     import pandas as pd
-    from sqlalchemy.dialects import postgresql
 
-    statement = str(sql(name).compile(dialect=postgresql.psycopg2.dialect()))
     raw = conn.connection.driver_connection
+    query = bound_query(raw, name, params)
     buffer = io.BytesIO()
     with raw.cursor() as cursor:
-        query = cursor.mogrify(statement, dict(params or {})).decode()
         cursor.copy_expert(
             f"COPY (\n{query}\n) TO STDOUT WITH (FORMAT csv, HEADER true, NULL '\\N')", buffer
         )

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from vee_tasks.config import DECIDABLE_STATUSES, RESOLUTION_CODES, Settings, get_settings
 from vee_tasks.scoring.errors import DataQualityError, RunStateError, is_transient
-from vee_tasks.warehouse import copy_rows, execute_sql_file, sql
+from vee_tasks.warehouse import bound_query, copy_rows, execute_sql_file
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +233,10 @@ def read_extract_frame(conn: Connection, dag_run_id: str):
 
     from vee_tasks.scoring.validation import FRAME_COLUMNS
 
-    statement = sql("queries/nightly_extract_frame.sql").compile(dialect=conn.dialect)
     raw = conn.connection.driver_connection
+    query = bound_query(raw, "queries/nightly_extract_frame.sql", {"dag_run_id": dag_run_id})
     buffer = io.StringIO()
     with raw.cursor() as cursor:
-        query = cursor.mogrify(str(statement), {"dag_run_id": dag_run_id}).decode()
         cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
     buffer.seek(0)
     frame = pd.read_csv(
@@ -418,7 +417,8 @@ def score_shard(
     Features, predictions and decisions are made chunk by chunk (settings.scoring_chunk_rows)
     and COPYed into a temp table, so memory stays bounded; the write-back is set-based SQL:
     set the statuses of the still-decidable rows (which locks them), lock those already at
-    their new status, upsert the locked rows' resolutions, record the shard's counts. Rows an analyst resolved meanwhile are skipped.
+    their new status, upsert the locked rows' resolutions, record the shard's counts. Rows
+    an analyst resolved meanwhile are skipped.
     `before_write(conn)` is a test seam to act between scoring and the lock.
     """
     settings = settings or get_settings()
