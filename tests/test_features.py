@@ -236,3 +236,28 @@ def test_history_day_counts_reads_received_before_it_settled(engine):
     built = usage_rollup.refresh_for_read_date(engine, DAY, TZ, now=far_future)
     assert yesterday - dt.timedelta(days=1) in [d.day for d in built]
     pd.testing.assert_frame_equal(raw, _features(engine, ids=(4,)))
+
+
+def test_binary_copy_reads_fixed_rows_and_refuses_a_null(engine, monkeypatch):
+    """The features travel as fixed-width binary rows: read in place, and a NULL that would
+    shift every later value is refused instead of misread."""
+    from vee_tasks import warehouse
+
+    queries = {
+        "rows": "SELECT CAST(n AS bigint) AS id, CAST(n AS float8) / 2 AS half, CAST(-n AS float8) AS neg "
+                "FROM generate_series(1, 3) n",
+        "null": "SELECT CAST(1 AS bigint) AS id, CAST(NULL AS float8) AS v",
+        "none": "SELECT CAST(1 AS bigint) AS id, CAST(2 AS float8) AS v WHERE false",
+        "numeric": "SELECT CAST(1 AS bigint) AS id, 0.5 AS v",
+    }
+    monkeypatch.setattr(warehouse, "sql_text", queries.__getitem__)
+    with engine.connect() as conn:
+        names, ids, values = warehouse.copy_query_matrix(conn, "rows")
+        assert names == ["id", "half", "neg"]
+        assert ids.tolist() == [1, 2, 3] and ids.dtype == np.int64
+        assert values.tolist() == [[0.5, -1.0], [1.0, -2.0], [1.5, -3.0]]
+        names, ids, values = warehouse.copy_query_matrix(conn, "none")
+        assert len(ids) == 0 and values.shape == (0, 1)
+        for bad in ("null", "numeric"):
+            with pytest.raises(warehouse.CopyLayoutError):
+                warehouse.copy_query_matrix(conn, bad)

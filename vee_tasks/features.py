@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from vee_tasks.config import RESOLUTION_CODES, RULE_CODES, get_settings
 from vee_tasks.usage_rollup import SETTLE_DAYS
-from vee_tasks.warehouse import copy_query_frame, copy_rows, execute_sql_file
+from vee_tasks.warehouse import copy_query_matrix, copy_rows, execute_sql_file
 
 # Lookback windows: modest, so the nightly query stays set-based and index-bound.
 HIST_DAYS = 14
@@ -45,6 +45,15 @@ CATEGORY_VALUES: dict[str, tuple[str, ...]] = {
     "meter_kind": ("AMI_1PH", "AMI_3PH", "CT"),
     "last_resolution": RESOLUTION_CODES,
     "last_resolution_same_rule": RESOLUTION_CODES,
+}
+
+# The query sends each categorical as its 1-based position in these vocabularies (bound as
+# arrays): 0 for a value outside it, -1 for NULL, so every column travels as a float8.
+_VOCAB_PARAMS = {
+    "rule_codes": "rule_code",
+    "customer_classes": "customer_class",
+    "meter_kinds": "meter_kind",
+    "resolution_codes": "last_resolution",
 }
 
 _RULE_SLUG = {code: code.lower() for code in RULE_CODES}
@@ -229,9 +238,9 @@ def build_features(
     # transaction only.
     conn.exec_driver_sql("SET LOCAL jit = off")
     conn.exec_driver_sql(f"SET LOCAL work_mem = '{FEATURES_WORK_MEM_MB}MB'")
-    # COPY out and pandas' CSV parser: ~130 values a row would otherwise each become a
-    # Python object in the cursor (most of the client's time at a million rows).
-    raw = copy_query_frame(
+    # Binary COPY of fixed-width rows into numpy: ~130 values a row would otherwise each
+    # become a Python object in the cursor, or be printed and parsed again as text.
+    names, ids_out, values = copy_query_matrix(
         conn,
         "queries/features.sql",
         {
@@ -240,16 +249,16 @@ def build_features(
             "settle_days": SETTLE_DAYS,
             "temp_days": TEMP_DAYS,
             "res_days": RES_DAYS,
+            **{f"{vocab}": list(CATEGORY_VALUES[column]) for vocab, column in _VOCAB_PARAMS.items()},
         },
-        text_columns=(*CATEGORICAL_COLUMNS, "read_date"),
     )
     conn.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.vee_feature_ids")
-    if len(raw) != len(ids):
-        missing = sorted(set(ids) - set(raw["exception_id"]))
+    if len(ids_out) != len(ids):
+        missing = sorted(set(ids) - set(ids_out.tolist()))
         raise UnknownExceptionIds(
             f"{len(missing)} exception id(s) not in mdm.vee_exception, e.g. {missing[:5]}"
         )
-    return finish_features(raw, tz)
+    return finish_features(names[1:], ids_out, values, tz)
 
 
 def _factor_distance(log_ratio: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -259,92 +268,103 @@ def _factor_distance(log_ratio: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(dist), dist, 9.0)
 
 
-def _near_dst(read_dates: pd.Series, timezone: str) -> np.ndarray:
+def _near_dst(epoch_days: np.ndarray, timezone: str) -> np.ndarray:
     """1 when a daylight-saving change happened in the 7 read dates ending at this one
-    (meter clocks that did not follow it shift an hour)."""
+    (meter clocks that did not follow it shift an hour). Read dates as days since 1970-01-01."""
     import datetime as dt
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(timezone)
-    cache: dict = {}
+    epoch = dt.date(1970, 1, 1)
+    out = np.zeros(len(epoch_days), dtype="float64")
+    known = np.isfinite(epoch_days)
+    days, inverse = np.unique(epoch_days[known], return_inverse=True)
+    near = np.empty(len(days), dtype="float64")
+    for k, day in enumerate(days):
+        d = epoch + dt.timedelta(days=int(day))
+        a = dt.datetime.combine(d - dt.timedelta(days=6), dt.time(0, 0), tzinfo=zone)
+        b = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(0, 0), tzinfo=zone)
+        near[k] = float(a.utcoffset() != b.utcoffset())
+    out[known] = near[inverse]
+    return out
 
-    def near(day) -> float:
-        if day is None or day is pd.NaT:
-            return 0.0
-        if day not in cache:
-            d = pd.Timestamp(day).date()
-            a = dt.datetime.combine(d - dt.timedelta(days=6), dt.time(0, 0), tzinfo=zone)
-            b = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(0, 0), tzinfo=zone)
-            cache[day] = float(a.utcoffset() != b.utcoffset())
-        return cache[day]
 
-    return np.array([near(d) for d in read_dates], dtype="float64")
+def decode_categories(codes: np.ndarray, column: str) -> np.ndarray:
+    """The query's codes back to strings: -1 (NULL) the fill value, 0 (a value outside the
+    vocabulary) UNKNOWN, k the k-th value of CATEGORY_VALUES[column]."""
+    fill = NONE if column.startswith("last_resolution") else UNKNOWN
+    lookup = np.array([fill, UNKNOWN, *CATEGORY_VALUES[column]], dtype=object)
+    index = np.nan_to_num(codes, nan=-1.0).astype(np.int64) + 1
+    return lookup[np.clip(index, 0, len(lookup) - 1)]
 
 
-def finish_features(raw: pd.DataFrame, timezone: str = "America/Toronto") -> pd.DataFrame:
-    """Derive, fill and type the raw query result (pure pandas: unit-testable)."""
-    raw = raw.set_index("exception_id")
-    read_date = raw.pop("read_date") if "read_date" in raw else pd.Series(None, index=raw.index)
-    raw.index = raw.index.astype("int64")
-    out: dict[str, pd.Series] = {}
-
-    for col in CATEGORICAL_COLUMNS:
-        fill = NONE if col.startswith("last_resolution") else UNKNOWN
-        values = raw[col].astype(object).where(raw[col].notna(), fill)
-        known = [*CATEGORY_VALUES[col], fill]
-        out[col] = values.where(values.isin(known), UNKNOWN).astype(object)
-
-    numeric = raw.drop(columns=list(CATEGORICAL_COLUMNS)).apply(pd.to_numeric, errors="coerce")
-    # a dict of columns: many derived columns, no fragmented DataFrame
-    num = {c: numeric[c].astype("float64") for c in numeric.columns}
-
-    obs = num["observed_value"]
-    exp = num["expected_value"]
-    num["expected_missing"] = exp.isna().astype("float64")
-    num["log_observed"] = _signed_log(obs)
-    num["log_expected"] = _signed_log(exp)
-    num["log_ratio"] = np.log((obs.abs() + 1e-3) / (exp.abs() + 1e-3))
-    interval = num["interval_minutes"]
-    num["window_intervals"] = num["window_hours"] * 60.0 / interval.where(interval > 0)
-    num["win_coverage"] = num["win_values"] / num["window_intervals"].where(
-        num["window_intervals"] > 0
-    )
-    expected_day = 24 * 60.0 / interval.where(interval > 0)
-    num["day_coverage"] = num["day_values"] / expected_day
-    num["log_multiplier"] = np.log(num["multiplier"].where(num["multiplier"] > 0))
-    num["has_usage_history"] = (num["hist_days"].fillna(0) > 0).astype("float64")
-    num["weather_known"] = num["temp_day"].notna().astype("float64")
-
-    num["observed_hours"] = obs * interval / 60.0
-    ratio = (obs / exp.where(exp > 0)).where(lambda r: r > 0)
-    log_ratio = np.log(ratio.to_numpy(dtype="float64", na_value=np.nan))
-    num["ct_factor_dist"] = _factor_distance(log_ratio, _CT_FACTORS)
-    num["phase_factor_dist"] = _factor_distance(log_ratio, _PHASE_FACTORS)
+def finish_features(
+    names: list[str], exception_ids: np.ndarray, values: np.ndarray,
+    timezone: str = "America/Toronto",
+) -> pd.DataFrame:
+    """Derive, fill and type the query's rows (`names` the columns of `values`, one row per
+    id in `exception_ids`): numpy only, unit-testable. Rows come back in id order."""
+    order = np.argsort(exception_ids, kind="stable")
+    index = pd.Index(exception_ids[order], dtype="int64", name="exception_id")
+    columns = np.ascontiguousarray(values[order].T)  # one row per column: contiguous columns
+    raw = {name: columns[j] for j, name in enumerate(names)}
+    num: dict[str, np.ndarray] = {
+        c: v for c, v in raw.items() if c not in CATEGORICAL_COLUMNS and c != "read_date"
+    }
+    nan = np.nan
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        obs = num["observed_value"]
+        exp = num["expected_value"]
+        num["expected_missing"] = np.isnan(exp).astype("float64")
+        num["log_observed"] = np.sign(obs) * np.log1p(np.abs(obs))
+        num["log_expected"] = np.sign(exp) * np.log1p(np.abs(exp))
+        num["log_ratio"] = np.log((np.abs(obs) + 1e-3) / (np.abs(exp) + 1e-3))
+        interval = num["interval_minutes"]
+        interval_pos = np.where(interval > 0, interval, nan)
+        num["window_intervals"] = num["window_hours"] * 60.0 / interval_pos
+        window_intervals = num["window_intervals"]
+        num["win_coverage"] = num["win_values"] / np.where(window_intervals > 0, window_intervals, nan)
+        num["day_coverage"] = num["day_values"] / (24 * 60.0 / interval_pos)
+        multiplier = num["multiplier"]
+        num["log_multiplier"] = np.log(np.where(multiplier > 0, multiplier, nan))
+        num["has_usage_history"] = (np.nan_to_num(num["hist_days"], nan=0.0) > 0).astype("float64")
+        num["weather_known"] = (~np.isnan(num["temp_day"])).astype("float64")
+        num["observed_hours"] = obs * interval / 60.0
+        ratio = obs / np.where(exp > 0, exp, nan)
+        log_ratio = np.log(np.where(ratio > 0, ratio, nan))
+        num["ct_factor_dist"] = _factor_distance(log_ratio, _CT_FACTORS)
+        num["phase_factor_dist"] = _factor_distance(log_ratio, _PHASE_FACTORS)
     num["is_weekend"] = (num["read_dow"] >= 6).astype("float64")
-    num["near_dst"] = pd.Series(_near_dst(read_date, timezone), index=raw.index)
-    num["ct_factor_dist"] = pd.Series(num["ct_factor_dist"], index=raw.index)
-    num["phase_factor_dist"] = pd.Series(num["phase_factor_dist"], index=raw.index)
-    streak = pd.Series(0.0, index=raw.index)
-    alive = pd.Series(True, index=raw.index)
+    num["near_dst"] = _near_dst(raw["read_date"], timezone)
+    streak = np.zeros(len(index))
+    alive = np.ones(len(index), dtype=bool)
     for k in (1, 2, 3, 4):
-        alive &= num[f"gap_d{k}"].fillna(0) > 0
-        streak += alive.astype("float64")
+        alive &= np.nan_to_num(num[f"gap_d{k}"], nan=0.0) > 0
+        streak += alive
     num["gap_streak"] = streak
     for col in _DAYS_SINCE_COLUMNS:
-        num[col] = num[col].fillna(float(RES_DAYS + 1))
+        num[col] = np.nan_to_num(num[col], nan=float(RES_DAYS + 1), posinf=np.inf, neginf=-np.inf)
 
-    slug = raw["rule_code"].map(_RULE_SLUG)
+    # The counts of the exception's own rule: its column among the per-rule counts.
+    rule = np.nan_to_num(raw["rule_code"], nan=-1.0).astype(np.int64)  # 1-based in RULE_CODES
+    known_rule = (rule >= 1) & (rule <= len(RULE_CODES))
+    pick = np.where(known_rule, rule - 1, 0)[:, None]
     for window in (14, 30, 90):
-        same = pd.Series(0.0, index=raw.index)
-        for code, s in _RULE_SLUG.items():
-            same = same.where(slug != s, num[f"exc{window}_{s}"])
-        num[f"exc{window}_same_rule"] = same
+        per_rule = np.column_stack([num[f"exc{window}_{_RULE_SLUG[c]}"] for c in RULE_CODES])
+        same = np.take_along_axis(per_rule, pick, axis=1)[:, 0]
+        num[f"exc{window}_same_rule"] = np.where(known_rule, same, 0.0)
 
     for col in _RATIO_COLUMNS:
-        num[col] = num[col].clip(-1e4, 1e4).fillna(1.0)
-    num["days_since_resolution"] = num["days_since_resolution"].fillna(float(RES_DAYS))
-    for col in NUMERIC_COLUMNS:
-        out[col] = num[col].replace([np.inf, -np.inf], np.nan).fillna(0.0).astype("float64")
-    frame = pd.DataFrame(out, index=raw.index)[list(FEATURE_COLUMNS)]
+        num[col] = np.nan_to_num(np.clip(num[col], -1e4, 1e4), nan=1.0)
+    num["days_since_resolution"] = np.nan_to_num(
+        num["days_since_resolution"], nan=float(RES_DAYS), posinf=np.inf, neginf=-np.inf
+    )
+    matrix = np.column_stack([num[c] for c in NUMERIC_COLUMNS])
+    matrix = np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0)
+    categorical = pd.DataFrame(
+        {c: decode_categories(raw[c], c) for c in CATEGORICAL_COLUMNS}, index=index, dtype=object
+    )
+    numeric = pd.DataFrame(matrix, index=index, columns=list(NUMERIC_COLUMNS))
+    frame = pd.concat([categorical, numeric], axis=1)
     frame.index.name = "exception_id"
     return frame

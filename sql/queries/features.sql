@@ -7,7 +7,9 @@
 -- :res_days (resolution lookback).
 -- Every range predicate is on an index prefix: interval_read (meter_id, interval_start),
 -- vee.meter_daily (meter_id, day), vee_exception (meter_id, raised_at), weather_daily
--- (region, day).
+-- (region, day). Everything computed per usage context (a meter-day's exceptions raised
+-- together) is keyed by an integer ctx_id: its joins hash one int, whatever the collation of
+-- meter_id, and each context's row is joined to its exceptions once.
 WITH ex AS (
     -- LATERAL: one primary-key lookup per id. A merge join would walk vee_exception's key
     -- index from its first (oldest) id up to the day's ids: seconds on a large table.
@@ -20,8 +22,25 @@ WITH ex AS (
     ) e
 ),
 -- Exceptions of one meter-day raised together share their usage context.
-ctx AS (
-    SELECT DISTINCT meter_id, read_date, raised_at FROM ex
+ctx AS MATERIALIZED (
+    SELECT row_number() OVER () AS ctx_id, c.meter_id, c.read_date, c.raised_at
+    FROM (SELECT DISTINCT meter_id, read_date, raised_at FROM ex) c
+),
+exc AS (
+    SELECT x.*, c.ctx_id
+    FROM ex x
+    JOIN ctx c ON c.meter_id = x.meter_id AND c.read_date = x.read_date AND c.raised_at = x.raised_at
+),
+-- The context's meter by a key lookup (a hash join read all of mdm.meter per chunk).
+ctx_meter AS (
+    SELECT c.ctx_id, m.*
+    FROM ctx c
+    CROSS JOIN LATERAL (
+        SELECT mm.meter_id, mm.customer_class, mm.meter_kind, mm.multiplier, mm.has_der,
+               mm.interval_minutes, mm.installed_on, mm.region
+        FROM mdm.meter mm WHERE mm.meter_id = c.meter_id
+        LIMIT 1
+    ) m
 ),
 -- The calendar of the chunk's usage days, each with its local bounds and settle instant
 -- (time zone arithmetic once per day, not once per meter-day), and whether its rollup is
@@ -43,7 +62,7 @@ day_bounds AS (
 -- A history day settled by raised_at (vee_tasks/usage_rollup.py) counts the reads received
 -- before it settled; any other day, the reads received by raised_at.
 ctx_days AS (
-    SELECT c.meter_id, c.read_date, c.raised_at, g.day,
+    SELECT c.ctx_id, c.meter_id, c.read_date, c.raised_at, g.day,
            (g.day < c.read_date AND g.settled_at <= c.raised_at) AS settled,
            g.settled_at, g.rolled, g.day_start, g.day_end
     FROM ctx c
@@ -54,7 +73,7 @@ ctx_days AS (
 -- Settled days with a complete rollup: one row per meter-day (a meter without reads that
 -- day has no row, as it has no group below).
 rolled_days AS (
-    SELECT c.meter_id, c.read_date, c.raised_at, md.day, md.kwh, md.n_rows, md.n_values,
+    SELECT c.ctx_id, c.read_date, md.day, md.kwh, md.n_rows, md.n_values,
            md.n_nonactual, md.export_kwh, md.abs_kwh, md.max_interval, md.intraday_cv
     FROM ctx c
     CROSS JOIN LATERAL (
@@ -72,13 +91,13 @@ rolled_days AS (
 -- reads each. A join here was planned as a scan of the whole read table, or of each meter's
 -- whole read history.
 raw_needed AS MATERIALIZED (
-    SELECT d.meter_id, d.read_date, d.raised_at, d.day, d.settled, d.settled_at, d.day_start,
+    SELECT d.ctx_id, d.meter_id, d.read_date, d.raised_at, d.day, d.settled, d.settled_at, d.day_start,
            d.day_end
     FROM ctx_days d
     WHERE NOT (d.settled AND d.rolled)
 ),
 raw_days AS (
-    SELECT d.meter_id, d.read_date, d.raised_at, d.day, a.kwh, a.n_rows, a.n_values,
+    SELECT d.ctx_id, d.read_date, d.day, a.kwh, a.n_rows, a.n_values,
            a.n_nonactual, a.export_kwh, a.abs_kwh, a.max_interval, a.intraday_cv,
            a.n_distinct, a.n_zero, a.n_negative
     FROM raw_needed d
@@ -107,12 +126,12 @@ raw_days AS (
 daily AS (
     SELECT * FROM rolled_days
     UNION ALL
-    SELECT meter_id, read_date, raised_at, day, kwh, n_rows, n_values, n_nonactual, export_kwh,
+    SELECT ctx_id, read_date, day, kwh, n_rows, n_values, n_nonactual, export_kwh,
            abs_kwh, max_interval, intraday_cv
     FROM raw_days
 ),
 usage AS (
-    SELECT d.meter_id, d.read_date, d.raised_at,
+    SELECT d.ctx_id,
            count(*) FILTER (WHERE d.day < d.read_date AND d.n_values > 0) AS hist_days,
            avg(d.kwh) FILTER (WHERE d.day < d.read_date) AS hist_mean,
            stddev_samp(d.kwh) FILTER (WHERE d.day < d.read_date) AS hist_std,
@@ -145,7 +164,7 @@ usage AS (
            max(d.abs_kwh) FILTER (WHERE d.day = d.read_date) AS day_abs_kwh,
            max(d.max_interval) FILTER (WHERE d.day = d.read_date) AS day_max_interval
     FROM daily d
-    GROUP BY d.meter_id, d.read_date, d.raised_at
+    GROUP BY d.ctx_id
 ),
 -- The intervals the rule looked at, as received by raised_at. A window spanning the whole
 -- read date is that day's usage row (raw_days); any other window is read here.
@@ -153,7 +172,7 @@ ex_window AS (
     SELECT x.*,
            (x.window_start = (x.read_date::timestamp AT TIME ZONE :tz)
             AND x.window_end = ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) IS TRUE AS whole_day
-    FROM ex x
+    FROM exc x
 ),
 win AS (
     SELECT x.exception_id, w.win_rows, w.win_values, w.win_distinct, w.win_nonactual,
@@ -181,21 +200,15 @@ win AS (
            coalesce(d.n_nonactual, 0), coalesce(d.n_zero, 0), coalesce(d.n_negative, 0),
            d.kwh, d.max_interval
     FROM ex_window x
-    LEFT JOIN raw_days d
-      ON d.meter_id = x.meter_id AND d.read_date = x.read_date AND d.raised_at = x.raised_at
-     AND d.day = x.read_date
+    LEFT JOIN raw_days d ON d.ctx_id = x.ctx_id AND d.day = x.read_date
     WHERE x.whole_day
 ),
 wx AS (
     SELECT k.region, k.read_date,
            max(w.mean_temp_c) FILTER (WHERE w.day = k.read_date) AS temp_day,
            avg(w.mean_temp_c) FILTER (WHERE w.day < k.read_date) AS temp_trailing
-    -- the meters' regions by key lookups (a hash join read all of mdm.meter per chunk)
-    FROM (SELECT DISTINCT m.region, x.read_date
-          FROM (SELECT DISTINCT meter_id, read_date FROM ex) x
-          CROSS JOIN LATERAL (
-              SELECT mm.region FROM mdm.meter mm WHERE mm.meter_id = x.meter_id OFFSET 0
-          ) m) k
+    FROM (SELECT DISTINCT m.region, c.read_date
+          FROM ctx c JOIN ctx_meter m ON m.ctx_id = c.ctx_id) k
     JOIN mdm.weather_daily w
       ON w.region = k.region
      AND w.day >= k.read_date - CAST(:temp_days AS integer)
@@ -204,8 +217,8 @@ wx AS (
 ),
 -- Earlier exceptions of the meter (90 days), by rule.
 hist AS (
-    SELECT c.meter_id, c.raised_at, c.read_date, h.*
-    FROM (SELECT DISTINCT meter_id, raised_at, read_date FROM ex) c
+    SELECT c.ctx_id, h.*
+    FROM ctx c
     -- an aggregate per context: one key range scan of vee_exception (meter_id, raised_at)
     CROSS JOIN LATERAL (
         SELECT
@@ -249,7 +262,7 @@ hist AS (
 -- Exceptions of the same meter-day already raised (a batch shares one raised_at), counted
 -- once per context by key range scans; each exception then leaves itself out below.
 sameday AS (
-    SELECT c.meter_id, c.read_date, c.raised_at, s.n_total, s.n_gap, s.n_low, s.n_high, s.n_meter
+    SELECT c.ctx_id, s.n_total, s.n_gap, s.n_low, s.n_high, s.n_meter
     FROM ctx c
     CROSS JOIN LATERAL (
         SELECT count(*) AS n_total,
@@ -267,8 +280,8 @@ sameday AS (
 ),
 -- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at.
 res AS (
-    SELECT c.meter_id, c.raised_at, c.rule_code, c.read_date, r.*
-    FROM (SELECT DISTINCT meter_id, raised_at, rule_code, read_date FROM ex) c
+    SELECT c.ctx_id, c.rule_code, r.*
+    FROM (SELECT DISTINCT ctx_id, meter_id, raised_at, rule_code, read_date FROM exc) c
     -- an aggregate per context: key range scans only (vee_exception by meter and time,
     -- analyst_resolution by exception id), whatever the tables' sizes
     CROSS JOIN LATERAL (
@@ -311,73 +324,139 @@ res AS (
           AND p.raised_at >= c.raised_at - make_interval(days => CAST(:res_days AS integer))
     ) r
 )
+-- One fixed-width row per exception for binary COPY (warehouse.copy_query_matrix): the id,
+-- then every column as a non-null float8. NULL travels as NaN (the client fills both alike);
+-- a categorical as its 1-based position in the vocabulary bound as an array (:rule_codes,
+-- :customer_classes, :meter_kinds, :resolution_codes), 0 for a value outside it, -1 for NULL;
+-- the read date as days since 1970-01-01. No ORDER BY: the client orders by id.
 SELECT x.exception_id,
-       x.rule_code,
-       x.read_date,
-       x.observed_value,
-       x.expected_value,
-       x.observed_value / NULLIF(x.expected_value, 0) AS obs_exp_ratio,
-       extract(epoch FROM x.window_end - x.window_start) / 3600.0 AS window_hours,
-       extract(hour FROM x.window_start AT TIME ZONE :tz)
-           + extract(minute FROM x.window_start AT TIME ZONE :tz) / 60.0 AS window_start_hour,
-       extract(isodow FROM x.read_date) AS read_dow,
-       (x.window_start = (x.read_date::timestamp AT TIME ZONE :tz)
-        OR x.window_end = ((x.read_date + 1)::timestamp AT TIME ZONE :tz))::int AS window_at_day_edge,
-       extract(epoch FROM x.raised_at - ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) / 3600.0
-           AS raise_lag_hours,
-       (m.meter_id IS NOT NULL)::int AS meter_known,
-       m.customer_class,
-       m.meter_kind,
-       m.multiplier,
-       m.has_der::int AS has_der,
-       m.interval_minutes,
-       (x.read_date - m.installed_on) AS meter_age_days,
-       w.win_rows, w.win_values, w.win_distinct, w.win_nonactual, w.win_zero, w.win_negative,
-       w.win_kwh, w.win_max,
-       u.hist_days, u.hist_mean, u.hist_std, u.hist_min, u.hist_max,
-       u.hist_std / NULLIF(u.hist_mean, 0) AS hist_cv,
-       u.same_dow_mean, u.recent7_mean, u.prior_mean,
-       u.recent7_mean / NULLIF(u.prior_mean, 0) AS recent_vs_prior,
-       u.hist_zero_days, u.hist_nonactual_share, u.hist_null_share, u.hist_export_share,
-       u.hist_mean_max_interval,
-       u.zero_days_7, u.hist_cv_median, u.day_cv,
-       u.day_cv / NULLIF(u.hist_cv_median, 0) AS cv_ratio,
-       u.day_kwh, u.day_rows, u.day_values, u.day_nonactual,
-       u.day_export_kwh / NULLIF(u.day_abs_kwh, 0) AS day_export_share,
-       u.day_max_interval,
-       u.day_kwh / NULLIF(u.hist_mean, 0) AS day_vs_hist,
-       u.day_kwh / NULLIF(u.same_dow_mean, 0) AS day_vs_same_dow,
-       u.day_max_interval / NULLIF(u.hist_mean_max_interval, 0) AS day_max_vs_hist,
-       wx.temp_day, wx.temp_trailing,
-       wx.temp_day - wx.temp_trailing AS temp_anomaly,
-       h.exc30_total, h.exc90_total,
-       h.exc30_gap, h.exc30_spike, h.exc30_high_usage, h.exc30_low_usage,
-       h.exc30_zero_consumption, h.exc30_flatline, h.exc30_reverse_flow, h.exc30_step_change,
-       h.exc90_gap, h.exc90_spike, h.exc90_high_usage, h.exc90_low_usage,
-       h.exc90_zero_consumption, h.exc90_flatline, h.exc90_reverse_flow, h.exc90_step_change,
-       h.exc14_gap, h.exc14_spike, h.exc14_high_usage, h.exc14_low_usage,
-       h.exc14_zero_consumption, h.exc14_flatline, h.exc14_reverse_flow, h.exc14_step_change,
-       h.gap_d1::int AS gap_d1, h.gap_d2::int AS gap_d2, h.gap_d3::int AS gap_d3,
-       h.gap_d4::int AS gap_d4,
-       greatest(s.n_total - 1, 0) AS sameday_total,
-       greatest(s.n_gap - (x.rule_code = 'GAP')::int, 0) AS sameday_gap,
-       greatest(s.n_low - (x.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION'))::int, 0) AS sameday_low,
-       greatest(s.n_high - (x.rule_code IN ('HIGH_USAGE', 'SPIKE'))::int, 0) AS sameday_high,
-       greatest(s.n_meter - (x.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))::int, 0)
-           AS sameday_meter,
-       r.res_total, r.res_accept, r.res_estimate, r.res_edit, r.res_reread, r.res_field_order,
-       r.res_same_rule_total, r.last_resolution, r.last_resolution_same_rule,
-       r.days_since_resolution,
-       r.ds_accept, r.ds_estimate, r.ds_edit, r.ds_reread, r.ds_field_order,
-       r.ds_same_accept, r.ds_same_estimate, r.ds_same_edit, r.ds_same_reread,
-       r.ds_same_field_order, r.ds_vacancy_accept
-FROM ex x
-LEFT JOIN mdm.meter m ON m.meter_id = x.meter_id
+       CASE WHEN x.rule_code IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:rule_codes AS text[]), x.rule_code), 0) END::float8
+           AS rule_code,
+       CAST(x.read_date - DATE '1970-01-01' AS float8) AS read_date,
+       coalesce(CAST(x.observed_value AS float8), 'NaN') AS observed_value,
+       coalesce(CAST(x.expected_value AS float8), 'NaN') AS expected_value,
+       coalesce(CAST(x.observed_value / NULLIF(x.expected_value, 0) AS float8), 'NaN') AS obs_exp_ratio,
+       coalesce(CAST(extract(epoch FROM x.window_end - x.window_start) / 3600.0 AS float8), 'NaN') AS window_hours,
+       coalesce(CAST(extract(hour FROM x.window_start AT TIME ZONE :tz) + extract(minute FROM x.window_start AT TIME ZONE :tz) / 60.0 AS float8), 'NaN') AS window_start_hour,
+       coalesce(CAST(extract(isodow FROM x.read_date) AS float8), 'NaN') AS read_dow,
+       coalesce(CAST((x.window_start = (x.read_date::timestamp AT TIME ZONE :tz) OR x.window_end = ((x.read_date + 1)::timestamp AT TIME ZONE :tz))::int AS float8), 'NaN') AS window_at_day_edge,
+       coalesce(CAST(extract(epoch FROM x.raised_at - ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) / 3600.0 AS float8), 'NaN') AS raise_lag_hours,
+       coalesce(CAST((m.meter_id IS NOT NULL)::int AS float8), 'NaN') AS meter_known,
+       CASE WHEN m.customer_class IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:customer_classes AS text[]), m.customer_class), 0) END::float8
+           AS customer_class,
+       CASE WHEN m.meter_kind IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:meter_kinds AS text[]), m.meter_kind), 0) END::float8
+           AS meter_kind,
+       coalesce(CAST(m.multiplier AS float8), 'NaN') AS multiplier,
+       coalesce(CAST(m.has_der::int AS float8), 'NaN') AS has_der,
+       coalesce(CAST(m.interval_minutes AS float8), 'NaN') AS interval_minutes,
+       coalesce(CAST((x.read_date - m.installed_on) AS float8), 'NaN') AS meter_age_days,
+       coalesce(CAST(w.win_rows AS float8), 'NaN') AS win_rows,
+       coalesce(CAST(w.win_values AS float8), 'NaN') AS win_values,
+       coalesce(CAST(w.win_distinct AS float8), 'NaN') AS win_distinct,
+       coalesce(CAST(w.win_nonactual AS float8), 'NaN') AS win_nonactual,
+       coalesce(CAST(w.win_zero AS float8), 'NaN') AS win_zero,
+       coalesce(CAST(w.win_negative AS float8), 'NaN') AS win_negative,
+       coalesce(CAST(w.win_kwh AS float8), 'NaN') AS win_kwh,
+       coalesce(CAST(w.win_max AS float8), 'NaN') AS win_max,
+       coalesce(CAST(u.hist_days AS float8), 'NaN') AS hist_days,
+       coalesce(CAST(u.hist_mean AS float8), 'NaN') AS hist_mean,
+       coalesce(CAST(u.hist_std AS float8), 'NaN') AS hist_std,
+       coalesce(CAST(u.hist_min AS float8), 'NaN') AS hist_min,
+       coalesce(CAST(u.hist_max AS float8), 'NaN') AS hist_max,
+       coalesce(CAST(u.hist_std / NULLIF(u.hist_mean, 0) AS float8), 'NaN') AS hist_cv,
+       coalesce(CAST(u.same_dow_mean AS float8), 'NaN') AS same_dow_mean,
+       coalesce(CAST(u.recent7_mean AS float8), 'NaN') AS recent7_mean,
+       coalesce(CAST(u.prior_mean AS float8), 'NaN') AS prior_mean,
+       coalesce(CAST(u.recent7_mean / NULLIF(u.prior_mean, 0) AS float8), 'NaN') AS recent_vs_prior,
+       coalesce(CAST(u.hist_zero_days AS float8), 'NaN') AS hist_zero_days,
+       coalesce(CAST(u.hist_nonactual_share AS float8), 'NaN') AS hist_nonactual_share,
+       coalesce(CAST(u.hist_null_share AS float8), 'NaN') AS hist_null_share,
+       coalesce(CAST(u.hist_export_share AS float8), 'NaN') AS hist_export_share,
+       coalesce(CAST(u.hist_mean_max_interval AS float8), 'NaN') AS hist_mean_max_interval,
+       coalesce(CAST(u.zero_days_7 AS float8), 'NaN') AS zero_days_7,
+       coalesce(CAST(u.hist_cv_median AS float8), 'NaN') AS hist_cv_median,
+       coalesce(CAST(u.day_cv AS float8), 'NaN') AS day_cv,
+       coalesce(CAST(u.day_cv / NULLIF(u.hist_cv_median, 0) AS float8), 'NaN') AS cv_ratio,
+       coalesce(CAST(u.day_kwh AS float8), 'NaN') AS day_kwh,
+       coalesce(CAST(u.day_rows AS float8), 'NaN') AS day_rows,
+       coalesce(CAST(u.day_values AS float8), 'NaN') AS day_values,
+       coalesce(CAST(u.day_nonactual AS float8), 'NaN') AS day_nonactual,
+       coalesce(CAST(u.day_export_kwh / NULLIF(u.day_abs_kwh, 0) AS float8), 'NaN') AS day_export_share,
+       coalesce(CAST(u.day_max_interval AS float8), 'NaN') AS day_max_interval,
+       coalesce(CAST(u.day_kwh / NULLIF(u.hist_mean, 0) AS float8), 'NaN') AS day_vs_hist,
+       coalesce(CAST(u.day_kwh / NULLIF(u.same_dow_mean, 0) AS float8), 'NaN') AS day_vs_same_dow,
+       coalesce(CAST(u.day_max_interval / NULLIF(u.hist_mean_max_interval, 0) AS float8), 'NaN') AS day_max_vs_hist,
+       coalesce(CAST(wx.temp_day AS float8), 'NaN') AS temp_day,
+       coalesce(CAST(wx.temp_trailing AS float8), 'NaN') AS temp_trailing,
+       coalesce(CAST(wx.temp_day - wx.temp_trailing AS float8), 'NaN') AS temp_anomaly,
+       coalesce(CAST(h.exc30_total AS float8), 'NaN') AS exc30_total,
+       coalesce(CAST(h.exc90_total AS float8), 'NaN') AS exc90_total,
+       coalesce(CAST(h.exc30_gap AS float8), 'NaN') AS exc30_gap,
+       coalesce(CAST(h.exc30_spike AS float8), 'NaN') AS exc30_spike,
+       coalesce(CAST(h.exc30_high_usage AS float8), 'NaN') AS exc30_high_usage,
+       coalesce(CAST(h.exc30_low_usage AS float8), 'NaN') AS exc30_low_usage,
+       coalesce(CAST(h.exc30_zero_consumption AS float8), 'NaN') AS exc30_zero_consumption,
+       coalesce(CAST(h.exc30_flatline AS float8), 'NaN') AS exc30_flatline,
+       coalesce(CAST(h.exc30_reverse_flow AS float8), 'NaN') AS exc30_reverse_flow,
+       coalesce(CAST(h.exc30_step_change AS float8), 'NaN') AS exc30_step_change,
+       coalesce(CAST(h.exc90_gap AS float8), 'NaN') AS exc90_gap,
+       coalesce(CAST(h.exc90_spike AS float8), 'NaN') AS exc90_spike,
+       coalesce(CAST(h.exc90_high_usage AS float8), 'NaN') AS exc90_high_usage,
+       coalesce(CAST(h.exc90_low_usage AS float8), 'NaN') AS exc90_low_usage,
+       coalesce(CAST(h.exc90_zero_consumption AS float8), 'NaN') AS exc90_zero_consumption,
+       coalesce(CAST(h.exc90_flatline AS float8), 'NaN') AS exc90_flatline,
+       coalesce(CAST(h.exc90_reverse_flow AS float8), 'NaN') AS exc90_reverse_flow,
+       coalesce(CAST(h.exc90_step_change AS float8), 'NaN') AS exc90_step_change,
+       coalesce(CAST(h.exc14_gap AS float8), 'NaN') AS exc14_gap,
+       coalesce(CAST(h.exc14_spike AS float8), 'NaN') AS exc14_spike,
+       coalesce(CAST(h.exc14_high_usage AS float8), 'NaN') AS exc14_high_usage,
+       coalesce(CAST(h.exc14_low_usage AS float8), 'NaN') AS exc14_low_usage,
+       coalesce(CAST(h.exc14_zero_consumption AS float8), 'NaN') AS exc14_zero_consumption,
+       coalesce(CAST(h.exc14_flatline AS float8), 'NaN') AS exc14_flatline,
+       coalesce(CAST(h.exc14_reverse_flow AS float8), 'NaN') AS exc14_reverse_flow,
+       coalesce(CAST(h.exc14_step_change AS float8), 'NaN') AS exc14_step_change,
+       coalesce(CAST(h.gap_d1::int AS float8), 'NaN') AS gap_d1,
+       coalesce(CAST(h.gap_d2::int AS float8), 'NaN') AS gap_d2,
+       coalesce(CAST(h.gap_d3::int AS float8), 'NaN') AS gap_d3,
+       coalesce(CAST(h.gap_d4::int AS float8), 'NaN') AS gap_d4,
+       coalesce(CAST(greatest(s.n_total - 1, 0) AS float8), 'NaN') AS sameday_total,
+       coalesce(CAST(greatest(s.n_gap - (x.rule_code = 'GAP')::int, 0) AS float8), 'NaN') AS sameday_gap,
+       coalesce(CAST(greatest(s.n_low - (x.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION'))::int, 0) AS float8), 'NaN') AS sameday_low,
+       coalesce(CAST(greatest(s.n_high - (x.rule_code IN ('HIGH_USAGE', 'SPIKE'))::int, 0) AS float8), 'NaN') AS sameday_high,
+       coalesce(CAST(greatest(s.n_meter - (x.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))::int, 0) AS float8), 'NaN') AS sameday_meter,
+       coalesce(CAST(r.res_total AS float8), 'NaN') AS res_total,
+       coalesce(CAST(r.res_accept AS float8), 'NaN') AS res_accept,
+       coalesce(CAST(r.res_estimate AS float8), 'NaN') AS res_estimate,
+       coalesce(CAST(r.res_edit AS float8), 'NaN') AS res_edit,
+       coalesce(CAST(r.res_reread AS float8), 'NaN') AS res_reread,
+       coalesce(CAST(r.res_field_order AS float8), 'NaN') AS res_field_order,
+       coalesce(CAST(r.res_same_rule_total AS float8), 'NaN') AS res_same_rule_total,
+       CASE WHEN r.last_resolution IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:resolution_codes AS text[]), r.last_resolution), 0) END::float8
+           AS last_resolution,
+       CASE WHEN r.last_resolution_same_rule IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:resolution_codes AS text[]), r.last_resolution_same_rule), 0) END::float8
+           AS last_resolution_same_rule,
+       coalesce(CAST(r.days_since_resolution AS float8), 'NaN') AS days_since_resolution,
+       coalesce(CAST(r.ds_accept AS float8), 'NaN') AS ds_accept,
+       coalesce(CAST(r.ds_estimate AS float8), 'NaN') AS ds_estimate,
+       coalesce(CAST(r.ds_edit AS float8), 'NaN') AS ds_edit,
+       coalesce(CAST(r.ds_reread AS float8), 'NaN') AS ds_reread,
+       coalesce(CAST(r.ds_field_order AS float8), 'NaN') AS ds_field_order,
+       coalesce(CAST(r.ds_same_accept AS float8), 'NaN') AS ds_same_accept,
+       coalesce(CAST(r.ds_same_estimate AS float8), 'NaN') AS ds_same_estimate,
+       coalesce(CAST(r.ds_same_edit AS float8), 'NaN') AS ds_same_edit,
+       coalesce(CAST(r.ds_same_reread AS float8), 'NaN') AS ds_same_reread,
+       coalesce(CAST(r.ds_same_field_order AS float8), 'NaN') AS ds_same_field_order,
+       coalesce(CAST(r.ds_vacancy_accept AS float8), 'NaN') AS ds_vacancy_accept
+FROM exc x
+LEFT JOIN ctx_meter m ON m.ctx_id = x.ctx_id
 LEFT JOIN win w ON w.exception_id = x.exception_id
-LEFT JOIN usage u ON u.meter_id = x.meter_id AND u.read_date = x.read_date AND u.raised_at = x.raised_at
+LEFT JOIN usage u ON u.ctx_id = x.ctx_id
 LEFT JOIN wx ON wx.region = m.region AND wx.read_date = x.read_date
-LEFT JOIN hist h ON h.meter_id = x.meter_id AND h.raised_at = x.raised_at AND h.read_date = x.read_date
-LEFT JOIN sameday s ON s.meter_id = x.meter_id AND s.read_date = x.read_date AND s.raised_at = x.raised_at
-LEFT JOIN res r ON r.meter_id = x.meter_id AND r.raised_at = x.raised_at AND r.rule_code = x.rule_code
-                AND r.read_date = x.read_date
-ORDER BY x.exception_id
+LEFT JOIN hist h ON h.ctx_id = x.ctx_id
+LEFT JOIN sameday s ON s.ctx_id = x.ctx_id
+LEFT JOIN res r ON r.ctx_id = x.ctx_id AND r.rule_code = x.rule_code
