@@ -21,15 +21,15 @@ WITH ex AS (
         OFFSET 0  -- a planner fence: keeps the lookup from being flattened into a merge join
     ) e
 ),
--- Exceptions of one meter-day raised together share their usage context.
-ctx AS MATERIALIZED (
-    SELECT row_number() OVER () AS ctx_id, c.meter_id, c.read_date, c.raised_at
-    FROM (SELECT DISTINCT meter_id, read_date, raised_at FROM ex) c
-),
-exc AS (
-    SELECT x.*, c.ctx_id
+-- Exceptions of one meter-day raised together share their usage context, numbered ctx_id
+-- (numbered in place, not joined back: the planner then knows there are as many rows as ids).
+exc AS MATERIALIZED (
+    SELECT x.*,
+           dense_rank() OVER (ORDER BY x.meter_id COLLATE "C", x.read_date, x.raised_at) AS ctx_id
     FROM ex x
-    JOIN ctx c ON c.meter_id = x.meter_id AND c.read_date = x.read_date AND c.raised_at = x.raised_at
+),
+ctx AS MATERIALIZED (
+    SELECT DISTINCT ctx_id, meter_id, read_date, raised_at FROM exc
 ),
 -- The context's meter by a key lookup (a hash join read all of mdm.meter per chunk).
 ctx_meter AS (
@@ -278,6 +278,18 @@ sameday AS (
           AND p.read_date = c.read_date
     ) s
 ),
+-- One wide row per context (its meter, usage, weather, exception history and same-day
+-- counts), joined to the context's exceptions once: one join per exception instead of five.
+-- ctx_key is the context (each part's own ctx_id column is not referenced).
+ctx_all AS (
+    SELECT c.ctx_id AS ctx_key, m.*, u.*, wx.temp_day, wx.temp_trailing, h.*, s.*
+    FROM ctx c
+    LEFT JOIN ctx_meter m ON m.ctx_id = c.ctx_id
+    LEFT JOIN usage u ON u.ctx_id = c.ctx_id
+    LEFT JOIN wx ON wx.region = m.region AND wx.read_date = c.read_date
+    LEFT JOIN hist h ON h.ctx_id = c.ctx_id
+    LEFT JOIN sameday s ON s.ctx_id = c.ctx_id
+),
 -- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at.
 res AS (
     SELECT c.ctx_id, c.rule_code, r.*
@@ -342,17 +354,17 @@ SELECT x.exception_id,
        coalesce(CAST(extract(isodow FROM x.read_date) AS float8), 'NaN') AS read_dow,
        coalesce(CAST((x.window_start = (x.read_date::timestamp AT TIME ZONE :tz) OR x.window_end = ((x.read_date + 1)::timestamp AT TIME ZONE :tz))::int AS float8), 'NaN') AS window_at_day_edge,
        coalesce(CAST(extract(epoch FROM x.raised_at - ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) / 3600.0 AS float8), 'NaN') AS raise_lag_hours,
-       coalesce(CAST((m.meter_id IS NOT NULL)::int AS float8), 'NaN') AS meter_known,
-       CASE WHEN m.customer_class IS NULL THEN -1
-            ELSE coalesce(array_position(CAST(:customer_classes AS text[]), m.customer_class), 0) END::float8
+       coalesce(CAST((k.meter_id IS NOT NULL)::int AS float8), 'NaN') AS meter_known,
+       CASE WHEN k.customer_class IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:customer_classes AS text[]), k.customer_class), 0) END::float8
            AS customer_class,
-       CASE WHEN m.meter_kind IS NULL THEN -1
-            ELSE coalesce(array_position(CAST(:meter_kinds AS text[]), m.meter_kind), 0) END::float8
+       CASE WHEN k.meter_kind IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:meter_kinds AS text[]), k.meter_kind), 0) END::float8
            AS meter_kind,
-       coalesce(CAST(m.multiplier AS float8), 'NaN') AS multiplier,
-       coalesce(CAST(m.has_der::int AS float8), 'NaN') AS has_der,
-       coalesce(CAST(m.interval_minutes AS float8), 'NaN') AS interval_minutes,
-       coalesce(CAST((x.read_date - m.installed_on) AS float8), 'NaN') AS meter_age_days,
+       coalesce(CAST(k.multiplier AS float8), 'NaN') AS multiplier,
+       coalesce(CAST(k.has_der::int AS float8), 'NaN') AS has_der,
+       coalesce(CAST(k.interval_minutes AS float8), 'NaN') AS interval_minutes,
+       coalesce(CAST((x.read_date - k.installed_on) AS float8), 'NaN') AS meter_age_days,
        coalesce(CAST(w.win_rows AS float8), 'NaN') AS win_rows,
        coalesce(CAST(w.win_values AS float8), 'NaN') AS win_values,
        coalesce(CAST(w.win_distinct AS float8), 'NaN') AS win_distinct,
@@ -361,72 +373,72 @@ SELECT x.exception_id,
        coalesce(CAST(w.win_negative AS float8), 'NaN') AS win_negative,
        coalesce(CAST(w.win_kwh AS float8), 'NaN') AS win_kwh,
        coalesce(CAST(w.win_max AS float8), 'NaN') AS win_max,
-       coalesce(CAST(u.hist_days AS float8), 'NaN') AS hist_days,
-       coalesce(CAST(u.hist_mean AS float8), 'NaN') AS hist_mean,
-       coalesce(CAST(u.hist_std AS float8), 'NaN') AS hist_std,
-       coalesce(CAST(u.hist_min AS float8), 'NaN') AS hist_min,
-       coalesce(CAST(u.hist_max AS float8), 'NaN') AS hist_max,
-       coalesce(CAST(u.hist_std / NULLIF(u.hist_mean, 0) AS float8), 'NaN') AS hist_cv,
-       coalesce(CAST(u.same_dow_mean AS float8), 'NaN') AS same_dow_mean,
-       coalesce(CAST(u.recent7_mean AS float8), 'NaN') AS recent7_mean,
-       coalesce(CAST(u.prior_mean AS float8), 'NaN') AS prior_mean,
-       coalesce(CAST(u.recent7_mean / NULLIF(u.prior_mean, 0) AS float8), 'NaN') AS recent_vs_prior,
-       coalesce(CAST(u.hist_zero_days AS float8), 'NaN') AS hist_zero_days,
-       coalesce(CAST(u.hist_nonactual_share AS float8), 'NaN') AS hist_nonactual_share,
-       coalesce(CAST(u.hist_null_share AS float8), 'NaN') AS hist_null_share,
-       coalesce(CAST(u.hist_export_share AS float8), 'NaN') AS hist_export_share,
-       coalesce(CAST(u.hist_mean_max_interval AS float8), 'NaN') AS hist_mean_max_interval,
-       coalesce(CAST(u.zero_days_7 AS float8), 'NaN') AS zero_days_7,
-       coalesce(CAST(u.hist_cv_median AS float8), 'NaN') AS hist_cv_median,
-       coalesce(CAST(u.day_cv AS float8), 'NaN') AS day_cv,
-       coalesce(CAST(u.day_cv / NULLIF(u.hist_cv_median, 0) AS float8), 'NaN') AS cv_ratio,
-       coalesce(CAST(u.day_kwh AS float8), 'NaN') AS day_kwh,
-       coalesce(CAST(u.day_rows AS float8), 'NaN') AS day_rows,
-       coalesce(CAST(u.day_values AS float8), 'NaN') AS day_values,
-       coalesce(CAST(u.day_nonactual AS float8), 'NaN') AS day_nonactual,
-       coalesce(CAST(u.day_export_kwh / NULLIF(u.day_abs_kwh, 0) AS float8), 'NaN') AS day_export_share,
-       coalesce(CAST(u.day_max_interval AS float8), 'NaN') AS day_max_interval,
-       coalesce(CAST(u.day_kwh / NULLIF(u.hist_mean, 0) AS float8), 'NaN') AS day_vs_hist,
-       coalesce(CAST(u.day_kwh / NULLIF(u.same_dow_mean, 0) AS float8), 'NaN') AS day_vs_same_dow,
-       coalesce(CAST(u.day_max_interval / NULLIF(u.hist_mean_max_interval, 0) AS float8), 'NaN') AS day_max_vs_hist,
-       coalesce(CAST(wx.temp_day AS float8), 'NaN') AS temp_day,
-       coalesce(CAST(wx.temp_trailing AS float8), 'NaN') AS temp_trailing,
-       coalesce(CAST(wx.temp_day - wx.temp_trailing AS float8), 'NaN') AS temp_anomaly,
-       coalesce(CAST(h.exc30_total AS float8), 'NaN') AS exc30_total,
-       coalesce(CAST(h.exc90_total AS float8), 'NaN') AS exc90_total,
-       coalesce(CAST(h.exc30_gap AS float8), 'NaN') AS exc30_gap,
-       coalesce(CAST(h.exc30_spike AS float8), 'NaN') AS exc30_spike,
-       coalesce(CAST(h.exc30_high_usage AS float8), 'NaN') AS exc30_high_usage,
-       coalesce(CAST(h.exc30_low_usage AS float8), 'NaN') AS exc30_low_usage,
-       coalesce(CAST(h.exc30_zero_consumption AS float8), 'NaN') AS exc30_zero_consumption,
-       coalesce(CAST(h.exc30_flatline AS float8), 'NaN') AS exc30_flatline,
-       coalesce(CAST(h.exc30_reverse_flow AS float8), 'NaN') AS exc30_reverse_flow,
-       coalesce(CAST(h.exc30_step_change AS float8), 'NaN') AS exc30_step_change,
-       coalesce(CAST(h.exc90_gap AS float8), 'NaN') AS exc90_gap,
-       coalesce(CAST(h.exc90_spike AS float8), 'NaN') AS exc90_spike,
-       coalesce(CAST(h.exc90_high_usage AS float8), 'NaN') AS exc90_high_usage,
-       coalesce(CAST(h.exc90_low_usage AS float8), 'NaN') AS exc90_low_usage,
-       coalesce(CAST(h.exc90_zero_consumption AS float8), 'NaN') AS exc90_zero_consumption,
-       coalesce(CAST(h.exc90_flatline AS float8), 'NaN') AS exc90_flatline,
-       coalesce(CAST(h.exc90_reverse_flow AS float8), 'NaN') AS exc90_reverse_flow,
-       coalesce(CAST(h.exc90_step_change AS float8), 'NaN') AS exc90_step_change,
-       coalesce(CAST(h.exc14_gap AS float8), 'NaN') AS exc14_gap,
-       coalesce(CAST(h.exc14_spike AS float8), 'NaN') AS exc14_spike,
-       coalesce(CAST(h.exc14_high_usage AS float8), 'NaN') AS exc14_high_usage,
-       coalesce(CAST(h.exc14_low_usage AS float8), 'NaN') AS exc14_low_usage,
-       coalesce(CAST(h.exc14_zero_consumption AS float8), 'NaN') AS exc14_zero_consumption,
-       coalesce(CAST(h.exc14_flatline AS float8), 'NaN') AS exc14_flatline,
-       coalesce(CAST(h.exc14_reverse_flow AS float8), 'NaN') AS exc14_reverse_flow,
-       coalesce(CAST(h.exc14_step_change AS float8), 'NaN') AS exc14_step_change,
-       coalesce(CAST(h.gap_d1::int AS float8), 'NaN') AS gap_d1,
-       coalesce(CAST(h.gap_d2::int AS float8), 'NaN') AS gap_d2,
-       coalesce(CAST(h.gap_d3::int AS float8), 'NaN') AS gap_d3,
-       coalesce(CAST(h.gap_d4::int AS float8), 'NaN') AS gap_d4,
-       coalesce(CAST(greatest(s.n_total - 1, 0) AS float8), 'NaN') AS sameday_total,
-       coalesce(CAST(greatest(s.n_gap - (x.rule_code = 'GAP')::int, 0) AS float8), 'NaN') AS sameday_gap,
-       coalesce(CAST(greatest(s.n_low - (x.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION'))::int, 0) AS float8), 'NaN') AS sameday_low,
-       coalesce(CAST(greatest(s.n_high - (x.rule_code IN ('HIGH_USAGE', 'SPIKE'))::int, 0) AS float8), 'NaN') AS sameday_high,
-       coalesce(CAST(greatest(s.n_meter - (x.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))::int, 0) AS float8), 'NaN') AS sameday_meter,
+       coalesce(CAST(k.hist_days AS float8), 'NaN') AS hist_days,
+       coalesce(CAST(k.hist_mean AS float8), 'NaN') AS hist_mean,
+       coalesce(CAST(k.hist_std AS float8), 'NaN') AS hist_std,
+       coalesce(CAST(k.hist_min AS float8), 'NaN') AS hist_min,
+       coalesce(CAST(k.hist_max AS float8), 'NaN') AS hist_max,
+       coalesce(CAST(k.hist_std / NULLIF(k.hist_mean, 0) AS float8), 'NaN') AS hist_cv,
+       coalesce(CAST(k.same_dow_mean AS float8), 'NaN') AS same_dow_mean,
+       coalesce(CAST(k.recent7_mean AS float8), 'NaN') AS recent7_mean,
+       coalesce(CAST(k.prior_mean AS float8), 'NaN') AS prior_mean,
+       coalesce(CAST(k.recent7_mean / NULLIF(k.prior_mean, 0) AS float8), 'NaN') AS recent_vs_prior,
+       coalesce(CAST(k.hist_zero_days AS float8), 'NaN') AS hist_zero_days,
+       coalesce(CAST(k.hist_nonactual_share AS float8), 'NaN') AS hist_nonactual_share,
+       coalesce(CAST(k.hist_null_share AS float8), 'NaN') AS hist_null_share,
+       coalesce(CAST(k.hist_export_share AS float8), 'NaN') AS hist_export_share,
+       coalesce(CAST(k.hist_mean_max_interval AS float8), 'NaN') AS hist_mean_max_interval,
+       coalesce(CAST(k.zero_days_7 AS float8), 'NaN') AS zero_days_7,
+       coalesce(CAST(k.hist_cv_median AS float8), 'NaN') AS hist_cv_median,
+       coalesce(CAST(k.day_cv AS float8), 'NaN') AS day_cv,
+       coalesce(CAST(k.day_cv / NULLIF(k.hist_cv_median, 0) AS float8), 'NaN') AS cv_ratio,
+       coalesce(CAST(k.day_kwh AS float8), 'NaN') AS day_kwh,
+       coalesce(CAST(k.day_rows AS float8), 'NaN') AS day_rows,
+       coalesce(CAST(k.day_values AS float8), 'NaN') AS day_values,
+       coalesce(CAST(k.day_nonactual AS float8), 'NaN') AS day_nonactual,
+       coalesce(CAST(k.day_export_kwh / NULLIF(k.day_abs_kwh, 0) AS float8), 'NaN') AS day_export_share,
+       coalesce(CAST(k.day_max_interval AS float8), 'NaN') AS day_max_interval,
+       coalesce(CAST(k.day_kwh / NULLIF(k.hist_mean, 0) AS float8), 'NaN') AS day_vs_hist,
+       coalesce(CAST(k.day_kwh / NULLIF(k.same_dow_mean, 0) AS float8), 'NaN') AS day_vs_same_dow,
+       coalesce(CAST(k.day_max_interval / NULLIF(k.hist_mean_max_interval, 0) AS float8), 'NaN') AS day_max_vs_hist,
+       coalesce(CAST(k.temp_day AS float8), 'NaN') AS temp_day,
+       coalesce(CAST(k.temp_trailing AS float8), 'NaN') AS temp_trailing,
+       coalesce(CAST(k.temp_day - k.temp_trailing AS float8), 'NaN') AS temp_anomaly,
+       coalesce(CAST(k.exc30_total AS float8), 'NaN') AS exc30_total,
+       coalesce(CAST(k.exc90_total AS float8), 'NaN') AS exc90_total,
+       coalesce(CAST(k.exc30_gap AS float8), 'NaN') AS exc30_gap,
+       coalesce(CAST(k.exc30_spike AS float8), 'NaN') AS exc30_spike,
+       coalesce(CAST(k.exc30_high_usage AS float8), 'NaN') AS exc30_high_usage,
+       coalesce(CAST(k.exc30_low_usage AS float8), 'NaN') AS exc30_low_usage,
+       coalesce(CAST(k.exc30_zero_consumption AS float8), 'NaN') AS exc30_zero_consumption,
+       coalesce(CAST(k.exc30_flatline AS float8), 'NaN') AS exc30_flatline,
+       coalesce(CAST(k.exc30_reverse_flow AS float8), 'NaN') AS exc30_reverse_flow,
+       coalesce(CAST(k.exc30_step_change AS float8), 'NaN') AS exc30_step_change,
+       coalesce(CAST(k.exc90_gap AS float8), 'NaN') AS exc90_gap,
+       coalesce(CAST(k.exc90_spike AS float8), 'NaN') AS exc90_spike,
+       coalesce(CAST(k.exc90_high_usage AS float8), 'NaN') AS exc90_high_usage,
+       coalesce(CAST(k.exc90_low_usage AS float8), 'NaN') AS exc90_low_usage,
+       coalesce(CAST(k.exc90_zero_consumption AS float8), 'NaN') AS exc90_zero_consumption,
+       coalesce(CAST(k.exc90_flatline AS float8), 'NaN') AS exc90_flatline,
+       coalesce(CAST(k.exc90_reverse_flow AS float8), 'NaN') AS exc90_reverse_flow,
+       coalesce(CAST(k.exc90_step_change AS float8), 'NaN') AS exc90_step_change,
+       coalesce(CAST(k.exc14_gap AS float8), 'NaN') AS exc14_gap,
+       coalesce(CAST(k.exc14_spike AS float8), 'NaN') AS exc14_spike,
+       coalesce(CAST(k.exc14_high_usage AS float8), 'NaN') AS exc14_high_usage,
+       coalesce(CAST(k.exc14_low_usage AS float8), 'NaN') AS exc14_low_usage,
+       coalesce(CAST(k.exc14_zero_consumption AS float8), 'NaN') AS exc14_zero_consumption,
+       coalesce(CAST(k.exc14_flatline AS float8), 'NaN') AS exc14_flatline,
+       coalesce(CAST(k.exc14_reverse_flow AS float8), 'NaN') AS exc14_reverse_flow,
+       coalesce(CAST(k.exc14_step_change AS float8), 'NaN') AS exc14_step_change,
+       coalesce(CAST(k.gap_d1::int AS float8), 'NaN') AS gap_d1,
+       coalesce(CAST(k.gap_d2::int AS float8), 'NaN') AS gap_d2,
+       coalesce(CAST(k.gap_d3::int AS float8), 'NaN') AS gap_d3,
+       coalesce(CAST(k.gap_d4::int AS float8), 'NaN') AS gap_d4,
+       coalesce(CAST(greatest(k.n_total - 1, 0) AS float8), 'NaN') AS sameday_total,
+       coalesce(CAST(greatest(k.n_gap - (x.rule_code = 'GAP')::int, 0) AS float8), 'NaN') AS sameday_gap,
+       coalesce(CAST(greatest(k.n_low - (x.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION'))::int, 0) AS float8), 'NaN') AS sameday_low,
+       coalesce(CAST(greatest(k.n_high - (x.rule_code IN ('HIGH_USAGE', 'SPIKE'))::int, 0) AS float8), 'NaN') AS sameday_high,
+       coalesce(CAST(greatest(k.n_meter - (x.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))::int, 0) AS float8), 'NaN') AS sameday_meter,
        coalesce(CAST(r.res_total AS float8), 'NaN') AS res_total,
        coalesce(CAST(r.res_accept AS float8), 'NaN') AS res_accept,
        coalesce(CAST(r.res_estimate AS float8), 'NaN') AS res_estimate,
@@ -453,10 +465,6 @@ SELECT x.exception_id,
        coalesce(CAST(r.ds_same_field_order AS float8), 'NaN') AS ds_same_field_order,
        coalesce(CAST(r.ds_vacancy_accept AS float8), 'NaN') AS ds_vacancy_accept
 FROM exc x
-LEFT JOIN ctx_meter m ON m.ctx_id = x.ctx_id
+LEFT JOIN ctx_all k ON k.ctx_key = x.ctx_id
 LEFT JOIN win w ON w.exception_id = x.exception_id
-LEFT JOIN usage u ON u.ctx_id = x.ctx_id
-LEFT JOIN wx ON wx.region = m.region AND wx.read_date = x.read_date
-LEFT JOIN hist h ON h.ctx_id = x.ctx_id
-LEFT JOIN sameday s ON s.ctx_id = x.ctx_id
 LEFT JOIN res r ON r.ctx_id = x.ctx_id AND r.rule_code = x.rule_code
