@@ -1,5 +1,6 @@
 -- Stage the read date's exceptions this system may decide (never ANALYST_RESOLVED), with the
--- shard of their meter (a stable hash, so a meter's exceptions always land in one shard) and
+-- shard of their meter (a hash, so a meter's exceptions land in one shard; computed once per
+-- run and stored, so it need not be stable across PostgreSQL versions) and
 -- whether the meter is known to mdm.meter.
 INSERT INTO vee.nightly_extract (
     dag_run_id, stage_row, shard, exception_id, meter_id, rule_code, read_date,
@@ -7,8 +8,9 @@ INSERT INTO vee.nightly_extract (
     status, status_changed_at, meter_known, id_copies
 )
 SELECT :dag_run_id,
-       row_number() OVER (),
-       mod(('x' || left(md5(coalesce(e.meter_id, '')), 7))::bit(28)::int, CAST(:shard_count AS int)),
+       nextval('pg_temp.nightly_stage_row'),
+       mod(mod(hashtextextended(coalesce(e.meter_id, ''), 0), CAST(:shard_count AS int))
+           + CAST(:shard_count AS int), CAST(:shard_count AS int)),
        e.exception_id, e.meter_id, e.rule_code, e.read_date,
        e.window_start, e.window_end, e.observed_value, e.expected_value, e.rule_version,
        e.raised_at, e.status, e.status_changed_at,

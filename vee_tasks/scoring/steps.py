@@ -49,6 +49,8 @@ RESULT_COLUMNS = [
 # out per tree over OpenMP was 5x slower on 15 rows and 4x slower on 1,755 rows than one
 # thread, because each of ~1,500 tree passes pays the fan-out.
 PREDICT_THREADS = 1
+# work_mem of the extract (its hash of mdm.meter's keys: ~10 MB per 200,000 meters)
+EXTRACT_WORK_MEM_MB = 64
 _PROB_COLUMN = {code: f"p_{code.lower()}" for code in RESOLUTION_CODES}
 
 # mdm.vee_exception as the contract defines it: the batch-level schema check.
@@ -210,6 +212,9 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
             _q(conn, "nightly_extract_clear", {"dag_run_id": dag_run_id})
             decidable = int(_q(conn, "nightly_decidable_count", {"read_date": read_date}).scalar())
             shards = shards_for(decidable, settings)
+            _q(conn, "nightly_stage_row_sequence")
+            # the meters' hash table in memory: at the default 4 MB a day's rows spilled to disk
+            conn.exec_driver_sql(f"SET LOCAL work_mem = '{EXTRACT_WORK_MEM_MB}MB'")
             result = _q(
                 conn,
                 "nightly_extract",
