@@ -219,6 +219,24 @@ class ValidationOutcome:
         }
 
 
+def preload_great_expectations():
+    """Import GX on a background thread and return it: its ~2-3 s of imports then overlap
+    reading the extract (a COPY that waits on PostgreSQL). run_suite's own import waits for
+    it; an import error surfaces there."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        try:
+            importlib.import_module("great_expectations")
+        except Exception:  # noqa: BLE001 - run_suite's import raises it again, in context
+            log.debug("background import of great_expectations failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="gx-import", daemon=True)
+    thread.start()
+    return thread
+
+
 def _quiet_gx() -> None:
     for name in ("great_expectations", "great_expectations._docs_decorators"):
         logging.getLogger(name).setLevel(logging.WARNING)
