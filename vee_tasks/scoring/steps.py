@@ -419,6 +419,16 @@ def decide(proba, thresholds: dict[str, float]):
     return out[RESULT_COLUMNS]
 
 
+def _shard_ids_page(conn: Connection, dag_run_id: str, shard: int, after: int, rows: int) -> list[int]:
+    """The shard's next page of exception ids to score (keyset pagination), as plain ints
+    from the driver's cursor: no result-row object per id."""
+    raw = conn.connection.driver_connection
+    params = {"dag_run_id": dag_run_id, "shard": shard, "after": after, "chunk_rows": rows}
+    with raw.cursor() as cursor:
+        cursor.execute(bound_query(raw, "queries/nightly_shard_ids.sql", params))
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _run_row(conn: Connection, dag_run_id: str):
     return _q(conn, "nightly_run_get", {"dag_run_id": dag_run_id}).mappings().first()
 
@@ -473,15 +483,7 @@ def score_shard(
             after = -(2**63)
             chunks = 0
             while True:
-                ids = [
-                    r[0]
-                    for r in _q(
-                        conn,
-                        "nightly_shard_ids",
-                        {"dag_run_id": dag_run_id, "shard": shard, "after": after,
-                         "chunk_rows": settings.scoring_chunk_rows},
-                    ).fetchall()
-                ]
+                ids = _shard_ids_page(conn, dag_run_id, shard, after, settings.scoring_chunk_rows)
                 if not ids:
                     break
                 features = build_features(conn, ids, settings.timezone)
