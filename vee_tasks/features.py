@@ -4,8 +4,9 @@
 sql/queries/features.sql, which aggregates in PostgreSQL, point in time at each exception's
 `raised_at` (reads received by then, or for a history day settled by then, before it settled,
 see usage_rollup.py; earlier exceptions, resolutions strictly before it,
-weather up to the read date). Python only derives a few columns, fills gaps and fixes
-dtypes, so that a model sees the same frame at training and at scoring (no skew).
+weather up to the read date), and sends one fixed-width binary row per exception. numpy
+only derives a few columns, fills gaps and fixes dtypes, so that a model sees the same frame
+at training and at scoring (no skew).
 """
 
 from __future__ import annotations
@@ -206,10 +207,6 @@ class UnknownExceptionIds(LookupError):
     """Some requested exception ids are not in mdm.vee_exception."""
 
 
-def _signed_log(values: pd.Series) -> pd.Series:
-    return np.sign(values) * np.log1p(np.abs(values))
-
-
 def empty_features() -> pd.DataFrame:
     index = pd.Index([], dtype="int64", name="exception_id")
     columns = {c: pd.Series(dtype=object, index=index) for c in CATEGORICAL_COLUMNS}
@@ -249,7 +246,7 @@ def build_features(
             "settle_days": SETTLE_DAYS,
             "temp_days": TEMP_DAYS,
             "res_days": RES_DAYS,
-            **{f"{vocab}": list(CATEGORY_VALUES[column]) for vocab, column in _VOCAB_PARAMS.items()},
+            **{vocab: list(CATEGORY_VALUES[column]) for vocab, column in _VOCAB_PARAMS.items()},
         },
     )
     conn.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.vee_feature_ids")
