@@ -325,16 +325,18 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
 
     with _step(engine, dag_run_id, "validate"):
         gx_import = preload_great_expectations()
-        with engine.connect() as conn:
-            frame = read_extract_frame(conn, dag_run_id)
-            history_rows = _q(
-                conn,
-                "nightly_volume_history",
-                {"read_date": read_date, "lookback_days": settings.volume_lookback_days},
-            ).fetchall()
+        try:
+            with engine.connect() as conn:
+                frame = read_extract_frame(conn, dag_run_id)
+                history_rows = _q(
+                    conn,
+                    "nightly_volume_history",
+                    {"read_date": read_date, "lookback_days": settings.volume_lookback_days},
+                ).fetchall()
+        finally:
+            gx_import.join()  # never leave an import running into interpreter shutdown
         counts = {r.read_date: r.exceptions for r in history_rows}
         today = counts.pop(read_date, 0)
-        gx_import.join()
         report_dir = report_dir_for(settings, read_date, dag_run_id)
         outcome = validate_frame(
             frame,
