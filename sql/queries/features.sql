@@ -345,7 +345,7 @@ SELECT x.exception_id,
        CASE WHEN x.rule_code IS NULL THEN -1
             ELSE coalesce(array_position(CAST(:rule_codes AS text[]), x.rule_code), 0) END::float8
            AS rule_code,
-       CAST(x.read_date - DATE '1970-01-01' AS float8) AS read_date,
+       coalesce(CAST(x.read_date - DATE '1970-01-01' AS float8), 'NaN') AS read_date,
        coalesce(CAST(x.observed_value AS float8), 'NaN') AS observed_value,
        coalesce(CAST(x.expected_value AS float8), 'NaN') AS expected_value,
        coalesce(CAST(x.observed_value / NULLIF(x.expected_value, 0) AS float8), 'NaN') AS obs_exp_ratio,
