@@ -290,51 +290,62 @@ ctx_all AS (
     LEFT JOIN hist h ON h.ctx_id = c.ctx_id
     LEFT JOIN sameday s ON s.ctx_id = c.ctx_id
 ),
--- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at.
-res AS (
-    SELECT c.ctx_id, c.rule_code, r.*
-    FROM (SELECT DISTINCT ctx_id, meter_id, raised_at, rule_code, read_date FROM exc) c
-    -- an aggregate per context: key range scans only (vee_exception by meter and time,
-    -- analyst_resolution by exception id), whatever the tables' sizes
+-- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at:
+-- found once per context (key range scans only: vee_exception by meter and time,
+-- analyst_resolution by exception id), then counted for the context and for each of its
+-- rules.
+prior_res AS MATERIALIZED (
+    SELECT c.ctx_id, c.read_date AS ctx_read_date, c.raised_at AS ctx_raised_at,
+           p.rule_code, p.read_date, a.resolution_code, a.resolved_at, a.exception_id
+    FROM ctx c
     CROSS JOIN LATERAL (
-        SELECT
-               count(*) AS res_total,
-               count(*) FILTER (WHERE a.resolution_code = 'ACCEPT') AS res_accept,
-               count(*) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS res_estimate,
-               count(*) FILTER (WHERE a.resolution_code = 'EDIT') AS res_edit,
-               count(*) FILTER (WHERE a.resolution_code = 'REREAD') AS res_reread,
-               count(*) FILTER (WHERE a.resolution_code = 'FIELD_ORDER') AS res_field_order,
-               count(*) FILTER (WHERE p.rule_code = c.rule_code) AS res_same_rule_total,
-               (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC))[1]
-                   AS last_resolution,
-               (array_agg(a.resolution_code ORDER BY a.resolved_at DESC, a.exception_id DESC)
-                   FILTER (WHERE p.rule_code = c.rule_code))[1] AS last_resolution_same_rule,
-               extract(epoch FROM c.raised_at - max(a.resolved_at)) / 86400.0 AS days_since_resolution,
-               -- read dates since the meter's last exception resolved with each code (any rule,
-               -- then the same rule), and since a low/zero-usage day was accepted (a vacancy)
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT') AS ds_accept,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ESTIMATE') AS ds_estimate,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'EDIT') AS ds_edit,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'REREAD') AS ds_reread,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'FIELD_ORDER') AS ds_field_order,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT' AND p.rule_code = c.rule_code) AS ds_same_accept,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ESTIMATE' AND p.rule_code = c.rule_code) AS ds_same_estimate,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'EDIT' AND p.rule_code = c.rule_code) AS ds_same_edit,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'REREAD' AND p.rule_code = c.rule_code) AS ds_same_reread,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'FIELD_ORDER' AND p.rule_code = c.rule_code) AS ds_same_field_order,
-               c.read_date - max(p.read_date) FILTER (WHERE a.resolution_code = 'ACCEPT'
-                   AND p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS ds_vacancy_accept
+        SELECT p.exception_id, p.rule_code, p.read_date
         FROM mdm.vee_exception p
-        CROSS JOIN LATERAL (
-            SELECT ar.resolution_code, ar.resolved_at, ar.exception_id
-            FROM mdm.analyst_resolution ar
-            WHERE ar.exception_id = p.exception_id AND ar.resolved_at < c.raised_at
-            OFFSET 0
-        ) a
         WHERE p.meter_id = c.meter_id
           AND p.raised_at < c.raised_at
           AND p.raised_at >= c.raised_at - make_interval(days => CAST(:res_days AS integer))
-    ) r
+        OFFSET 0
+    ) p
+    CROSS JOIN LATERAL (
+        SELECT ar.resolution_code, ar.resolved_at, ar.exception_id
+        FROM mdm.analyst_resolution ar
+        WHERE ar.exception_id = p.exception_id AND ar.resolved_at < c.raised_at
+        OFFSET 0
+    ) a
+),
+res_any AS (
+    SELECT r.ctx_id,
+           count(*) AS res_total,
+           count(*) FILTER (WHERE r.resolution_code = 'ACCEPT') AS res_accept,
+           count(*) FILTER (WHERE r.resolution_code = 'ESTIMATE') AS res_estimate,
+           count(*) FILTER (WHERE r.resolution_code = 'EDIT') AS res_edit,
+           count(*) FILTER (WHERE r.resolution_code = 'REREAD') AS res_reread,
+           count(*) FILTER (WHERE r.resolution_code = 'FIELD_ORDER') AS res_field_order,
+           (array_agg(r.resolution_code ORDER BY r.resolved_at DESC, r.exception_id DESC))[1]
+               AS last_resolution,
+           extract(epoch FROM r.ctx_raised_at - max(r.resolved_at)) / 86400.0 AS days_since_resolution,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ACCEPT') AS ds_accept,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ESTIMATE') AS ds_estimate,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'EDIT') AS ds_edit,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'REREAD') AS ds_reread,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'FIELD_ORDER') AS ds_field_order,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ACCEPT'
+               AND r.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS ds_vacancy_accept
+    FROM prior_res r
+    GROUP BY r.ctx_id, r.ctx_read_date, r.ctx_raised_at
+),
+res_rule AS (
+    SELECT r.ctx_id, r.rule_code,
+           count(*) AS res_same_rule_total,
+           (array_agg(r.resolution_code ORDER BY r.resolved_at DESC, r.exception_id DESC))[1]
+               AS last_resolution_same_rule,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ACCEPT') AS ds_same_accept,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ESTIMATE') AS ds_same_estimate,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'EDIT') AS ds_same_edit,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'REREAD') AS ds_same_reread,
+           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'FIELD_ORDER') AS ds_same_field_order
+    FROM prior_res r
+    GROUP BY r.ctx_id, r.ctx_read_date, r.rule_code
 )
 -- One fixed-width row per exception for binary COPY (warehouse.copy_query_matrix): the id,
 -- then every column as a non-null float8. NULL travels as NaN (the client fills both alike);
@@ -439,32 +450,33 @@ SELECT x.exception_id,
        coalesce(CAST(greatest(k.n_low - (x.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION'))::int, 0) AS float8), 'NaN') AS sameday_low,
        coalesce(CAST(greatest(k.n_high - (x.rule_code IN ('HIGH_USAGE', 'SPIKE'))::int, 0) AS float8), 'NaN') AS sameday_high,
        coalesce(CAST(greatest(k.n_meter - (x.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))::int, 0) AS float8), 'NaN') AS sameday_meter,
-       coalesce(CAST(r.res_total AS float8), 'NaN') AS res_total,
-       coalesce(CAST(r.res_accept AS float8), 'NaN') AS res_accept,
-       coalesce(CAST(r.res_estimate AS float8), 'NaN') AS res_estimate,
-       coalesce(CAST(r.res_edit AS float8), 'NaN') AS res_edit,
-       coalesce(CAST(r.res_reread AS float8), 'NaN') AS res_reread,
-       coalesce(CAST(r.res_field_order AS float8), 'NaN') AS res_field_order,
-       coalesce(CAST(r.res_same_rule_total AS float8), 'NaN') AS res_same_rule_total,
-       CASE WHEN r.last_resolution IS NULL THEN -1
-            ELSE coalesce(array_position(CAST(:resolution_codes AS text[]), r.last_resolution), 0) END::float8
+       CAST(coalesce(ra.res_total, 0) AS float8) AS res_total,
+       CAST(coalesce(ra.res_accept, 0) AS float8) AS res_accept,
+       CAST(coalesce(ra.res_estimate, 0) AS float8) AS res_estimate,
+       CAST(coalesce(ra.res_edit, 0) AS float8) AS res_edit,
+       CAST(coalesce(ra.res_reread, 0) AS float8) AS res_reread,
+       CAST(coalesce(ra.res_field_order, 0) AS float8) AS res_field_order,
+       CAST(coalesce(rr.res_same_rule_total, 0) AS float8) AS res_same_rule_total,
+       CASE WHEN ra.last_resolution IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:resolution_codes AS text[]), ra.last_resolution), 0) END::float8
            AS last_resolution,
-       CASE WHEN r.last_resolution_same_rule IS NULL THEN -1
-            ELSE coalesce(array_position(CAST(:resolution_codes AS text[]), r.last_resolution_same_rule), 0) END::float8
+       CASE WHEN rr.last_resolution_same_rule IS NULL THEN -1
+            ELSE coalesce(array_position(CAST(:resolution_codes AS text[]), rr.last_resolution_same_rule), 0) END::float8
            AS last_resolution_same_rule,
-       coalesce(CAST(r.days_since_resolution AS float8), 'NaN') AS days_since_resolution,
-       coalesce(CAST(r.ds_accept AS float8), 'NaN') AS ds_accept,
-       coalesce(CAST(r.ds_estimate AS float8), 'NaN') AS ds_estimate,
-       coalesce(CAST(r.ds_edit AS float8), 'NaN') AS ds_edit,
-       coalesce(CAST(r.ds_reread AS float8), 'NaN') AS ds_reread,
-       coalesce(CAST(r.ds_field_order AS float8), 'NaN') AS ds_field_order,
-       coalesce(CAST(r.ds_same_accept AS float8), 'NaN') AS ds_same_accept,
-       coalesce(CAST(r.ds_same_estimate AS float8), 'NaN') AS ds_same_estimate,
-       coalesce(CAST(r.ds_same_edit AS float8), 'NaN') AS ds_same_edit,
-       coalesce(CAST(r.ds_same_reread AS float8), 'NaN') AS ds_same_reread,
-       coalesce(CAST(r.ds_same_field_order AS float8), 'NaN') AS ds_same_field_order,
-       coalesce(CAST(r.ds_vacancy_accept AS float8), 'NaN') AS ds_vacancy_accept
+       coalesce(CAST(ra.days_since_resolution AS float8), 'NaN') AS days_since_resolution,
+       coalesce(CAST(ra.ds_accept AS float8), 'NaN') AS ds_accept,
+       coalesce(CAST(ra.ds_estimate AS float8), 'NaN') AS ds_estimate,
+       coalesce(CAST(ra.ds_edit AS float8), 'NaN') AS ds_edit,
+       coalesce(CAST(ra.ds_reread AS float8), 'NaN') AS ds_reread,
+       coalesce(CAST(ra.ds_field_order AS float8), 'NaN') AS ds_field_order,
+       coalesce(CAST(rr.ds_same_accept AS float8), 'NaN') AS ds_same_accept,
+       coalesce(CAST(rr.ds_same_estimate AS float8), 'NaN') AS ds_same_estimate,
+       coalesce(CAST(rr.ds_same_edit AS float8), 'NaN') AS ds_same_edit,
+       coalesce(CAST(rr.ds_same_reread AS float8), 'NaN') AS ds_same_reread,
+       coalesce(CAST(rr.ds_same_field_order AS float8), 'NaN') AS ds_same_field_order,
+       coalesce(CAST(ra.ds_vacancy_accept AS float8), 'NaN') AS ds_vacancy_accept
 FROM exc x
 LEFT JOIN ctx_all k ON k.ctx_key = x.ctx_id
 LEFT JOIN win w ON w.exception_id = x.exception_id
-LEFT JOIN res r ON r.ctx_id = x.ctx_id AND r.rule_code = x.rule_code
+LEFT JOIN res_any ra ON ra.ctx_id = x.ctx_id
+LEFT JOIN res_rule rr ON rr.ctx_id = x.ctx_id AND rr.rule_code = x.rule_code
