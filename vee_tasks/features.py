@@ -300,11 +300,13 @@ def finish_features(
     timezone: str = "America/Toronto",
 ) -> pd.DataFrame:
     """Derive, fill and type the query's rows (`names` the columns of `values`, one row per
-    id in `exception_ids`): numpy only, unit-testable. Rows come back in id order."""
+    id in `exception_ids`): numpy only, unit-testable. Rows come back in id order.
+
+    Columns are derived in the order the rows came (contiguous when `values` is laid out
+    column by column, as copy_query_matrix returns it) and sorted by id once, at the end."""
     order = np.argsort(exception_ids, kind="stable")
     index = pd.Index(exception_ids[order], dtype="int64", name="exception_id")
-    columns = np.ascontiguousarray(values[order].T)  # one row per column: contiguous columns
-    raw = {name: columns[j] for j, name in enumerate(names)}
+    raw = {name: values[:, j] for j, name in enumerate(names)}
     num: dict[str, np.ndarray] = {
         c: v for c, v in raw.items() if c not in CATEGORICAL_COLUMNS and c != "read_date"
     }
@@ -356,12 +358,17 @@ def finish_features(
     num["days_since_resolution"] = np.nan_to_num(
         num["days_since_resolution"], nan=float(RES_DAYS), posinf=np.inf, neginf=-np.inf
     )
-    matrix = np.column_stack([num[c] for c in NUMERIC_COLUMNS])
-    matrix = np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0)
+    # One row per column, each a contiguous array: filled, then sorted by id in one gather;
+    # its transpose is the row-per-exception layout pandas keeps as a single block.
+    by_column = np.empty((len(NUMERIC_COLUMNS), len(index)), dtype="float64")
+    for j, column in enumerate(NUMERIC_COLUMNS):
+        by_column[j] = num[column]
+    np.nan_to_num(by_column, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    by_column = by_column[:, order]
     categorical = pd.DataFrame(
-        {c: decode_categories(raw[c], c) for c in CATEGORICAL_COLUMNS}, index=index, dtype=object
+        {c: decode_categories(raw[c], c)[order] for c in CATEGORICAL_COLUMNS}, index=index, dtype=object
     )
-    numeric = pd.DataFrame(matrix, index=index, columns=list(NUMERIC_COLUMNS))
+    numeric = pd.DataFrame(by_column.T, index=index, columns=list(NUMERIC_COLUMNS), copy=False)
     frame = pd.concat([categorical, numeric], axis=1)
     frame.index.name = "exception_id"
     return frame

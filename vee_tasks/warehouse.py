@@ -223,7 +223,8 @@ def copy_query_matrix(
     """Run a query file whose first column is a non-null bigint and every other column a
     non-null float8 through `COPY (query) TO STDOUT (FORMAT binary)`.
 
-    Returns (column names, the first column as int64, the others as a float64 matrix).
+    Returns (column names, the first column as int64, the others as a float64 matrix laid
+    out column by column (Fortran order), so that each column is one contiguous array).
     Every row then has the same width, so numpy reads the rows in place: no text
     conversion on either side (for a 50,000 x 113 feature chunk, ~0.4 s less than CSV).
     A NULL or a column of another type breaks the layout: CopyLayoutError, never a
@@ -260,7 +261,8 @@ def copy_query_matrix(
     if (counts != width).any() or (lengths != 8).any():
         raise CopyLayoutError(f"{name}: a NULL or a value not 8 bytes wide in the result")
     ids = field(">i8", 6, (rows,), (row_bytes,)).astype(np.int64)
-    values = field(">f8", 18, (rows, width - 1), (row_bytes, 12)).astype(np.float64)
+    values = np.empty((rows, width - 1), dtype=np.float64, order="F")
+    values[...] = field(">f8", 18, (rows, width - 1), (row_bytes, 12))
     return names, ids, values
 
 
