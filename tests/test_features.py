@@ -149,6 +149,13 @@ def test_values_reflect_what_was_known(engine):
     assert gap["weather_known"] == 1.0
     assert gap["exc14_same_rule"] == 1 and gap["gap_streak"] == 0  # GAP 2 days before, not 1
     assert gap["ds_same_estimate"] == 20 and gap["ds_same_reread"] > 365  # 103: not yet known
+    assert gap["res_same_rule_total"] == 1  # 101; 103 is not yet resolved
+    # Exception 2 shares the context (meter-day, raised_at) under another rule: the same
+    # context-wide resolution history, none of its own rule.
+    low = f.loc[2]
+    assert low["res_total"] == 2 and low["last_resolution"] == "ACCEPT"
+    assert low["res_same_rule_total"] == 0 and low["last_resolution_same_rule"] == "NONE"
+    assert low["ds_same_estimate"] > 365 and low["ds_estimate"] == gap["ds_estimate"]
     assert gap["window_at_day_edge"] == 0 and f.loc[2, "window_at_day_edge"] == 1
     meter2 = f.loc[3]
     assert (meter2["customer_class"], meter2["meter_kind"]) == ("IND", "CT")
