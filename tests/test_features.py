@@ -21,6 +21,7 @@ from vee_tasks.features import (
     HIST_DAYS,
     UnknownExceptionIds,
     build_features,
+    join_context_rows,
 )
 
 TZ = "America/Toronto"
@@ -268,3 +269,29 @@ def test_binary_copy_reads_fixed_rows_and_refuses_a_null(engine, monkeypatch):
         for bad in ("null", "numeric"):
             with pytest.raises(warehouse.CopyLayoutError):
                 warehouse.copy_query_matrix(conn, bad)
+
+
+def test_context_rows_join_their_exceptions_and_a_missing_context_fails():
+    """Numpy join of the two row kinds: an exception's own rule leaves the same-day counts,
+    a whole-day window takes the read date's usage row, a missing context row is an error."""
+    windows = ("rows", "values", "distinct", "nonactual", "zero", "negative", "kwh", "max")
+    names = ["ctx_id", "whole_day", "rule_code", *(f"win_{w}" for w in windows)]
+    gap, low, unknown, null = 1.0, 4.0, 0.0, -1.0  # positions in RULE_CODES; 0 unknown, -1 NULL
+    exceptions = np.array(
+        [[7, 0, gap, *[3.0] * 8], [7, 1, low, *[np.nan] * 8], [9, 0, unknown, *[1.0] * 8],
+         [9, 0, null, *[1.0] * 8]]
+    )
+    context_names = [
+        "meter_known", *(f"sameday_n_{g}" for g in ("gap", "low", "high", "meter")),
+        *(f"whole_day_{w}" for w in windows),
+    ]
+    contexts = np.array([[1, 1, 1, 0, 0, *[24.0] * 8], [1, 2, 2, 0, 0, *[0.0] * 8]])
+    out_names, out = join_context_rows(names, exceptions, context_names, np.array([7, 9]), contexts)
+    got = {n: out[:, j] for j, n in enumerate(out_names)}
+    assert "ctx_id" not in got and "whole_day" not in got and "sameday_n_gap" not in got
+    assert got["sameday_gap"].tolist() == [0, 1, 2, 0]  # own GAP left out; NULL rule: 0
+    assert got["sameday_low"].tolist() == [1, 0, 2, 0]
+    assert got["win_rows"].tolist() == [3, 24, 1, 1]  # the whole-day window: the day's row
+    assert got["meter_known"].tolist() == [1, 1, 1, 1]
+    with pytest.raises(ValueError, match="without their context"):
+        join_context_rows(names, exceptions, context_names, np.array([7]), contexts[:1])

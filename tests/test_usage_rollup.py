@@ -116,7 +116,7 @@ def test_whole_day_windows_equal_their_reads(sim, monkeypatch):
 
     def window_by_reads(name: str) -> str:
         text = original(name)
-        if name == "queries/features.sql":
+        if name == "queries/features_exception_rows.sql":
             assert "IS TRUE AS whole_day" in text
             text = text.replace("IS TRUE AS whole_day", "IS TRUE AND false AS whole_day")
         return text

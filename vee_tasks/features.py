@@ -1,11 +1,12 @@
 """Features of VEE exceptions: the one code path shared by training and nightly scoring.
 
 `build_features(conn, exception_ids)` loads the ids into a temp table with COPY and runs
-sql/queries/features.sql, which aggregates in PostgreSQL, point in time at each exception's
+sql/queries/features_*.sql, which aggregate in PostgreSQL, point in time at each exception's
 `raised_at` (reads received by then, or for a history day settled by then, before it settled,
 see usage_rollup.py; earlier exceptions, resolutions strictly before it,
-weather up to the read date), and sends one fixed-width binary row per exception. numpy
-only derives a few columns, fills gaps and fixes dtypes, so that a model sees the same frame
+weather up to the read date), and send fixed-width binary rows: one per usage context
+(what a meter-day's exceptions raised together share) and one per exception. numpy joins
+them, derives a few columns, fills gaps and fixes dtypes, so that a model sees the same frame
 at training and at scoring (no skew).
 """
 
@@ -235,27 +236,84 @@ def build_features(
     # transaction only.
     conn.exec_driver_sql("SET LOCAL jit = off")
     conn.exec_driver_sql(f"SET LOCAL work_mem = '{FEATURES_WORK_MEM_MB}MB'")
+    execute_sql_file(conn, "queries/features_prepare.sql")
+    params = {
+        "tz": tz,
+        "hist_days": HIST_DAYS,
+        "settle_days": SETTLE_DAYS,
+        "temp_days": TEMP_DAYS,
+        "res_days": RES_DAYS,
+        **{vocab: list(CATEGORY_VALUES[column]) for vocab, column in _VOCAB_PARAMS.items()},
+    }
     # Binary COPY of fixed-width rows into numpy: ~130 values a row would otherwise each
-    # become a Python object in the cursor, or be printed and parsed again as text.
-    names, ids_out, values = copy_query_matrix(
-        conn,
-        "queries/features.sql",
-        {
-            "tz": tz,
-            "hist_days": HIST_DAYS,
-            "settle_days": SETTLE_DAYS,
-            "temp_days": TEMP_DAYS,
-            "res_days": RES_DAYS,
-            **{vocab: list(CATEGORY_VALUES[column]) for vocab, column in _VOCAB_PARAMS.items()},
-        },
+    # become a Python object in the cursor, or be printed and parsed again as text. What a
+    # usage context's exceptions share comes once per context, not once per exception.
+    context_names, context_ids, context_values = copy_query_matrix(
+        conn, "queries/features_context_rows.sql", params
     )
-    conn.exec_driver_sql("DROP TABLE IF EXISTS pg_temp.vee_feature_ids")
+    names, ids_out, values = copy_query_matrix(conn, "queries/features_exception_rows.sql", params)
+    conn.exec_driver_sql(
+        "DROP TABLE IF EXISTS pg_temp.vee_feature_ids, pg_temp.vee_feature_exc, pg_temp.vee_feature_ctx"
+    )
     if len(ids_out) != len(ids):
         missing = sorted(set(ids) - set(ids_out.tolist()))
         raise UnknownExceptionIds(
             f"{len(missing)} exception id(s) not in mdm.vee_exception, e.g. {missing[:5]}"
         )
-    return finish_features(names[1:], ids_out, values, tz)
+    names, values = join_context_rows(
+        names[1:], values, context_names[1:], context_ids, context_values
+    )
+    return finish_features(names, ids_out, values, tz)
+
+
+# The counts of a meter-day's exceptions by group of rules, and the rules each group holds:
+# an exception's own rule is left out of its group's count.
+_SAMEDAY_GROUPS = {
+    "gap": ("GAP",),
+    "low": ("LOW_USAGE", "ZERO_CONSUMPTION"),
+    "high": ("HIGH_USAGE", "SPIKE"),
+    "meter": ("FLATLINE", "STEP_CHANGE", "REVERSE_FLOW"),
+}
+_WINDOW_COLUMNS = ("rows", "values", "distinct", "nonactual", "zero", "negative", "kwh", "max")
+
+
+def join_context_rows(
+    names: list[str], values: np.ndarray,
+    context_names: list[str], context_ids: np.ndarray, context_values: np.ndarray,
+) -> tuple[list[str], np.ndarray]:
+    """Each exception's row (`names`/`values`, from features_exception_rows.sql, with its
+    `ctx_id` and `whole_day` flag) joined to its context's row (from
+    features_context_rows.sql, one per `context_ids`): the columns finish_features takes,
+    laid out column by column. Numpy only, unit-testable.
+
+    Here, as the single query did before: the same-day counts leave the exception's own
+    rule out, and a rule window spanning the whole read date is that day's usage row."""
+    own = {name: values[:, j] for j, name in enumerate(names)}
+    context_ctx = np.asarray(context_ids, dtype=np.int64)
+    exception_ctx = own.pop("ctx_id")
+    position = np.full(int(context_ctx.max(initial=0)) + 2, -1, dtype=np.int64)
+    position[context_ctx] = np.arange(len(context_ctx))
+    known = np.isfinite(exception_ctx) & (exception_ctx >= 0) & (exception_ctx < len(position))
+    rows = np.where(known, position[np.where(known, exception_ctx, 0).astype(np.int64)], -1)
+    if (rows < 0).any():
+        raise ValueError(f"{int((rows < 0).sum())} exception row(s) without their context's row")
+    shared = {name: context_values[rows, j] for j, name in enumerate(context_names)}
+
+    whole_day = own.pop("whole_day") == 1.0
+    for column in _WINDOW_COLUMNS:
+        own[f"win_{column}"] = np.where(whole_day, shared.pop(f"whole_day_{column}"), own[f"win_{column}"])
+    rule = own["rule_code"]  # 1-based position in RULE_CODES, 0 unknown, -1 NULL
+    for group, rules in _SAMEDAY_GROUPS.items():
+        positions = [RULE_CODES.index(code) + 1 for code in rules]
+        in_group = np.where(rule < 0, np.nan, np.isin(rule, positions).astype("float64"))
+        # greatest(count - own, 0): a NULL rule leaves NULL, which greatest() skips: 0
+        shared[f"sameday_{group}"] = np.fmax(shared.pop(f"sameday_n_{group}") - in_group, 0.0)
+
+    columns = {**own, **shared}
+    out = np.empty((len(rows), len(columns)), dtype="float64", order="F")
+    for j, column in enumerate(columns.values()):
+        out[:, j] = column
+    return list(columns), out
 
 
 def _factor_distance(log_ratio: np.ndarray, factors: np.ndarray) -> np.ndarray:

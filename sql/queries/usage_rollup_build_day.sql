@@ -1,8 +1,8 @@
 -- Roll up one settled day for every meter: reads of :day (local) received before :settled_at.
 -- LATERAL: one primary-key range scan per meter of mdm.meter (the key leads with meter_id),
 -- ~24 reads each; a hash join would scan the whole read history instead. The aggregates are
--- those of the features' usage history (features.sql, CTE raw_days). A plain INSERT: the
--- caller holds the day's lock and has just cleared the day.
+-- those of the features' usage history (features_context_rows.sql, CTE raw_days). A plain
+-- INSERT: the caller holds the day's lock and has just cleared the day.
 INSERT INTO vee.meter_daily (meter_id, day, settled_at, n_rows, n_values, n_nonactual, kwh,
                              export_kwh, abs_kwh, max_interval, intraday_cv)
 SELECT m.meter_id, CAST(:day AS date), CAST(:settled_at AS timestamptz),

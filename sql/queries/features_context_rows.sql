@@ -1,35 +1,17 @@
--- Features of the exceptions listed in temp table vee_feature_ids, point in time at each
--- exception's raised_at: reads received at or before raised_at (for a history day already
--- settled then: received before it settled, see vee_tasks/usage_rollup.py), exceptions raised
--- before it (or, for the same meter-day, at the same instant), analyst resolutions strictly
--- before it, weather up to the read date. Parameters: :tz (utility time zone), :hist_days
--- (usage lookback), :settle_days (usage_rollup.SETTLE_DAYS), :temp_days (weather lookback),
--- :res_days (resolution lookback).
+-- Features of each usage context of the chunk (temp table vee_feature_ctx, see
+-- features_prepare.sql): what its exceptions share, sent once per context and joined to the
+-- exceptions by vee_tasks/features.py (ctx_id). Parameters: :tz (utility time zone),
+-- :hist_days (usage lookback), :settle_days (usage_rollup.SETTLE_DAYS), :temp_days (weather
+-- lookback), :customer_classes and :meter_kinds (vocabularies, see the final SELECT).
+-- Point in time at each exception's raised_at: reads received at or before raised_at (for a
+-- history day already settled then: received before it settled, see
+-- vee_tasks/usage_rollup.py), exceptions raised before it (or, for the same meter-day, at the
+-- same instant), analyst resolutions strictly before it, weather up to the read date.
 -- Every range predicate is on an index prefix: interval_read (meter_id, interval_start),
 -- vee.meter_daily (meter_id, day), vee_exception (meter_id, raised_at), weather_daily
--- (region, day). Everything computed per usage context (a meter-day's exceptions raised
--- together) is keyed by an integer ctx_id: its joins hash one int, whatever the collation of
--- meter_id, and each context's row is joined to its exceptions once.
-WITH ex AS (
-    -- LATERAL: one primary-key lookup per id. A merge join would walk vee_exception's key
-    -- index from its first (oldest) id up to the day's ids: seconds on a large table.
-    SELECT e.exception_id, e.meter_id, e.rule_code, e.read_date, e.window_start, e.window_end,
-           e.observed_value, e.expected_value, e.raised_at
-    FROM vee_feature_ids f
-    CROSS JOIN LATERAL (
-        SELECT * FROM mdm.vee_exception v WHERE v.exception_id = f.exception_id
-        OFFSET 0  -- a planner fence: keeps the lookup from being flattened into a merge join
-    ) e
-),
--- Exceptions of one meter-day raised together share their usage context, numbered ctx_id
--- (numbered in place, not joined back: the planner then knows there are as many rows as ids).
-exc AS MATERIALIZED (
-    SELECT x.*,
-           dense_rank() OVER (ORDER BY x.meter_id COLLATE "C", x.read_date, x.raised_at) AS ctx_id
-    FROM ex x
-),
-ctx AS MATERIALIZED (
-    SELECT DISTINCT ctx_id, meter_id, read_date, raised_at FROM exc
+-- (region, day).
+WITH ctx AS (
+    SELECT * FROM vee_feature_ctx
 ),
 -- The context's meter by a key lookup (a hash join read all of mdm.meter per chunk).
 ctx_meter AS (
@@ -166,43 +148,6 @@ usage AS (
     FROM daily d
     GROUP BY d.ctx_id
 ),
--- The intervals the rule looked at, as received by raised_at. A window spanning the whole
--- read date is that day's usage row (raw_days); any other window is read here.
-ex_window AS (
-    SELECT x.*,
-           (x.window_start = (x.read_date::timestamp AT TIME ZONE :tz)
-            AND x.window_end = ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) IS TRUE AS whole_day
-    FROM exc x
-),
-win AS (
-    SELECT x.exception_id, w.win_rows, w.win_values, w.win_distinct, w.win_nonactual,
-           w.win_zero, w.win_negative, w.win_kwh, w.win_max
-    FROM ex_window x
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS win_rows,
-               count(r.value_kwh) AS win_values,
-               count(DISTINCT r.value_kwh) AS win_distinct,
-               count(*) FILTER (WHERE r.quality <> 'A') AS win_nonactual,
-               count(*) FILTER (WHERE r.value_kwh = 0) AS win_zero,
-               count(*) FILTER (WHERE r.value_kwh < 0) AS win_negative,
-               sum(r.value_kwh) AS win_kwh,
-               max(r.value_kwh) AS win_max
-        FROM mdm.interval_read r
-        WHERE r.meter_id = x.meter_id
-          AND r.interval_start >= x.window_start
-          AND r.interval_start < x.window_end
-          AND r.received_at <= x.raised_at
-    ) w
-    WHERE NOT x.whole_day
-    UNION ALL
-    SELECT x.exception_id,
-           coalesce(d.n_rows, 0), coalesce(d.n_values, 0), coalesce(d.n_distinct, 0),
-           coalesce(d.n_nonactual, 0), coalesce(d.n_zero, 0), coalesce(d.n_negative, 0),
-           d.kwh, d.max_interval
-    FROM ex_window x
-    LEFT JOIN raw_days d ON d.ctx_id = x.ctx_id AND d.day = x.read_date
-    WHERE x.whole_day
-),
 wx AS (
     SELECT k.region, k.read_date,
            max(w.mean_temp_c) FILTER (WHERE w.day = k.read_date) AS temp_day,
@@ -278,93 +223,23 @@ sameday AS (
           AND p.read_date = c.read_date
     ) s
 ),
--- One wide row per context (its meter, usage, weather, exception history and same-day
--- counts), joined to the context's exceptions once: one join per exception instead of five.
--- ctx_key is the context (each part's own ctx_id column is not referenced).
+-- One wide row per context: its meter, usage, weather, exception history and same-day
+-- counts. ctx_key is the context (each part's own ctx_id column is not referenced).
 ctx_all AS (
-    SELECT c.ctx_id AS ctx_key, m.*, u.*, wx.temp_day, wx.temp_trailing, h.*, s.*
+    SELECT c.ctx_id AS ctx_key, c.read_date AS ctx_read_date, m.*, u.*, wx.temp_day, wx.temp_trailing, h.*, s.*
     FROM ctx c
     LEFT JOIN ctx_meter m ON m.ctx_id = c.ctx_id
     LEFT JOIN usage u ON u.ctx_id = c.ctx_id
     LEFT JOIN wx ON wx.region = m.region AND wx.read_date = c.read_date
     LEFT JOIN hist h ON h.ctx_id = c.ctx_id
     LEFT JOIN sameday s ON s.ctx_id = c.ctx_id
-),
--- Analyst resolutions of the meter's earlier exceptions, known strictly before raised_at:
--- found once per context (key range scans only: vee_exception by meter and time,
--- analyst_resolution by exception id), then counted for the context and for each of its
--- rules.
-prior_res AS MATERIALIZED (
-    SELECT c.ctx_id, c.read_date AS ctx_read_date, c.raised_at AS ctx_raised_at,
-           p.rule_code, p.read_date, a.resolution_code, a.resolved_at, a.exception_id
-    FROM ctx c
-    CROSS JOIN LATERAL (
-        SELECT p.exception_id, p.rule_code, p.read_date
-        FROM mdm.vee_exception p
-        WHERE p.meter_id = c.meter_id
-          AND p.raised_at < c.raised_at
-          AND p.raised_at >= c.raised_at - make_interval(days => CAST(:res_days AS integer))
-        OFFSET 0
-    ) p
-    CROSS JOIN LATERAL (
-        SELECT ar.resolution_code, ar.resolved_at, ar.exception_id
-        FROM mdm.analyst_resolution ar
-        WHERE ar.exception_id = p.exception_id AND ar.resolved_at < c.raised_at
-        OFFSET 0
-    ) a
-),
-res_any AS (
-    SELECT r.ctx_id,
-           count(*) AS res_total,
-           count(*) FILTER (WHERE r.resolution_code = 'ACCEPT') AS res_accept,
-           count(*) FILTER (WHERE r.resolution_code = 'ESTIMATE') AS res_estimate,
-           count(*) FILTER (WHERE r.resolution_code = 'EDIT') AS res_edit,
-           count(*) FILTER (WHERE r.resolution_code = 'REREAD') AS res_reread,
-           count(*) FILTER (WHERE r.resolution_code = 'FIELD_ORDER') AS res_field_order,
-           (array_agg(r.resolution_code ORDER BY r.resolved_at DESC, r.exception_id DESC))[1]
-               AS last_resolution,
-           extract(epoch FROM r.ctx_raised_at - max(r.resolved_at)) / 86400.0 AS days_since_resolution,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ACCEPT') AS ds_accept,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ESTIMATE') AS ds_estimate,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'EDIT') AS ds_edit,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'REREAD') AS ds_reread,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'FIELD_ORDER') AS ds_field_order,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ACCEPT'
-               AND r.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS ds_vacancy_accept
-    FROM prior_res r
-    GROUP BY r.ctx_id, r.ctx_read_date, r.ctx_raised_at
-),
-res_rule AS (
-    SELECT r.ctx_id, r.rule_code,
-           count(*) AS res_same_rule_total,
-           (array_agg(r.resolution_code ORDER BY r.resolved_at DESC, r.exception_id DESC))[1]
-               AS last_resolution_same_rule,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ACCEPT') AS ds_same_accept,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'ESTIMATE') AS ds_same_estimate,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'EDIT') AS ds_same_edit,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'REREAD') AS ds_same_reread,
-           r.ctx_read_date - max(r.read_date) FILTER (WHERE r.resolution_code = 'FIELD_ORDER') AS ds_same_field_order
-    FROM prior_res r
-    GROUP BY r.ctx_id, r.ctx_read_date, r.rule_code
 )
--- One fixed-width row per exception for binary COPY (warehouse.copy_query_matrix): the id,
--- then every column as a non-null float8. NULL travels as NaN (the client fills both alike);
--- a categorical as its 1-based position in the vocabulary bound as an array (:rule_codes,
--- :customer_classes, :meter_kinds, :resolution_codes), 0 for a value outside it, -1 for NULL;
--- the read date as days since 1970-01-01. No ORDER BY: the client orders by id.
-SELECT x.exception_id,
-       CASE WHEN x.rule_code IS NULL THEN -1
-            ELSE coalesce(array_position(CAST(:rule_codes AS text[]), x.rule_code), 0) END::float8
-           AS rule_code,
-       coalesce(CAST(x.read_date - DATE '1970-01-01' AS float8), 'NaN') AS read_date,
-       coalesce(CAST(x.observed_value AS float8), 'NaN') AS observed_value,
-       coalesce(CAST(x.expected_value AS float8), 'NaN') AS expected_value,
-       coalesce(CAST(x.observed_value / NULLIF(x.expected_value, 0) AS float8), 'NaN') AS obs_exp_ratio,
-       coalesce(CAST(extract(epoch FROM x.window_end - x.window_start) / 3600.0 AS float8), 'NaN') AS window_hours,
-       coalesce(CAST(extract(hour FROM x.window_start AT TIME ZONE :tz) + extract(minute FROM x.window_start AT TIME ZONE :tz) / 60.0 AS float8), 'NaN') AS window_start_hour,
-       coalesce(CAST(extract(isodow FROM x.read_date) AS float8), 'NaN') AS read_dow,
-       coalesce(CAST((x.window_start = (x.read_date::timestamp AT TIME ZONE :tz) OR x.window_end = ((x.read_date + 1)::timestamp AT TIME ZONE :tz))::int AS float8), 'NaN') AS window_at_day_edge,
-       coalesce(CAST(extract(epoch FROM x.raised_at - ((x.read_date + 1)::timestamp AT TIME ZONE :tz)) / 3600.0 AS float8), 'NaN') AS raise_lag_hours,
+-- One fixed-width row per context for binary COPY (warehouse.copy_query_matrix): ctx_id,
+-- then every column as a non-null float8, NULL as NaN, a categorical as its 1-based position
+-- in the vocabulary bound as an array, 0 outside it, -1 for NULL. The same-day counts go
+-- out whole (the client leaves each exception's own rule out), and so does the read date's
+-- usage row (raw_days), which is the rule window of an exception spanning the whole day.
+SELECT CAST(k.ctx_key AS bigint) AS ctx_id,
        coalesce(CAST((k.meter_id IS NOT NULL)::int AS float8), 'NaN') AS meter_known,
        CASE WHEN k.customer_class IS NULL THEN -1
             ELSE coalesce(array_position(CAST(:customer_classes AS text[]), k.customer_class), 0) END::float8
@@ -375,15 +250,7 @@ SELECT x.exception_id,
        coalesce(CAST(k.multiplier AS float8), 'NaN') AS multiplier,
        coalesce(CAST(k.has_der::int AS float8), 'NaN') AS has_der,
        coalesce(CAST(k.interval_minutes AS float8), 'NaN') AS interval_minutes,
-       coalesce(CAST((x.read_date - k.installed_on) AS float8), 'NaN') AS meter_age_days,
-       coalesce(CAST(w.win_rows AS float8), 'NaN') AS win_rows,
-       coalesce(CAST(w.win_values AS float8), 'NaN') AS win_values,
-       coalesce(CAST(w.win_distinct AS float8), 'NaN') AS win_distinct,
-       coalesce(CAST(w.win_nonactual AS float8), 'NaN') AS win_nonactual,
-       coalesce(CAST(w.win_zero AS float8), 'NaN') AS win_zero,
-       coalesce(CAST(w.win_negative AS float8), 'NaN') AS win_negative,
-       coalesce(CAST(w.win_kwh AS float8), 'NaN') AS win_kwh,
-       coalesce(CAST(w.win_max AS float8), 'NaN') AS win_max,
+       coalesce(CAST((k.ctx_read_date - k.installed_on) AS float8), 'NaN') AS meter_age_days,
        coalesce(CAST(k.hist_days AS float8), 'NaN') AS hist_days,
        coalesce(CAST(k.hist_mean AS float8), 'NaN') AS hist_mean,
        coalesce(CAST(k.hist_std AS float8), 'NaN') AS hist_std,
@@ -446,37 +313,17 @@ SELECT x.exception_id,
        coalesce(CAST(k.gap_d3::int AS float8), 'NaN') AS gap_d3,
        coalesce(CAST(k.gap_d4::int AS float8), 'NaN') AS gap_d4,
        coalesce(CAST(greatest(k.n_total - 1, 0) AS float8), 'NaN') AS sameday_total,
-       coalesce(CAST(greatest(k.n_gap - (x.rule_code = 'GAP')::int, 0) AS float8), 'NaN') AS sameday_gap,
-       coalesce(CAST(greatest(k.n_low - (x.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION'))::int, 0) AS float8), 'NaN') AS sameday_low,
-       coalesce(CAST(greatest(k.n_high - (x.rule_code IN ('HIGH_USAGE', 'SPIKE'))::int, 0) AS float8), 'NaN') AS sameday_high,
-       coalesce(CAST(greatest(k.n_meter - (x.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))::int, 0) AS float8), 'NaN') AS sameday_meter,
-       CAST(coalesce(ra.res_total, 0) AS float8) AS res_total,
-       CAST(coalesce(ra.res_accept, 0) AS float8) AS res_accept,
-       CAST(coalesce(ra.res_estimate, 0) AS float8) AS res_estimate,
-       CAST(coalesce(ra.res_edit, 0) AS float8) AS res_edit,
-       CAST(coalesce(ra.res_reread, 0) AS float8) AS res_reread,
-       CAST(coalesce(ra.res_field_order, 0) AS float8) AS res_field_order,
-       CAST(coalesce(rr.res_same_rule_total, 0) AS float8) AS res_same_rule_total,
-       CASE WHEN ra.last_resolution IS NULL THEN -1
-            ELSE coalesce(array_position(CAST(:resolution_codes AS text[]), ra.last_resolution), 0) END::float8
-           AS last_resolution,
-       CASE WHEN rr.last_resolution_same_rule IS NULL THEN -1
-            ELSE coalesce(array_position(CAST(:resolution_codes AS text[]), rr.last_resolution_same_rule), 0) END::float8
-           AS last_resolution_same_rule,
-       coalesce(CAST(ra.days_since_resolution AS float8), 'NaN') AS days_since_resolution,
-       coalesce(CAST(ra.ds_accept AS float8), 'NaN') AS ds_accept,
-       coalesce(CAST(ra.ds_estimate AS float8), 'NaN') AS ds_estimate,
-       coalesce(CAST(ra.ds_edit AS float8), 'NaN') AS ds_edit,
-       coalesce(CAST(ra.ds_reread AS float8), 'NaN') AS ds_reread,
-       coalesce(CAST(ra.ds_field_order AS float8), 'NaN') AS ds_field_order,
-       coalesce(CAST(rr.ds_same_accept AS float8), 'NaN') AS ds_same_accept,
-       coalesce(CAST(rr.ds_same_estimate AS float8), 'NaN') AS ds_same_estimate,
-       coalesce(CAST(rr.ds_same_edit AS float8), 'NaN') AS ds_same_edit,
-       coalesce(CAST(rr.ds_same_reread AS float8), 'NaN') AS ds_same_reread,
-       coalesce(CAST(rr.ds_same_field_order AS float8), 'NaN') AS ds_same_field_order,
-       coalesce(CAST(ra.ds_vacancy_accept AS float8), 'NaN') AS ds_vacancy_accept
-FROM exc x
-LEFT JOIN ctx_all k ON k.ctx_key = x.ctx_id
-LEFT JOIN win w ON w.exception_id = x.exception_id
-LEFT JOIN res_any ra ON ra.ctx_id = x.ctx_id
-LEFT JOIN res_rule rr ON rr.ctx_id = x.ctx_id AND rr.rule_code = x.rule_code
+       coalesce(CAST(k.n_gap AS float8), 'NaN') AS sameday_n_gap,
+       coalesce(CAST(k.n_low AS float8), 'NaN') AS sameday_n_low,
+       coalesce(CAST(k.n_high AS float8), 'NaN') AS sameday_n_high,
+       coalesce(CAST(k.n_meter AS float8), 'NaN') AS sameday_n_meter,
+       CAST(coalesce(d.n_rows, 0) AS float8) AS whole_day_rows,
+       CAST(coalesce(d.n_values, 0) AS float8) AS whole_day_values,
+       CAST(coalesce(d.n_distinct, 0) AS float8) AS whole_day_distinct,
+       CAST(coalesce(d.n_nonactual, 0) AS float8) AS whole_day_nonactual,
+       CAST(coalesce(d.n_zero, 0) AS float8) AS whole_day_zero,
+       CAST(coalesce(d.n_negative, 0) AS float8) AS whole_day_negative,
+       coalesce(CAST(d.kwh AS float8), 'NaN') AS whole_day_kwh,
+       coalesce(CAST(d.max_interval AS float8), 'NaN') AS whole_day_max
+FROM ctx_all k
+LEFT JOIN raw_days d ON d.ctx_id = k.ctx_key AND d.day = k.ctx_read_date
