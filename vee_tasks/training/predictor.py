@@ -37,7 +37,7 @@ META_FILE = "meta.json"
 SKLEARN_DIR = "sklearn"  # an MLflow sklearn model saved with serialization_format="skops"
 SKOPS_FILE = "model.skops"
 KERAS_FILE = "model.keras"
-SKLEARN_PREDICT_BLOCK = 4096  # rows per predict call (see ResolutionPredictor.logits)
+SKLEARN_PREDICT_BLOCK = 2048  # rows per predict call (see ResolutionPredictor.logits)
 # Types a stored sklearn model may contain beyond skops' defaults; anything else is refused
 # at save and at load time. Exact names (plus the gradient-boosting internals' own modules):
 # a broad prefix such as "builtins." would let partial(exec, ...) through. HGB keeps its
@@ -139,7 +139,8 @@ class ResolutionPredictor:
         if self.kind == "sklearn":
             x = np.hstack([encode_categoricals(frame).astype("float64"), numeric_matrix(frame)])
             # Row blocks that stay in cache while every tree walks them: one call over
-            # 200,000 rows re-read each row from memory once per tree, 2.4x slower.
+            # 200,000 rows re-read each row from memory once per tree, 2.4x slower. 2,048
+            # rows (~1.9 MB) measured 0.38 s per 50,000 rows, 4,096 0.50 s, 1,024 0.40 s.
             proba = np.vstack(
                 [
                     self.model.predict_proba(x[i : i + SKLEARN_PREDICT_BLOCK])
