@@ -253,7 +253,8 @@ def build_features(
     )
     names, ids_out, values = copy_query_matrix(conn, "queries/features_exception_rows.sql", params)
     conn.exec_driver_sql(
-        "DROP TABLE IF EXISTS pg_temp.vee_feature_ids, pg_temp.vee_feature_exc, pg_temp.vee_feature_ctx"
+        "DROP TABLE IF EXISTS pg_temp.vee_feature_ids, pg_temp.vee_feature_exc,"
+        " pg_temp.vee_feature_ctx"
     )
     if len(ids_out) != len(ids):
         missing = sorted(set(ids) - set(ids_out.tolist()))
@@ -301,7 +302,8 @@ def join_context_rows(
 
     whole_day = own.pop("whole_day") == 1.0
     for column in _WINDOW_COLUMNS:
-        own[f"win_{column}"] = np.where(whole_day, shared.pop(f"whole_day_{column}"), own[f"win_{column}"])
+        day_row = shared.pop(f"whole_day_{column}")
+        own[f"win_{column}"] = np.where(whole_day, day_row, own[f"win_{column}"])
     rule = own["rule_code"]  # 1-based position in RULE_CODES, 0 unknown, -1 NULL
     for group, rules in _SAMEDAY_GROUPS.items():
         positions = [RULE_CODES.index(code) + 1 for code in rules]
@@ -424,7 +426,9 @@ def finish_features(
     np.nan_to_num(by_column, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     by_column = by_column[:, order]
     categorical = pd.DataFrame(
-        {c: decode_categories(raw[c], c)[order] for c in CATEGORICAL_COLUMNS}, index=index, dtype=object
+        {c: decode_categories(raw[c], c)[order] for c in CATEGORICAL_COLUMNS},
+        index=index,
+        dtype=object,
     )
     numeric = pd.DataFrame(by_column.T, index=index, columns=list(NUMERIC_COLUMNS), copy=False)
     frame = pd.concat([categorical, numeric], axis=1)
