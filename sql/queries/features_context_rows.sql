@@ -3,13 +3,12 @@
 -- exceptions by vee_tasks/features.py (ctx_id). Parameters: :tz (utility time zone),
 -- :hist_days (usage lookback), :settle_days (usage_rollup.SETTLE_DAYS), :temp_days (weather
 -- lookback), :customer_classes and :meter_kinds (vocabularies, see the final SELECT).
--- Point in time at each exception's raised_at: reads received at or before raised_at (for a
--- history day already settled then: received before it settled, see
--- vee_tasks/usage_rollup.py), exceptions raised before it (or, for the same meter-day, at the
--- same instant), analyst resolutions strictly before it, weather up to the read date.
--- Every range predicate is on an index prefix: interval_read (meter_id, interval_start),
--- vee.meter_daily (meter_id, day), vee_exception (meter_id, raised_at), weather_daily
--- (region, day).
+-- Point in time at the context's raised_at: reads received at or before it (for a history
+-- day already settled then: received before it settled, see vee_tasks/usage_rollup.py),
+-- exceptions raised before it (or, for the same meter-day, at the same instant), weather up
+-- to the read date. Every range predicate is on an index prefix: interval_read (meter_id,
+-- interval_start), vee.meter_daily (meter_id, day), vee_exception (meter_id, raised_at),
+-- weather_daily (region, day).
 WITH ctx AS (
     SELECT * FROM vee_feature_ctx
 ),

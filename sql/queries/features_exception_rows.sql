@@ -4,13 +4,10 @@
 -- joins them to their context's row (features_context_rows.sql) by ctx_id. Parameters: :tz
 -- (utility time zone), :res_days (resolution lookback), :rule_codes and :resolution_codes
 -- (vocabularies, see the final SELECT).
--- Point in time at each exception's raised_at: reads received at or before raised_at (for a
--- history day already settled then: received before it settled, see
--- vee_tasks/usage_rollup.py), exceptions raised before it (or, for the same meter-day, at the
--- same instant), analyst resolutions strictly before it, weather up to the read date.
--- Every range predicate is on an index prefix: interval_read (meter_id, interval_start),
--- vee.meter_daily (meter_id, day), vee_exception (meter_id, raised_at), weather_daily
--- (region, day).
+-- Point in time at each exception's raised_at: its window's reads received at or before it,
+-- analyst resolutions strictly before it. Every range predicate is on an index prefix:
+-- interval_read (meter_id, interval_start), vee_exception (meter_id, raised_at),
+-- analyst_resolution (exception_id).
 WITH exc AS (
     SELECT * FROM vee_feature_exc
 ),
