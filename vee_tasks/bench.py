@@ -612,11 +612,12 @@ class BenchReport:
         for step, seconds in n["steps"].items():
             lines.append(f"    {step:<58} {seconds:8.1f}s")
         f = self.floor
+        samples = f.get("samples", [])
+        spread = f" (median of {', '.join(f'{x:.1f}' for x in samples)})" if len(samples) > 1 else ""
         lines += [
             f"  I/O floor (binary COPY out {f['bytes_read'] / 1e6:.0f} MB + binary COPY in "
             f"{f['rows_written']:,} rows): {f['read_seconds']:.1f}s + {f['write_seconds']:.1f}s "
-            f"= {f['seconds']:.1f}s"
-            + (f" (median of {', '.join(f'{x:.1f}' for x in f['samples'])})" if len(f.get('samples', [])) > 1 else ""),
+            f"= {f['seconds']:.1f}s{spread}",
             f"  ratio to the floor {self.floor_ratio:.1f}x (target <= {TARGET_FLOOR_RATIO:g}x: "
             f"{'met' if self.floor_ratio <= TARGET_FLOOR_RATIO else 'MISSED'})",
             f"  peak RSS (process + children, sampled) {gb:.2f} GB; getrusage max "
