@@ -53,7 +53,18 @@ def cmd_db_upgrade(args) -> int:
         for m in applied:
             print(f"applied {m.track}/{m.path.name}")
     print(f"warehouse {target} is up to date ({len(applied)} migration(s) applied)")
+    _print_missing_indexes(engine)
     return 0
+
+
+def _print_missing_indexes(engine) -> None:
+    """Warn (stderr, exit code unchanged) about indexes the MDMS's tables should have."""
+    from vee_tasks.warehouse import missing_supporting_indexes
+
+    with engine.connect() as conn:
+        missing = missing_supporting_indexes(conn)
+    for index in missing:
+        print(f"warning: {index.warning()}", file=sys.stderr)
 
 
 def cmd_db_status(args) -> int:
@@ -64,6 +75,7 @@ def cmd_db_status(args) -> int:
     print(f"warehouse {describe_target(engine.url.render_as_string(hide_password=True))}")
     for track, version, name in migrations.applied(engine):
         print(f"  {track}/{version}_{name}")
+    _print_missing_indexes(engine)
     return 0
 
 

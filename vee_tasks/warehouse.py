@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -111,6 +112,65 @@ def dispose_engines() -> None:
     for engine in _ENGINES.values():
         engine.dispose()
     _ENGINES.clear()
+
+
+# --- indexes the MDMS's tables need beyond the contract's keys ---------------------------
+
+
+@dataclass(frozen=True)
+class SupportingIndex:
+    """An index on an `mdm` table that this system's queries rely on for speed but the
+    contract does not promise. The MDMS owns `mdm`, so this system never creates it there;
+    it says so instead (`vee db upgrade`, `vee db status`, each run's log)."""
+
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+    why: str
+
+    @property
+    def create_statement(self) -> str:
+        return f"CREATE INDEX ON {self.schema}.{self.table} ({', '.join(self.columns)});"
+
+    def warning(self) -> str:
+        return (
+            f"{self.schema}.{self.table} has no index on ({', '.join(self.columns)}): {self.why}. "
+            f"Ask the MDMS's DBA for: {self.create_statement}"
+        )
+
+
+SUPPORTING_INDEXES = (
+    SupportingIndex(
+        "mdm", "vee_exception", ("meter_id", "raised_at"),
+        "the features look up each meter's earlier exceptions by time, once per meter-day "
+        "scored or trained on, and each lookup then reads the whole table (32x slower "
+        "training on a 123,000-exception warehouse, and worse as it grows)",
+    ),
+    SupportingIndex(
+        "mdm", "vee_exception", ("read_date",),
+        "each nightly run selects one read date's exceptions, and then reads the whole table",
+    ),
+)
+
+
+def missing_supporting_indexes(conn: Connection) -> list[SupportingIndex]:
+    """The SUPPORTING_INDEXES the warehouse lacks: no valid, non-partial btree index leads
+    with their columns, in order, whatever its name. A missing table counts as missing."""
+    return [
+        index for index in SUPPORTING_INDEXES
+        if not execute_sql_file(
+            conn, "queries/warehouse_index_prefix.sql",
+            {"schema": index.schema, "table": index.table, "columns": list(index.columns)},
+        ).scalar()
+    ]
+
+
+def warn_missing_supporting_indexes(conn: Connection, context: str) -> list[str]:
+    """Log a warning per missing supporting index; returns the warnings."""
+    warnings = [index.warning() for index in missing_supporting_indexes(conn)]
+    for warning in warnings:
+        log.warning("%s: %s", context, warning)
+    return warnings
 
 
 # --- SQL files -------------------------------------------------------------------------

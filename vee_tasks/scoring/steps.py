@@ -27,7 +27,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from vee_tasks.config import DECIDABLE_STATUSES, RESOLUTION_CODES, Settings, get_settings
 from vee_tasks.scoring.errors import DataQualityError, RunStateError, is_transient
-from vee_tasks.warehouse import bound_query, copy_rows, execute_sql_file
+from vee_tasks.warehouse import (
+    bound_query,
+    copy_rows,
+    execute_sql_file,
+    warn_missing_supporting_indexes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +210,7 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
         with engine.begin() as conn:
             problems = contract_schema_problems(conn)
             key_enforced = bool(_q(conn, "nightly_exception_key_enforced").scalar())
+            warn_missing_supporting_indexes(conn, f"run {dag_run_id}")
         if problems:
             _record_dq_failure(engine, dag_run_id, ["schema: " + "; ".join(problems)], None, 0, 0)
             raise DataQualityError("schema: " + "; ".join(problems))

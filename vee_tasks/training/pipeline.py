@@ -166,6 +166,7 @@ def build_training_frame(
     engine: Engine, run_dir: str | Path, settings: Settings | None = None
 ) -> dict:
     from vee_tasks.features import build_features
+    from vee_tasks.warehouse import warn_missing_supporting_indexes
 
     settings = settings or get_settings()
     run_dir = Path(run_dir)
@@ -173,6 +174,7 @@ def build_training_frame(
     labels = pd.read_parquet(run_dir / "labels.parquet")
     parts = []
     with engine.connect() as conn:
+        warn_missing_supporting_indexes(conn, f"training as of {context(run_dir)['as_of']}")
         for start in range(0, len(labels), FEATURE_CHUNK):
             ids = labels["exception_id"].iloc[start : start + FEATURE_CHUNK].tolist()
             parts.append(build_features(conn, ids, timezone=settings.timezone))

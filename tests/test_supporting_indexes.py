@@ -1,0 +1,68 @@
+"""Indexes the MDMS's tables need beyond the contract's keys: found under any name, named with
+the statement to create them when missing, never created by this system on `mdm`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import subprocess
+import sys
+
+from scoring_fixtures import env_for_subprocess
+from vee_tasks import migrations
+from vee_tasks.scoring import steps
+from vee_tasks.warehouse import missing_supporting_indexes
+
+MDM_INDEX = "mdm.vee_exception_meter_raised_idx"  # created by the mdm migration (dev, test)
+CREATE_HINT = "CREATE INDEX ON mdm.vee_exception (meter_id, raised_at);"
+
+
+def _missing(engine) -> list[tuple[str, ...]]:
+    with engine.connect() as conn:
+        return [index.columns for index in missing_supporting_indexes(conn)]
+
+
+def _ddl(engine, statement: str) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+
+
+def test_an_index_counts_when_it_leads_with_the_columns_under_any_name(fresh_engine):
+    assert _missing(fresh_engine) == []
+    _ddl(fresh_engine, f"DROP INDEX {MDM_INDEX}")
+    assert _missing(fresh_engine) == [("meter_id", "raised_at")]
+    # neither the columns in another order nor a partial index serve the lookups
+    _ddl(fresh_engine, "CREATE INDEX wrong_order ON mdm.vee_exception (raised_at, meter_id)")
+    _ddl(fresh_engine, "CREATE INDEX only_open ON mdm.vee_exception (meter_id, raised_at) "
+                       "WHERE status = 'OPEN'")
+    assert _missing(fresh_engine) == [("meter_id", "raised_at")]
+    _ddl(fresh_engine, "CREATE INDEX mdms_own_name ON mdm.vee_exception (meter_id, raised_at, rule_code)")
+    assert _missing(fresh_engine) == []
+
+
+def test_db_upgrade_and_status_name_a_missing_index_and_do_not_create_it(fresh_engine, state_dir):
+    _ddl(fresh_engine, f"DROP INDEX {MDM_INDEX}")
+    _ddl(fresh_engine, "DROP INDEX mdm.vee_exception_read_date_status_idx")
+    env = env_for_subprocess(fresh_engine.url.render_as_string(hide_password=False), state_dir)
+    for command in (["db", "upgrade"], ["db", "status"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "vee_tasks.cli", *command],
+            capture_output=True, text=True, env=env, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+        assert len(warnings) == 2, done.stderr
+        assert any(CREATE_HINT in line for line in warnings), warnings
+        assert any("CREATE INDEX ON mdm.vee_exception (read_date);" in line for line in warnings)
+    assert migrations.upgrade(fresh_engine, with_mdm=True) == []
+    assert _missing(fresh_engine) == [("meter_id", "raised_at"), ("read_date",)]
+
+
+def test_a_nightly_run_logs_the_missing_index(fresh_engine, caplog):
+    _ddl(fresh_engine, f"DROP INDEX {MDM_INDEX}")
+    run_id = "missing_index_run"
+    steps.start_run(fresh_engine, run_id, dt.date(2026, 3, 1))
+    with caplog.at_level(logging.WARNING, logger="vee_tasks.warehouse"):
+        assert steps.extract(fresh_engine, run_id, dt.date(2026, 3, 1)) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(run_id in w and CREATE_HINT in w for w in warnings), warnings
