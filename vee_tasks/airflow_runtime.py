@@ -16,6 +16,7 @@ in a 0600 file in the Airflow home, whose path is printed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -31,10 +32,13 @@ from pathlib import Path
 from vee_tasks.airflow_defaults import airflow_env
 from vee_tasks.config import get_settings
 
+log = logging.getLogger(__name__)
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Stop order: the scheduler first so that nothing new is queued, the API server last so that
 # running tasks can still report their state while they shut down.
 STOP_ORDER = ("scheduler", "triggerer", "dag-processor", "api-server")
+GROUP_EXIT_SECONDS = 10.0  # after SIGKILL, how long stop waits for a group to be gone
 ADMIN_USER = "admin"
 PASSWORDS_FILE_NAME = "simple_auth_manager_passwords.json"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -172,7 +176,29 @@ def stop_process_groups(processes: dict, order, timeout: float) -> dict[str, int
             proc.wait(timeout=10)
         # Children that outlived their parent (LocalExecutor workers, uvicorn workers).
         _signal_group(proc, signal.SIGKILL)
+    # SIGKILL is delivered asynchronously: return only when every group is gone, so that a
+    # caller (systemd, a test, the next `vee ui` on the same port) never sees a straggler.
+    for name in order:
+        proc = processes.get(name)
+        if proc is not None and not _wait_group_gone(proc.pid, GROUP_EXIT_SECONDS):
+            log.warning("%s: processes of group %d still present %.0fs after SIGKILL",
+                        name, proc.pid, GROUP_EXIT_SECONDS)
     return {n: p.returncode for n, p in processes.items()}
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> bool:
+    """True once no process of group `pgid` exists (signal 0 finds none), False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # the id now belongs to somebody else's group
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 @dataclass
