@@ -31,10 +31,12 @@ def test_an_index_counts_when_it_leads_with_the_columns_under_any_name(fresh_eng
     assert _missing(fresh_engine) == []
     _ddl(fresh_engine, f"DROP INDEX {MDM_INDEX}")
     assert _missing(fresh_engine) == [("meter_id", "raised_at")]
-    # neither the columns in another order nor a partial index serve the lookups
+    # neither the columns in another order nor a partial index serve the lookups,
     _ddl(fresh_engine, "CREATE INDEX wrong_order ON mdm.vee_exception (raised_at, meter_id)")
     _ddl(fresh_engine, "CREATE INDEX only_open ON mdm.vee_exception (meter_id, raised_at) "
                        "WHERE status = 'OPEN'")
+    # nor raised_at as an INCLUDE column, which no range scan can use
+    _ddl(fresh_engine, "CREATE INDEX covering ON mdm.vee_exception (meter_id) INCLUDE (raised_at)")
     assert _missing(fresh_engine) == [("meter_id", "raised_at")]
     _ddl(fresh_engine, "CREATE INDEX mdms_own_name ON mdm.vee_exception (meter_id, raised_at, rule_code)")
     assert _missing(fresh_engine) == []

@@ -1,6 +1,7 @@
 -- Does :schema.:table have an index this system can use for lookups by :columns: a valid,
 -- non-partial btree index whose leading key columns are :columns, in that order? The
--- warehouse's own index, whatever its name (an expression column never matches).
+-- warehouse's own index, whatever its name (an expression column never matches; an INCLUDE
+-- column is no key column: indkey lists it after the indnkeyatts key columns).
 SELECT EXISTS (
     SELECT 1
     FROM pg_index AS i
@@ -17,7 +18,7 @@ SELECT EXISTS (
               SELECT a.attname::text
               FROM unnest(CAST(i.indkey AS int2[])) WITH ORDINALITY AS k(attnum, position)
               LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = k.attnum
-              WHERE k.position <= cardinality(CAST(:columns AS text[]))
+              WHERE k.position <= least(i.indnkeyatts, cardinality(CAST(:columns AS text[])))
               ORDER BY k.position
           ) = CAST(:columns AS text[])
 ) AS present;
