@@ -71,7 +71,9 @@ DEFAULT_ARGS = {
     dag_id=WEEKLY_DAG_ID,
     # Sundays 02:00 in the utility's zone, after Saturday's nightly scoring.
     schedule=CronDataIntervalTimetable("0 2 * * 0", timezone=_settings.timezone),
-    start_date=pendulum.datetime(2026, 1, 4, tz=_settings.timezone),
+    # Far back on purpose (a Sunday): a logical date before start_date runs no task and
+    # still reports success. catchup=False: no runs are created for the weeks in between.
+    start_date=pendulum.datetime(2000, 1, 2, tz=_settings.timezone),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -214,6 +214,69 @@ def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(wor
     assert {tuple(r) for r in rows} == {("REVIEW", "auto_2", "PENDING_REVIEW")}
 
 
+def test_a_decided_exception_whose_data_turns_bad_is_quarantined_and_reopened(world_engine, scoring_world):
+    """The MDMS changed a scored exception's value to NaN after the run: the rerun quarantines
+    it, sets it back to OPEN and withdraws its resolution row (quarantined exceptions stay
+    OPEN). A row an analyst resolved since is not selected, and keeps its status and row."""
+    engine, day = world_engine, scoring_world.days[-4]
+    first = score_read_date(engine, day, run_id="turns_bad_1")
+    assert first.status == "SUCCESS", first.message
+    with engine.connect() as conn:
+        decided = conn.execute(sa.text(
+            "SELECT e.exception_id, e.status, e.observed_value FROM vee.exception_resolution r "
+            "JOIN mdm.vee_exception e USING (exception_id) WHERE r.read_date = :d "
+            "AND e.status IN ('AUTO_RESOLVED', 'PENDING_REVIEW') ORDER BY 1 LIMIT 2"), {"d": day}).fetchall()
+    assert len(decided) == 2
+    (bad, bad_status, bad_value), (analyst, analyst_status, analyst_value) = decided
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE mdm.vee_exception SET observed_value = 'NaN' WHERE exception_id IN (:a, :b)"),
+                {"a": bad, "b": analyst})
+            conn.execute(sa.text(
+                "UPDATE mdm.vee_exception SET status = 'ANALYST_RESOLVED', status_changed_at = now() "
+                "WHERE exception_id = :b"), {"b": analyst})
+            analyst_row = conn.execute(sa.text(
+                "SELECT status, status_changed_at FROM mdm.vee_exception WHERE exception_id = :b"),
+                {"b": analyst}).one()
+
+        again = score_read_date(engine, day, run_id="turns_bad_2")
+        assert again.status == "SUCCESS", again.message
+        assert again.selected == first.selected - 1
+        assert again.quarantined == first.quarantined + 1
+        with engine.connect() as conn:
+            def status(exception_id):
+                return conn.execute(sa.text(
+                    "SELECT status, status_changed_at FROM mdm.vee_exception WHERE exception_id = :e"),
+                    {"e": exception_id}).one()
+
+            def resolution_rows(exception_id):
+                return conn.execute(sa.text(
+                    "SELECT count(*) FROM vee.exception_resolution WHERE exception_id = :e"),
+                    {"e": exception_id}).scalar()
+
+            checks = conn.execute(sa.text(
+                "SELECT failed_checks FROM vee.quarantined_exception WHERE exception_id = :e"),
+                {"e": bad}).scalars().all()
+            assert status(bad).status == "OPEN"
+            assert resolution_rows(bad) == 0
+            assert checks == [["observed_value_finite"]]
+            assert tuple(status(analyst)) == tuple(analyst_row)
+            assert resolution_rows(analyst) == 1
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE mdm.vee_exception SET observed_value = :v WHERE exception_id = :e"),
+                [{"v": bad_value, "e": bad}, {"v": analyst_value, "e": analyst}])
+            conn.execute(sa.text("UPDATE mdm.vee_exception SET status = :s WHERE exception_id = :e"),
+                         {"s": analyst_status, "e": analyst})
+    restored = score_read_date(engine, day, run_id="turns_bad_3")
+    assert (restored.selected, restored.quarantined) == (first.selected, first.quarantined)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT status FROM mdm.vee_exception WHERE exception_id = :e"),
+                            {"e": bad}).scalar() == bad_status
+
+
 def test_an_empty_day_succeeds_with_zero_counts(world_engine, scoring_world):
     day = scoring_world.days[-1] + dt.timedelta(days=60)
     run = score_read_date(world_engine, day, run_id="empty_day")

@@ -49,3 +49,13 @@ def test_parsing_a_dag_file_imports_no_heavy_library():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1:] in ([], [""]), done.stdout
+
+
+@pytest.mark.parametrize("dag_id", [NIGHTLY_DAG_ID, WEEKLY_DAG_ID])
+def test_historical_logical_dates_are_not_skipped(dagbag, dag_id):
+    """A run for a logical date before start_date runs no task and still reports success:
+    `airflow dags test` or a backfill of an older read date would silently score nothing."""
+    import pendulum
+
+    dag = dagbag.dags[dag_id]
+    assert dag.start_date <= pendulum.datetime(2000, 1, 2, 23, tz="UTC")

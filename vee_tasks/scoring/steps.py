@@ -318,12 +318,24 @@ def _record_dq_failure(
                                       "message": "data quality: " + " | ".join(failures)})
 
 
+def _withdraw_earlier_decisions(conn: Connection, dag_run_id: str) -> None:
+    """Quarantined rows stay OPEN (the contract): undo an earlier run's decision on any of
+    them, e.g. after the MDMS changed its values (see nightly_quarantine_withdraw.sql)."""
+    done = _q(conn, "nightly_quarantine_withdraw", {"dag_run_id": dag_run_id}).one()
+    if done.reopened or done.withdrawn:
+        log.warning(
+            "run %s: quarantined exceptions had earlier decisions: %d set back to OPEN, "
+            "%d resolution row(s) withdrawn", dag_run_id, done.reopened, done.withdrawn,
+        )
+
+
 def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Settings | None = None) -> list[int]:
     """Run the GX suite over the staged rows; quarantine failing rows, or stop the run.
 
     On a batch-level breach: DQ_FAILED in the run record, the Data Docs kept, nothing
     written anywhere else, DataQualityError raised. Otherwise the failing rows are marked in
-    the extract and (re)written to vee.quarantined_exception in one transaction. Returns the
+    the extract and (re)written to vee.quarantined_exception in one transaction, where an
+    earlier run's decision on any of them is withdrawn (status OPEN again). Returns the
     shards to score (all of them: an empty shard finishes at once).
     """
     settings = settings or get_settings()
@@ -379,6 +391,8 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             _q(conn, "nightly_mark_failed_rows", {"dag_run_id": dag_run_id})
             _q(conn, "nightly_quarantine_delete", {"dag_run_id": dag_run_id, "read_date": read_date})
             _q(conn, "nightly_quarantine_insert", {"dag_run_id": dag_run_id, "read_date": read_date})
+            if outcome.row_failures:
+                _withdraw_earlier_decisions(conn, dag_run_id)
             _q(
                 conn,
                 "nightly_run_dq",
