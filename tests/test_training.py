@@ -284,3 +284,40 @@ def test_corrupt_or_incompatible_version_is_refused_clearly(two_runs):
     with pytest.raises(registry.IncompatibleModelError):
         registry.load_model_version("2")
     assert registry.load_model_version("1").version == "1"  # the champion is untouched
+
+
+_LOAD_UNDER_AIRFLOW = """
+import sys, warnings
+from pathlib import Path
+# the deprecated aliases an Airflow task process has loaded
+import airflow.sdk, airflow.utils.timezone, airflow.utils.trigger_rule, airflow.utils.operator_resources
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from vee_tasks.training.predictor import ResolutionPredictor
+    predictor = ResolutionPredictor.load(Path(sys.argv[1]))
+print(predictor.kind, sum("deprecated" in str(w.message) for w in caught))
+"""
+
+
+def test_loading_a_model_in_an_airflow_task_writes_no_deprecation_noise(tmp_path):
+    """skops finds a type's module by reading an attribute of every loaded module: under
+    Airflow that wrote ~1,000 deprecation warnings into the log of every task that loaded
+    a model."""
+    import subprocess
+    import sys
+
+    from vee_tasks.features import CATEGORICAL_COLUMNS, CATEGORY_VALUES, NUMERIC_COLUMNS
+    from vee_tasks.training.models import fit_sklearn
+
+    rng = np.random.default_rng(0)
+    rows = 200
+    frame = pd.DataFrame(
+        {**{c: rng.choice(CATEGORY_VALUES[c], rows) for c in CATEGORICAL_COLUMNS},
+         **{c: rng.normal(size=rows) for c in NUMERIC_COLUMNS}},
+        index=pd.Index(np.arange(rows), name="exception_id"),
+    )
+    fit_sklearn(frame, rng.integers(0, len(RESOLUTION_CODES), rows), max_iter=3).save(tmp_path / "model")
+    done = subprocess.run([sys.executable, "-c", _LOAD_UNDER_AIRFLOW, str(tmp_path / "model")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["sklearn", "0"], done.stdout[-500:]

@@ -16,6 +16,8 @@ TensorFlow and skops are imported only when a model of that kind is loaded.
 from __future__ import annotations
 
 import json
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +54,17 @@ _TRUSTED_PREFIXES = (
     "sklearn.ensemble._hist_gradient_boosting.",
     "sklearn._loss.",
 )
+
+
+@contextmanager
+def _quiet_skops_type_lookup():
+    """skops finds a function's module by reading the attribute from every loaded module
+    (also when skops.io is first imported); under Airflow that touches ~1,000 deprecated
+    aliases, each warning into the task log. Only warnings raised from that lookup are
+    silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"skops\.io\._utils")
+        yield
 
 
 def _is_trusted(type_name: str) -> bool:
@@ -188,20 +201,21 @@ class ResolutionPredictor:
             thresholds={c: float(self.thresholds.get(c, 2.0)) for c in RESOLUTION_CODES},
         )
         if self.kind == "sklearn":
-            import mlflow.sklearn
-            import skops.io as sio
+            with _quiet_skops_type_lookup():
+                import mlflow.sklearn
+                import skops.io as sio
 
-            trusted = sio.get_untrusted_types(data=sio.dumps(self.model))
-            refused = [t for t in trusted if not _is_trusted(t)]
-            if refused:
-                raise ModelFormatError(f"sklearn model holds types outside the allowlist: {refused}")
-            mlflow.sklearn.save_model(
-                self.model,
-                str(directory / SKLEARN_DIR),
-                serialization_format="skops",
-                skops_trusted_types=trusted,
-                pip_requirements=_sklearn_requirements(),
-            )
+                trusted = sio.get_untrusted_types(data=sio.dumps(self.model))
+                refused = [t for t in trusted if not _is_trusted(t)]
+                if refused:
+                    raise ModelFormatError(f"sklearn model holds types outside the allowlist: {refused}")
+                mlflow.sklearn.save_model(
+                    self.model,
+                    str(directory / SKLEARN_DIR),
+                    serialization_format="skops",
+                    skops_trusted_types=trusted,
+                    pip_requirements=_sklearn_requirements(),
+                )
         elif self.kind == "keras":
             self.model.save(directory / KERAS_FILE)
         (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
@@ -229,15 +243,16 @@ class ResolutionPredictor:
         model = None
         try:
             if kind == "sklearn":
-                import mlflow.sklearn
-                import skops.io as sio
-
                 path = directory / SKLEARN_DIR / SKOPS_FILE
-                untrusted = sio.get_untrusted_types(file=path)
-                refused = [t for t in untrusted if not _is_trusted(t)]
-                if refused:
-                    raise ModelFormatError(f"stored sklearn model holds untrusted types {refused}")
-                model = mlflow.sklearn.load_model(str(directory / SKLEARN_DIR))
+                with _quiet_skops_type_lookup():
+                    import mlflow.sklearn
+                    import skops.io as sio
+
+                    untrusted = sio.get_untrusted_types(file=path)
+                    refused = [t for t in untrusted if not _is_trusted(t)]
+                    if refused:
+                        raise ModelFormatError(f"stored sklearn model holds untrusted types {refused}")
+                    model = mlflow.sklearn.load_model(str(directory / SKLEARN_DIR))
             elif kind == "keras":
                 import keras
 
