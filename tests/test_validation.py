@@ -138,6 +138,16 @@ def test_a_batch_mostly_bad_fails_the_quarantine_share():
     assert any(f.startswith("quarantine_share") for f in outcome.batch_failures)
 
 
+def test_a_few_bad_rows_on_a_quiet_day_are_quarantined_not_a_batch_failure():
+    """3 bad rows of 13 (23 %) are a row problem: below quarantine_share_min_rows."""
+    rows = [_row(i) for i in range(1, 11)] + [_row(i, rule_code="BAD") for i in range(11, 14)]
+    outcome = validate_frame(_frame(rows), DAY, TZ)
+    assert outcome.passed, outcome.batch_failures
+    assert outcome.quarantined == 3
+    strict = get_settings().with_overrides(quarantine_share_min_rows=1)
+    assert not validate_frame(_frame(rows), DAY, TZ, settings=strict).passed
+
+
 def test_volume_check_needs_history_and_bounds_the_ratio():
     settings = get_settings().with_overrides(volume_min_history_days=5, min_volume_ratio=0.5,
                                               max_volume_ratio=2.0)

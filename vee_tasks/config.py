@@ -121,6 +121,9 @@ class Settings:
     # process start and a model load: 20,000 rows do not need four)
     shard_min_rows: int = 25_000
     max_quarantine_share: float = 0.2
+    # ...counted only from this many failed rows: a handful of bad rows on a quiet day is a
+    # row problem (quarantined), not a sign that the whole batch is broken
+    quarantine_share_min_rows: int = 25
     min_volume_ratio: float = 0.2
     max_volume_ratio: float = 5.0
     volume_lookback_days: int = 14
@@ -212,6 +215,7 @@ def load_settings() -> Settings:
         shard_count=_int("VEE_SHARD_COUNT", 4),
         shard_min_rows=_int("VEE_SHARD_MIN_ROWS", 25_000),
         max_quarantine_share=_float("VEE_MAX_QUARANTINE_SHARE", 0.2),
+        quarantine_share_min_rows=_int("VEE_QUARANTINE_SHARE_MIN_ROWS", 25),
         min_volume_ratio=_float("VEE_MIN_VOLUME_RATIO", 0.2),
         max_volume_ratio=_float("VEE_MAX_VOLUME_RATIO", 5.0),
         volume_lookback_days=_int("VEE_VOLUME_LOOKBACK_DAYS", 14),

@@ -380,7 +380,10 @@ def volume_check(
 
 
 def quarantine_share_check(selected: int, quarantined: int, settings: Settings) -> str | None:
-    if selected == 0:
+    """The batch fails when more than max_quarantine_share of its rows failed row checks,
+    and at least quarantine_share_min_rows did (3 bad rows of 13 are quarantined, the rest
+    scored)."""
+    if selected == 0 or quarantined < settings.quarantine_share_min_rows:
         return None
     share = quarantined / selected
     if share > settings.max_quarantine_share:
