@@ -81,8 +81,9 @@ DEFAULT_ARGS = {
     # skipped. catchup=False keeps the scheduler from creating the runs in between.
     start_date=pendulum.datetime(2000, 1, 1, tz=_settings.timezone),
     catchup=False,
-    # One date at a time: a run's shards already use the machine's cores, and backfills of
-    # many dates then proceed in order.
+    # One scheduled date at a time: a run's shards already use the machine's cores. A
+    # backfill has its own limit (`airflow backfill create --max-active-runs`, default 10),
+    # see docs/operations-backfills.md.
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,

@@ -14,6 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pendulum
 import pytest
 
 from vee_tasks import alerting
@@ -263,3 +264,34 @@ def test_a_task_stopped_by_a_data_quality_gate_is_a_dq_breach(settings, monkeypa
     assert payload["read_date"] == "2026-03-02"
     assert payload["task_id"] == "validate"
     assert payload["link"] == Ti.log_url
+
+
+@pytest.mark.parametrize("dag_id", ["vee_nightly_scoring", "vee_weekly_retraining"])
+def test_a_failed_task_of_each_dag_alerts_exactly_once(settings, monkeypatch, tmp_path, dag_id):
+    """Every failure callback a task of the DAG runs, called as Airflow calls them: one alert,
+    not one per callback that happens to alert (the weekly DAG used to send two)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from vee_tasks.config import DAGS_DIR
+
+    monkeypatch.setenv("VEE_WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    dag = DagBag(dag_folder=str(DAGS_DIR)).dags[dag_id]
+    task = dag.tasks[0]
+    callbacks = task.on_failure_callback
+    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+
+    class Ti:
+        task_id, run_id = task.task_id, "manual__2026-03-02"
+        log_url = "http://ui/log"
+
+    Ti.dag_id = dag_id
+    context = {"ti": Ti(), "task_instance": Ti(), "run_id": Ti.run_id,
+               "exception": RuntimeError("boom"),
+               "logical_date": pendulum.datetime(2026, 3, 2, 5, tz="UTC")}
+    with WebhookReceiver() as hook:
+        monkeypatch.setattr(alerting, "get_settings",
+                            lambda: settings.with_overrides(alert_webhook_url=hook.url))
+        for callback in callbacks:
+            callback(context)
+    assert [p["event"] for p in hook.payloads()] == ["task_failed"]

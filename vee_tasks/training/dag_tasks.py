@@ -104,8 +104,9 @@ def register(run_dir: str) -> dict:
 
 
 def on_task_failure(context: Any) -> None:
-    """Failure callback: vee.training_run says FAILED (an earlier DQ_FAILED is kept), and the
-    operators are alerted. Never raises."""
+    """Failure callback: vee.training_run says FAILED (an earlier DQ_FAILED is kept). The
+    alert is the DAG's own callback (alerting.on_failure), as in the nightly DAG. Never
+    raises."""
     try:
         from vee_tasks.training import pipeline
 
@@ -120,9 +121,3 @@ def on_task_failure(context: Any) -> None:
             pipeline.record_status(_engine(), run_dir, status or "FAILED", message)
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.training_run")
-    try:
-        from vee_tasks import alerting
-
-        alerting.on_failure(context)
-    except Exception:  # noqa: BLE001
-        log.exception("could not send the failure alert")
