@@ -41,7 +41,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
 from vee_tasks import alerting
 from vee_tasks.config import WEEKLY_DAG_ID, get_settings
@@ -69,8 +69,11 @@ DEFAULT_ARGS = {
 
 @dag(
     dag_id=WEEKLY_DAG_ID,
-    # Sundays 02:00 in the utility's zone, after Saturday's nightly scoring.
-    schedule=CronDataIntervalTimetable("0 2 * * 0", timezone=_settings.timezone),
+    # Sundays 02:00 in the utility's zone, after Saturday's nightly scoring. A trigger
+    # timetable: the run's logical date is the Sunday it fires, so it trains on every label
+    # resolved before that Sunday (a data-interval timetable would date it a week earlier,
+    # and each run would miss the last week's labels).
+    schedule=CronTriggerTimetable("0 2 * * 0", timezone=_settings.timezone),
     # Far back on purpose (a Sunday): a logical date before start_date runs no task and
     # still reports success. catchup=False: no runs are created for the weeks in between.
     start_date=pendulum.datetime(2000, 1, 2, tz=_settings.timezone),

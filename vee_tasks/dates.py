@@ -4,12 +4,14 @@ A *read date* is a calendar date in the utility's time zone (`VEE_TIMEZONE`). Th
 whose logical date is D scores read date D; the weekly run whose logical date is D trains on
 labels resolved before the start of D.
 
-Airflow hands us a logical date as an instant. A scheduled run's logical date is local
-midnight (the DAG's timetable is in `VEE_TIMEZONE`); `airflow dags test DAG 2026-03-01` gives
-midnight in Airflow's default time zone, which this project sets to `VEE_TIMEZONE` but an
-operator's installation may leave at UTC. Both must mean 2026-03-01, so: an instant that is
-midnight in the utility's zone is that local date; any other instant is read as the calendar
-date it names in UTC, where command-line dates without a zone are midnight.
+Airflow hands us a logical date as an instant. A scheduled nightly run's logical date is
+local midnight (the DAG's timetable is in `VEE_TIMEZONE`), a scheduled weekly run's the
+local instant it fires (Sunday 02:00); `airflow dags test DAG 2026-03-01` gives midnight in
+Airflow's default time zone, which this project sets to `VEE_TIMEZONE` but an operator's
+installation may leave at UTC. All must mean the date they name, so: an instant that is
+midnight in the utility's zone is that local date; one that is midnight in UTC (a
+command-line date under a UTC default) is that UTC date; any other instant is the local date
+it falls on.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ def read_date_for(logical_date: dt.datetime, timezone: str) -> dt.date:
     local = logical_date.astimezone(ZoneInfo(timezone))
     if local.time() == dt.time(0, 0):
         return local.date()
-    return logical_date.astimezone(dt.timezone.utc).date()
+    utc = logical_date.astimezone(dt.timezone.utc)
+    if utc.time() == dt.time(0, 0):
+        return utc.date()
+    return local.date()
 
 
 def day_bounds(read_date: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
