@@ -26,9 +26,10 @@ without a scheduler; `airflow dags test vee_weekly_retraining D` runs this DAG f
 6. `register_and_promote`: an MLflow run (params, metrics, confusion matrix, reliability
    diagram, training-set digest), the best candidate registered as a new version of
    `vee-resolution`. Alias `champion` moves only if it beats the champion's macro-F1 by
-   `VEE_PROMOTION_MARGIN` with no class's recall dropping more than `VEE_MAX_RECALL_DROP`;
-   otherwise the version gets alias `challenger`. Decision and reason are version tags and a
-   row in `vee.training_run`.
+   `VEE_PROMOTION_MARGIN` with no class's recall dropping more than `VEE_MAX_RECALL_DROP`
+   (with no usable champion: only if it beats the per-rule baseline); otherwise the version
+   gets alias `challenger`. Decision and reason are version tags and a row in
+   `vee.training_run`.
 
 **Failures**: the failure callback marks `vee.training_run` FAILED (or DQ_FAILED) and alerts.
 Reruns are idempotent: the same run id reuses its directory and its registered version.

@@ -45,6 +45,15 @@ def test_promotion_policy():
     assert decision == "challenger" and "EDIT" in reason
     broken = {"present": True, "usable": False, "version": "3", "error": "corrupt"}
     assert promotion_decision({"metrics": _metrics(0.1, {})}, broken, settings)[0] == "champion"
+    # with no usable champion to beat, the per-rule baseline is the bar
+    baseline = {"macro_f1": 0.45}
+    assert promotion_decision({"metrics": _metrics(0.50, {})}, {"present": False}, settings,
+                              baseline)[0] == "champion"
+    decision, reason = promotion_decision({"metrics": _metrics(0.40, {})}, {"present": False},
+                                          settings, baseline)
+    assert decision == "challenger" and "baseline" in reason
+    assert promotion_decision({"metrics": _metrics(0.40, {})}, broken, settings,
+                              baseline)[0] == "challenger"
 
 
 def test_a_badly_calibrated_candidate_is_chosen_only_if_all_are():

@@ -315,11 +315,23 @@ def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Setti
             "metrics": metrics}
 
 
-def promotion_decision(challenger: dict, champion: dict, settings: Settings) -> tuple[str, str]:
-    """('champion' | 'challenger', reason). See module docstring of the DAG for the policy."""
-    if not champion.get("present"):
-        return "champion", "first model: no champion yet"
-    if not champion.get("usable"):
+def promotion_decision(
+    challenger: dict, champion: dict, settings: Settings, baseline: dict | None = None
+) -> tuple[str, str]:
+    """('champion' | 'challenger', reason). See module docstring of the DAG for the policy.
+
+    With no usable champion to beat, a model must at least beat the per-rule majority
+    `baseline` on the holdout: a few dozen labels (VEE_MIN_TRAINING_LABELS lowered) must not
+    make a model that knows less than a lookup table the one that decides."""
+    if not champion.get("present") or not champion.get("usable"):
+        new_f1 = challenger["metrics"]["macro_f1"]
+        if baseline is not None and new_f1 <= baseline["macro_f1"]:
+            return "challenger", (
+                f"macro-F1 {new_f1:.4f} does not beat the per-rule baseline "
+                f"{baseline['macro_f1']:.4f}: no champion until a model does"
+            )
+        if not champion.get("present"):
+            return "champion", "first model: no champion yet"
         return "champion", f"current champion v{champion['version']} unusable: {champion['error']}"
     new, old = challenger["metrics"], champion["metrics"]
     gain = new["macro_f1"] - old["macro_f1"]
@@ -376,7 +388,7 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     frame = pd.read_parquet(run_dir / "training.parquet")
     hold, y_hold = _split_xy(frame, "holdout")
     champion = _champion_on_holdout(hold, y_hold, settings)
-    decision, reason = promotion_decision(results[best], champion, settings)
+    decision, reason = promotion_decision(results[best], champion, settings, baseline["metrics"])
     evaluation = {
         "chosen": best,
         "candidates": {k: v["metrics"] for k, v in results.items()},
