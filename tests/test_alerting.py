@@ -267,15 +267,20 @@ def test_a_task_stopped_by_a_data_quality_gate_is_a_dq_breach(settings, monkeypa
 
 
 @pytest.mark.parametrize("dag_id", ["vee_nightly_scoring", "vee_weekly_retraining"])
-def test_a_failed_task_of_each_dag_alerts_exactly_once(settings, monkeypatch, tmp_path, dag_id):
+def test_a_failed_task_of_each_dag_alerts_exactly_once(request, settings, monkeypatch, tmp_path, dag_id):
     """Every failure callback a task of the DAG runs, called as Airflow calls them: one alert,
     not one per callback that happens to alert (the weekly DAG used to send two)."""
     from airflow.dag_processing.dagbag import DagBag
 
     from vee_tasks.config import DAGS_DIR
 
+    from vee_tasks.config import reset_settings_cache
+
+    # The run-record callbacks find no warehouse here (and must not start an embedded one).
     monkeypatch.setenv("VEE_WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none")
     monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    reset_settings_cache()
+    request.addfinalizer(reset_settings_cache)  # after monkeypatch restores the environment
     dag = DagBag(dag_folder=str(DAGS_DIR)).dags[dag_id]
     task = dag.tasks[0]
     callbacks = task.on_failure_callback
