@@ -330,3 +330,21 @@ def test_loading_a_model_in_an_airflow_task_writes_no_deprecation_noise(tmp_path
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-2:] == ["sklearn", "0"], done.stdout[-500:]
+
+
+def test_a_new_champion_clears_a_stale_challenger(two_runs, training_env, monkeypatch, request):
+    """Version 2 lost to version 1 and holds `challenger`; when a later version wins, the alias
+    no longer points at that older loser. (Last in this module: it moves the champion.)"""
+    from vee_tasks.training.pipeline import train
+
+    client = registry.configure()
+    name = get_settings().registered_model_name
+    assert str(client.get_model_version_by_alias(name, CHALLENGER_ALIAS).version) == "2"
+    monkeypatch.setenv("VEE_PROMOTION_MARGIN", "-1")  # same data: the tie must win here
+    reset_settings_cache()
+    request.addfinalizer(reset_settings_cache)
+    third = train(training_env, as_of=SIM_END, run_id="test_third")
+    assert third.decision == "champion"
+    assert registry.resolve_champion_version() == third.version
+    with pytest.raises(Exception, match="(?i)alias|not found|does not exist"):
+        client.get_model_version_by_alias(name, CHALLENGER_ALIAS)

@@ -169,11 +169,14 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     alias = CHAMPION_ALIAS if decision == "champion" else CHALLENGER_ALIAS
     client.set_registered_model_alias(name, alias, v)
     if decision == "champion":
-        try:  # the new champion is no longer "the challenger"
-            if str(client.get_model_version_by_alias(name, CHALLENGER_ALIAS).version) == v:
-                client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
+        # The new champion is no longer "the challenger", nor is an older version that lost:
+        # the alias names the latest candidate still waiting to beat the champion.
+        try:
+            challenger = client.get_model_version_by_alias(name, CHALLENGER_ALIAS)
         except Exception:  # noqa: BLE001 - no challenger alias
-            pass
+            challenger = None
+        if challenger is not None and int(challenger.version) <= int(v):
+            client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
     log.info("%s version %s: alias %s (%s)", name, v, alias, reason)
     return {"model_name": name, "version": v, "decision": decision, "reason": reason,
             "chosen": chosen, "thresholds": thresholds, "mlflow_run_id": parent_run_id}
