@@ -84,6 +84,19 @@ def test_upgrade_without_mdm_leaves_mdm_alone(databases):
     engine.dispose()
 
 
+def test_what_a_migration_tells_the_dba_reaches_the_operator(databases, caplog):
+    """The migrations RAISE NOTICE what the migrator could not do (here: no mdm schema to grant
+    on); `vee db upgrade` must show it, not swallow it. PostgreSQL's own IF NOT EXISTS
+    notices are not repeated."""
+    engine = sa.create_engine(databases.create("notices"))
+    with caplog.at_level("WARNING", logger="vee_tasks.migrations"):
+        migrations.upgrade(engine)
+    said = [r.getMessage() for r in caplog.records if r.name == "vee_tasks.migrations"]
+    assert any("schema mdm absent" in m for m in said), said
+    assert not any("skipping" in m for m in said), said
+    engine.dispose()
+
+
 def test_changed_migration_is_refused(databases, monkeypatch):
     engine = sa.create_engine(databases.create("checksum"))
     migrations.upgrade(engine)
@@ -109,3 +122,34 @@ def test_cli_upgrade_unreachable_server_names_host_and_port():
     lines = [line for line in done.stderr.strip().splitlines() if line]
     assert len(lines) == 1, done.stderr
     assert "127.0.0.1:1" in lines[0]
+
+
+def test_cli_refused_by_the_warehouse_says_why_in_one_line(databases):
+    """A login outside the vee roles (the MDMS's owner, say): `vee db status` says the
+    warehouse refused and why, in one line, not with a traceback."""
+    import os
+    import uuid
+
+    url = databases.create("refused")
+    engine = sa.create_engine(url)
+    migrations.upgrade(engine)
+    role = f"vee_test_outsider_{uuid.uuid4().hex[:8]}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.commit()
+    try:
+        outsider = sa.engine.make_url(url).set(drivername="postgresql", username=role, password=None)
+        env = {**os.environ, "VEE_WAREHOUSE_URL": outsider.render_as_string(hide_password=False)}
+        env.pop("AIRFLOW_CONN_VEE_WAREHOUSE", None)
+        done = subprocess.run([sys.executable, "-m", "vee_tasks.cli", "db", "status"],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 1
+        lines = [line for line in done.stderr.strip().splitlines() if line]
+        assert lines[-1].startswith("vee: error: the warehouse refused: "), done.stderr
+        assert "permission denied" in lines[-1] and "Traceback" not in done.stderr
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+            conn.execute(sa.text(f'DROP ROLE "{role}"'))
+            conn.commit()
+        engine.dispose()

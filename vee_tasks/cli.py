@@ -285,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseUnavailable as exc:
         print(f"vee: error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError
+
+        if args.verbose or not isinstance(exc, DBAPIError):
+            raise
+        # e.g. a login without the privileges the command needs: say so in one line
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"vee: error: the warehouse refused: {reason}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

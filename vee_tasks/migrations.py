@@ -95,7 +95,10 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                         )
                     continue
                 log.info("applying %s/%s", track, migration.path.name)
+                notices = _server_notices(conn)
+                start = len(notices)
                 run_script(conn, migration.script)
+                _report_notices(f"{track}/{migration.path.name}", notices[start:])
                 conn.execute(
                     sa.text(
                         "INSERT INTO vee.schema_migration (track, version, name, checksum) "
@@ -110,6 +113,29 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                 )
                 applied_now.append(migration)
     return applied_now
+
+
+def _server_notices(conn) -> list[str]:
+    """The driver's list of the server's NOTICE and WARNING messages on this connection."""
+    raw = conn.connection.dbapi_connection
+    if not isinstance(getattr(raw, "notices", None), list):
+        return []
+    if len(raw.notices) >= 40:  # psycopg2 keeps the last 50; start afresh for a migration
+        del raw.notices[:]
+    return raw.notices
+
+
+# PostgreSQL's own notices for IF [NOT] EXISTS: expected on every fresh database, not news.
+_ROUTINE_NOTICE = ("already exists, skipping", "does not exist, skipping")
+
+
+def _report_notices(source: str, notices: list[str]) -> None:
+    """What a migration said: a grant the migrator may not make, a role it cannot create.
+    The DBA must act on these (docs/security.md), so they are logged as warnings."""
+    for notice in notices:
+        text = " ".join(notice.split())
+        if text and not any(part in text for part in _ROUTINE_NOTICE):
+            log.warning("%s: %s", source, text)
 
 
 def _up_to_date(engine: Engine, tracks: list[str]) -> bool:
