@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from sqlalchemy.exc import DBAPIError
+
     from vee_tasks.warehouse import WarehouseUnavailable
 
     handler: Callable[[argparse.Namespace], int] = args.func
@@ -285,10 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseUnavailable as exc:
         print(f"vee: error: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        from sqlalchemy.exc import DBAPIError
-
-        if args.verbose or not isinstance(exc, DBAPIError):
+    except DBAPIError as exc:
+        if args.verbose:
             raise
         # e.g. a login without the privileges the command needs: say so in one line
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

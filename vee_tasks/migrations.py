@@ -96,9 +96,8 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                     continue
                 log.info("applying %s/%s", track, migration.path.name)
                 notices = _server_notices(conn)
-                start = len(notices)
                 run_script(conn, migration.script)
-                _report_notices(f"{track}/{migration.path.name}", notices[start:])
+                _report_notices(f"{track}/{migration.path.name}", notices)
                 conn.execute(
                     sa.text(
                         "INSERT INTO vee.schema_migration (track, version, name, checksum) "
@@ -116,13 +115,14 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
 
 
 def _server_notices(conn) -> list[str]:
-    """The driver's list of the server's NOTICE and WARNING messages on this connection."""
+    """The driver's list of the server's NOTICE and WARNING messages on this connection,
+    emptied: it then holds what the next statements say (psycopg2 keeps the last 50)."""
     raw = conn.connection.dbapi_connection
-    if not isinstance(getattr(raw, "notices", None), list):
+    notices = getattr(raw, "notices", None)
+    if not isinstance(notices, list):
         return []
-    if len(raw.notices) >= 40:  # psycopg2 keeps the last 50; start afresh for a migration
-        del raw.notices[:]
-    return raw.notices
+    notices.clear()
+    return notices
 
 
 # PostgreSQL's own notices for IF [NOT] EXISTS: expected on every fresh database, not news.
