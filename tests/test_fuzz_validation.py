@@ -134,12 +134,14 @@ def expected_failures(rows: list[dict]) -> dict[int, set[str]]:
         if row["meter_known"] is not True:
             failed.add("meter_known")
         ws, we = row["ws"], row["we"]
-        if ws is None or ws < DAY_START:
+        if ws is None or ws < DAY_START or ws >= DAY_END:
             failed.add("window_start_in_day")
-        if we is None or we > DAY_END:
+        if we is None or we > DAY_END or we <= DAY_START:
             failed.add("window_end_in_day")
         if ws is None or we is None or we <= ws:
             failed.add("window_ordered")
+        if row["raised"] is None or row["raised"] < DAY_START - dt.timedelta(days=1):
+            failed.add("raised_at_plausible")
         obs, exp = _as_float(row["observed_value"]), _as_float(row["expected_value"])
         if obs is None or not _plausible(obs):
             failed.add("observed_value_finite")
@@ -164,6 +166,8 @@ def exception_rows(draw, min_size=1, max_size=25):
         )
         if ws is not None and draw(st.integers(0, 9)) == 0:
             we = None
+        raised_offset = draw(st.one_of(st.none(), st.floats(-60, 24 * 400), st.sampled_from([-24.0, 26.0])))
+        raised = None if raised_offset is None else DAY_START + dt.timedelta(hours=raised_offset)
         rows.append(
             {
                 "exception_id": draw(st.one_of(
@@ -176,6 +180,7 @@ def exception_rows(draw, min_size=1, max_size=25):
                 "rule_code": draw(st.one_of(st.sampled_from(RULE_CODES), st.none(), pg_text)),
                 "ws": ws,
                 "we": we,
+                "raised": raised,
                 "observed_value": draw(wrong_typed_measure),
                 "expected_value": draw(wrong_typed_measure),
                 "meter_known": draw(st.one_of(st.booleans(), st.none())),
@@ -193,6 +198,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
             "rule_code": pd.Series([r["rule_code"] for r in rows], dtype=object),
             "window_start": pd.Series([r["ws"] for r in rows], dtype=object),
             "window_end": pd.Series([r["we"] for r in rows], dtype=object),
+            "raised_at": pd.Series([r["raised"] for r in rows], dtype=object),
             "observed_value": pd.Series([r["observed_value"] for r in rows], dtype=object),
             "expected_value": pd.Series([r["expected_value"] for r in rows], dtype=object),
             "meter_known": pd.Series([r["meter_known"] for r in rows], dtype=object),
@@ -282,6 +288,11 @@ def warehouse_rows(draw, meters: list[str], day: dt.date):
             "obs": draw(db_measure),
             "exp": draw(db_measure),
             "rv": draw(pg_text),
+            "raised": draw(st.one_of(
+                st.just(start + dt.timedelta(hours=26)),
+                st.sampled_from(["infinity", "-infinity", start - dt.timedelta(days=9),
+                                 start - dt.timedelta(hours=23)]),
+            )),
             "status": draw(st.sampled_from(DB_STATUSES)),
         })
     return rows
@@ -338,7 +349,7 @@ def test_fuzzed_exceptions_are_scored_or_quarantined_and_nothing_is_injected(fuz
                     "INSERT INTO mdm.vee_exception VALUES (:id, :meter, :rule, :day, :ws, :we, "
                     ":obs, :exp, :rv, :raised, :status, :raised)"
                 ),
-                [{**r, "day": day, "raised": _local_day_start(day) + dt.timedelta(hours=26)}
+                [{"raised": _local_day_start(day) + dt.timedelta(hours=26), **r, "day": day}
                  for r in rows],
             )
             before = _snapshot(conn)
@@ -392,7 +403,8 @@ def test_fuzzed_exceptions_are_scored_or_quarantined_and_nothing_is_injected(fuz
     check()
 
 
-@pytest.mark.parametrize("case", ["analyst_twin", "huge_finite"])
+@pytest.mark.parametrize("case", ["analyst_twin", "huge_finite", "infinite_raised_at",
+                                  "raised_before_read_date"])
 def test_reported_input_defects_do_not_fail_the_run(fuzz_world, monkeypatch, case):
     """Regression tests of two defects the fuzzing above found (fixed in 492cab4):
     - analyst_twin: an analyst's row and a decidable row sharing one id (only a warehouse
@@ -402,7 +414,9 @@ def test_reported_input_defects_do_not_fail_the_run(fuzz_world, monkeypatch, cas
       both rows. Expected: quarantined as a duplicate, the analyst's row untouched.
     - huge_finite: observed 1e299 with expected 1e-300 pass validation (|v| <= 1e300) and
       overflow the feature SQL (`observed / expected`): one row fails the whole run.
-      Expected: quarantined (a plausible bound) or a guarded ratio."""
+      Expected: quarantined (a plausible bound) or a guarded ratio.
+    And two found by an outside probe on 2026-11-27: an infinite raised_at, and one days
+    before the read date (check raised_at_plausible)."""
     from scoring_fixtures import _apply_env
     from vee_tasks.scoring.pipeline import score_read_date
 
@@ -418,8 +432,16 @@ def test_reported_input_defects_do_not_fail_the_run(fuzz_world, monkeypatch, cas
            "exp": 2.0, "rv": "SPIKE/3", "raised": start + dt.timedelta(hours=26)}
     if case == "analyst_twin":
         rows = [{**row, "status": "ANALYST_RESOLVED"}, {**row, "status": "OPEN"}]
-    else:
+    elif case == "huge_finite":
         rows = [{**row, "status": "OPEN", "obs": 1e299, "exp": 1e-300}]
+    elif case == "infinite_raised_at":
+        # before 2026-11-27 this passed validation and failed the shard ("cannot subtract
+        # infinite timestamps"): one row stopped the whole read date
+        rows = [{**row, "status": "OPEN", "raised": "infinity"}]
+    else:
+        # raised nine days before its read date: passed, and was scored on features that
+        # saw none of the day's reads
+        rows = [{**row, "status": "OPEN", "raised": start - dt.timedelta(days=9)}]
     with engine.begin() as conn:
         conn.execute(
             sa.text("INSERT INTO mdm.vee_exception VALUES (:id, :meter, :rule, :day, :ws, :we, "

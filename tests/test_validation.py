@@ -44,6 +44,7 @@ def _row(i, **changes):
         "rule_code": "SPIKE",
         "window_start": pd.Timestamp(local(DAY, 1)),
         "window_end": pd.Timestamp(local(DAY, 3)),
+        "raised_at": pd.Timestamp(local(DAY, 26)),
         "observed_value": 12.5,
         "expected_value": 3.0,
         "observed_null": False,
@@ -69,6 +70,7 @@ def test_suite_names_every_check_and_uses_the_contract_codes():
         "window_start_in_day",
         "window_end_in_day",
         "window_ordered",
+        "raised_at_plausible",
         "observed_value_finite",
         "expected_value_finite",
     }
@@ -97,6 +99,12 @@ def test_each_bad_row_fails_its_named_check(tmp_path):
         107: (_row(107, expected_value=-math.inf), ["expected_value_finite"]),
         108: (_row(108, observed_value=None, observed_null=True), ["observed_value_finite"]),
         109: (_row(109, exception_id=None), ["exception_id_not_null"]),
+        # a window entirely after the read date: both ends are outside it
+        110: (_row(110, window_start=pd.Timestamp(local(DAY, 25)), window_end=pd.Timestamp(local(DAY, 26))),
+              ["window_start_in_day", "window_end_in_day"]),
+        # raised nine days before its read date: its features would see none of the day's reads
+        111: (_row(111, raised_at=day_start - pd.Timedelta(days=9)), ["raised_at_plausible"]),
+        112: (_row(112, raised_at=None), ["raised_at_plausible"]),
     }
     rows += [r for r, _ in bad.values()]
     rows += [_row(5, meter_id="M5-dup")]  # a second row with id 5
@@ -111,7 +119,34 @@ def test_each_bad_row_fails_its_named_check(tmp_path):
     # both copies of the duplicated id are quarantined: nothing says which one is right
     assert sum(1 for k in outcome.row_failures if frame.iloc[k - 1]["exception_id"] == 5) == 2
     assert outcome.quarantined == len(bad) + 2
-    assert outcome.passed  # 11 of 110 rows: below the quarantine share
+    assert outcome.passed  # 14 of 113 rows: below the quarantine share
+
+
+def test_raised_at_may_be_the_read_dates_utc_midnight_not_days_earlier():
+    """An MDMS stamping raised_at with the read date's midnight in UTC (19:00 the evening
+    before, in Toronto) is let through; a day and more before the read date is not."""
+    utc_midnight = pd.Timestamp(dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.timezone.utc))
+    day_start = pd.Timestamp(local(DAY, 0))
+    rows = [_row(1, raised_at=utc_midnight), _row(2, raised_at=day_start - pd.Timedelta(hours=23)),
+            _row(3, raised_at=day_start - pd.Timedelta(hours=25))]
+    outcome = validate_frame(_frame(rows + [_row(i) for i in range(4, 30)]), DAY, TZ)
+    assert outcome.row_failures == {3: ["raised_at_plausible"]}
+
+
+def test_hostile_text_is_escaped_in_the_data_docs(tmp_path):
+    """GX prints a failing value into the Data Docs as raw HTML: a rule code from the MDMS
+    holding markup must show as text, never run as script."""
+    hostile = ['<script>alert("vee")</script>', '"><img src=x onerror=alert(1)>']
+    rows = [_row(1, rule_code=hostile[0]), _row(2, rule_code=hostile[1])]
+    outcome = validate_frame(_frame(rows + [_row(i) for i in range(3, 40)]), DAY, TZ,
+                             report_dir=tmp_path / "r")
+    assert outcome.row_failures == {1: ["rule_code_known"], 2: ["rule_code_known"]}
+    pages = [p.read_text(encoding="utf-8") for p in (tmp_path / "r").rglob("*.html")]
+    assert pages
+    for page in pages:
+        assert "<script>alert" not in page and "<img src=x" not in page
+    # the failing values are still shown, as text
+    assert any("&lt;script&gt;alert(&quot;vee&quot;)&lt;/script&gt;" in page for page in pages)
 
 
 def test_null_expected_value_is_allowed_nan_is_not(tmp_path):
@@ -170,6 +205,7 @@ def test_a_million_rows_validate_in_seconds():
             "rule_code": np.array(RULE_CODES, dtype=object)[np.arange(n) % len(RULE_CODES)],
             "window_start": pd.Timestamp(local(DAY, 1)),
             "window_end": pd.Timestamp(local(DAY, 2)),
+            "raised_at": pd.Timestamp(local(DAY, 26)),
             "observed_value": 1.0,
             "expected_value": 2.0,
             "observed_null": False,
@@ -320,3 +356,26 @@ def test_implausible_magnitudes_are_quarantined():
         1: ["observed_value_finite", "expected_value_finite"],
         2: ["expected_value_finite"],
     }
+
+
+def test_hostile_text_is_escaped_in_the_training_data_docs(tmp_path):
+    """The same for the suites of vee_tasks.quality (training): an analyst's free-text or
+    code column holding markup is shown as text in the report."""
+    from vee_tasks.quality import run_suite as run_quality_suite
+
+    spec = {
+        "expectations": [
+            {"type": "expect_column_values_to_be_in_set",
+             "kwargs": {"column": "resolution_code", "value_set": ["ACCEPT", "ESTIMATE"]}},
+        ],
+        "meta": {},
+    }
+    frame = pd.DataFrame({"resolution_code": ["ACCEPT", "<script>alert('train')</script>", None],
+                          "n": [1, 2, 3]})
+    result = run_quality_suite(frame, "hostile_check", tmp_path / "r", suite_spec=spec)
+    assert not result.success
+    pages = [p.read_text(encoding="utf-8") for p in (tmp_path / "r").rglob("*.html")]
+    assert pages and all("<script>alert" not in page for page in pages)
+    assert any("&lt;script&gt;alert(&#x27;train&#x27;)&lt;/script&gt;" in page for page in pages)
+    # the caller's frame is not changed
+    assert frame["resolution_code"][1] == "<script>alert('train')</script>"

@@ -51,6 +51,42 @@ class QualityResult:
             raise DataQualityError(self.describe(), self)
 
 
+_HTML_SPECIAL = r"[<>&\"']"
+
+
+def html_safe_text(values: pd.Series) -> pd.Series:
+    """Text as GX's Data Docs may show it: they print a failing value into the page as raw
+    HTML, so a value from the warehouse holding markup must be escaped first (escaping is
+    one-to-one, and plain codes and ids are unchanged, so no check's outcome moves). Only
+    the values that need it are touched: a million plain codes cost one vectorised scan."""
+    import html
+
+    if isinstance(values.dtype, pd.StringDtype):
+        special = values.str.contains(_HTML_SPECIAL, regex=True).fillna(False).astype(bool)
+    else:  # object: text mixed with None, numbers, bytes...
+        is_text = values.map(lambda v: isinstance(v, str)).astype(bool)
+        special = pd.Series(False, index=values.index)
+        if is_text.any():
+            special[is_text] = values[is_text].astype(str).str.contains(_HTML_SPECIAL, regex=True)
+    if not special.any():
+        return values
+    text = values.astype(object)
+    out = text.copy()
+    out[special] = [html.escape(v, quote=True) for v in text[special]]
+    return out
+
+
+def html_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with every text column passed through html_safe_text (a copy when any changed)."""
+    changed = {}
+    for column in df.columns:
+        if df[column].dtype == object or pd.api.types.is_string_dtype(df[column].dtype):
+            safe = html_safe_text(df[column])
+            if safe is not df[column]:
+                changed[column] = safe
+    return df.assign(**changed) if changed else df
+
+
 def load_suite_spec(suite_name: str) -> dict:
     path = EXPECTATIONS_DIR / f"{suite_name}.json"
     return json.loads(path.read_text(encoding="utf-8"))
@@ -118,7 +154,7 @@ def run_suite(
             result_format={"result_format": "SUMMARY"},
         )
     )
-    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": df})
+    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": html_safe_frame(df)})
     (validation,) = checkpoint_result.run_results.values()
     failed = [_describe_expectation(r) for r in validation.results if not r.success]
     result = QualityResult(

@@ -4,6 +4,7 @@ SELECT stage_row, shard, exception_id, meter_id, rule_code,
        -- date_part is double precision; extract() is numeric, slow to compute and convert
        date_part('epoch', window_start) AS window_start_epoch,
        date_part('epoch', window_end) AS window_end_epoch,
+       date_part('epoch', raised_at) AS raised_at_epoch,
        observed_value, expected_value,
        observed_value IS NULL AS observed_null,
        expected_value IS NULL AS expected_null,

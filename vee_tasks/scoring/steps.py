@@ -258,6 +258,7 @@ def read_extract_frame(conn: Connection, dag_run_id: str):
         "stage_row": pa.int64(), "shard": pa.int64(), "exception_id": pa.int64(),
         "meter_id": pa.string(), "rule_code": pa.string(),
         "window_start_epoch": pa.float64(), "window_end_epoch": pa.float64(),
+        "raised_at_epoch": pa.float64(),
         "observed_value": pa.float64(), "expected_value": pa.float64(),
         "observed_null": pa.bool_(), "expected_null": pa.bool_(), "meter_known": pa.bool_(),
         "id_copies": pa.int64(),

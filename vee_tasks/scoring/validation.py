@@ -48,6 +48,7 @@ import pandas as pd
 
 from vee_tasks.config import EXPECTATIONS_DIR, RULE_CODES, Settings, get_settings
 from vee_tasks.dates import day_bounds
+from vee_tasks.quality import html_safe_text
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ FRAME_COLUMNS = (
     "rule_code",
     "window_start_epoch",
     "window_end_epoch",
+    "raised_at_epoch",
     "observed_value",
     "expected_value",
     "observed_null",
@@ -79,6 +81,11 @@ FRAME_COLUMNS = (
 # and its ratios would overflow double precision in the feature SQL.
 MAX_ABS_VALUE = 1e9
 MIN_ABS_NONZERO = 1e-9
+# How long before its read date starts an exception may have been raised. None can be raised
+# before the day's reads exist: earlier is a clock or load error (and its point-in-time
+# features would see no reads at all). The day of slack lets through an MDMS that stamps
+# raised_at with the read date's midnight in UTC, hours before the local day starts.
+RAISED_AT_SLACK_S = 86_400.0
 
 
 def load_suite() -> dict:
@@ -137,17 +144,29 @@ def prepare_frame(frame: pd.DataFrame, read_date: dt.date, timezone: str) -> pd.
             out["exception_id"] = numeric.where(np.isfinite(numeric), np.nan)
     start, end = day_bounds(read_date, timezone)
     start_s, end_s = start.timestamp(), end.timestamp()
+    if "raised_at_epoch" not in out and "raised_at" not in out:
+        raise ValueError("the frame needs a raised_at (or raised_at_epoch) column")
     ws = _epoch_seconds(out, "window_start")
     we = _epoch_seconds(out, "window_end")
+    raised = _epoch_seconds(out, "raised_at")
     out["window_start_epoch"] = ws
     out["window_end_epoch"] = we
-    # NULL timestamps become -1: GX's between() ignores nulls, a quarantine must not.
-    out["window_start_offset_s"] = np.where(np.isnan(ws), -1.0, ws - start_s)
-    out["window_end_offset_s"] = np.where(np.isnan(we), -1.0, end_s - we)
-    out["window_length_s"] = np.where(np.isnan(ws) | np.isnan(we), -1.0, we - ws)
+    out["raised_at_epoch"] = raised
+    # NULL, infinite and out-of-day timestamps become -1: GX's between() ignores nulls, a
+    # quarantine must not. window_start in [start, end), window_end in (start, end].
+    with np.errstate(invalid="ignore"):
+        out["window_start_offset_s"] = np.where((ws >= start_s) & (ws < end_s), ws - start_s, -1.0)
+        out["window_end_offset_s"] = np.where((we > start_s) & (we <= end_s), end_s - we, -1.0)
+        out["window_length_s"] = np.where(np.isfinite(ws) & np.isfinite(we), we - ws, -1.0)
+        earliest = start_s - RAISED_AT_SLACK_S
+        out["raised_at_offset_s"] = np.where(
+            np.isfinite(raised) & (raised >= earliest), raised - earliest, -1.0
+        )
 
     rule = out["rule_code"].astype(object) if "rule_code" in out else pd.Series([None] * n)
-    out["rule_code_checked"] = rule.where(rule.notna(), "").astype(str)
+    # Escaped for the Data Docs, which print unexpected values as raw HTML; the contract's
+    # codes need no escaping, so the check itself is unchanged.
+    out["rule_code_checked"] = html_safe_text(rule.where(rule.notna(), "").astype(str))
 
     for name in ("observed", "expected"):
         values_col = out[f"{name}_value"]
