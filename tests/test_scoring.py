@@ -390,3 +390,50 @@ def test_shards_follow_the_days_volume(world_engine, scoring_world):
     run = steps.ScoringRun.load(engine, "sized_1")
     assert run.status == "SUCCESS", run.message
     assert run.selected == run.scored + run.quarantined + run.skipped_analyst
+
+
+def test_an_exception_the_mdms_moves_to_another_read_date_is_in_one_place(
+        databases, scoring_world, monkeypatch):
+    """Quarantined on one read date, then corrected and moved by the MDMS to the day before
+    and scored there: its old quarantine row goes (found by an outside probe on 2026-11-27:
+    it stayed, so the exception was both quarantined and scored)."""
+    from robustness_support import clone_database
+    from scoring_fixtures import _apply_env
+
+    url = clone_database(databases, scoring_world.url, "moved")
+    _apply_env(monkeypatch, {**scoring_world.env(), "VEE_WAREHOUSE_URL": url})
+    monkeypatch.delenv("AIRFLOW_CONN_VEE_WAREHOUSE", raising=False)
+    engine = sa.create_engine(url)
+    first_day, earlier_day = scoring_world.days[-1], scoring_world.days[-2]
+    try:
+        with engine.begin() as conn:
+            moved, value = conn.execute(sa.text(
+                "SELECT exception_id, observed_value FROM mdm.vee_exception WHERE read_date = :d "
+                "AND status = 'OPEN' ORDER BY exception_id LIMIT 1"), {"d": first_day}).one()
+            conn.execute(sa.text("UPDATE mdm.vee_exception SET observed_value = 'NaN' "
+                                 "WHERE exception_id = :e"), {"e": moved})
+        assert score_read_date(engine, first_day, run_id="moved_1").status == "SUCCESS"
+        with engine.begin() as conn:
+            assert conn.execute(sa.text(
+                "SELECT read_date FROM vee.quarantined_exception WHERE exception_id = :e"),
+                {"e": moved}).scalars().all() == [first_day]
+            conn.execute(sa.text(
+                "UPDATE mdm.vee_exception SET observed_value = :v, read_date = :d, "
+                "window_start = window_start - interval '1 day', "
+                "window_end = window_end - interval '1 day', raised_at = raised_at - interval '1 day' "
+                "WHERE exception_id = :e"), {"v": value, "d": earlier_day, "e": moved})
+        run = score_read_date(engine, earlier_day, run_id="moved_2")
+        assert run.status == "SUCCESS", run.message
+        with engine.connect() as conn:
+            quarantined = conn.execute(sa.text(
+                "SELECT count(*) FROM vee.quarantined_exception WHERE exception_id = :e"),
+                {"e": moved}).scalar()
+            resolutions = conn.execute(sa.text(
+                "SELECT read_date FROM vee.exception_resolution WHERE exception_id = :e"),
+                {"e": moved}).scalars().all()
+            status = conn.execute(sa.text(
+                "SELECT status FROM mdm.vee_exception WHERE exception_id = :e"), {"e": moved}).scalar()
+        assert (quarantined, resolutions) == (0, [earlier_day])
+        assert status in ("AUTO_RESOLVED", "PENDING_REVIEW")
+    finally:
+        engine.dispose()
