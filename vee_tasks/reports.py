@@ -418,6 +418,7 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
             "quarantine": read_frame(conn, "queries/report_quarantine_by_check.sql", params),
             "volume": read_frame(conn, "queries/report_volume_by_rule.sql", params),
             "decisions": read_frame(conn, "queries/report_decisions.sql", params),
+            "quarantined_now": read_frame(conn, "queries/report_quarantined_now.sql", params),
         }
     for frame in frames.values():
         if "read_date" in frame:
@@ -439,7 +440,7 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
             f"<td>{_cell(run['read_date'])}</td><td><code>{_cell(run['dag_run_id'])}</code></td>"
             f'<td class="s-{status}">{status}</td><td>{_cell(run["dq_outcome"])}</td>'
             f"<td>{_cell(run['model_version'])}</td><td>{_cell(run['selected'])}</td>"
-            f"<td>{_cell(run['scored'])}</td><td>{_cell(run['quarantined'])}</td>"
+            f"<td>{_cell(run['scored'])}</td><td>{_run_quarantined(run)}</td>"
             f"<td>{_cell(run['auto_applied'])}</td><td>{_cell(run['sent_to_review'])}</td>"
             f"<td>{docs}</td></tr>"
         )
@@ -460,7 +461,7 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
         "failed": int((runs["status"] != "SUCCESS").sum()) if len(runs) else 0,
         "scored": int(frames["decisions"]["scored"].sum()) if len(frames["decisions"]) else 0,
         "auto": int(frames["decisions"]["auto_applied"].sum()) if len(frames["decisions"]) else 0,
-        "quarantined": int(runs["quarantined"].fillna(0).sum()) if len(runs) else 0,
+        "quarantined": int(frames["quarantined_now"]["quarantined"].iloc[0]),
     }
     auto_rate = f"{totals['auto'] / totals['scored']:.1%}" if totals["scored"] else "n/a"
     images = "\n".join(
@@ -484,7 +485,7 @@ figure {{ margin: 0.5em 0; }}
 <p>Read dates {since} to {until} ({days} days). Generated {generated}.</p>
 <p>{totals['runs']} nightly run(s), {totals['failed']} not successful;
 {totals['scored']} exceptions scored, auto-apply rate {auto_rate};
-{totals['quarantined']} quarantined.</p>
+{totals['quarantined']} exceptions in quarantine now.</p>
 <h2>Trends</h2>
 {images}
 <h2>Nightly runs</h2>
@@ -505,6 +506,15 @@ figure {{ margin: 0.5em 0; }}
     tmp.replace(target)  # readers never see a half-written page
     log.info("data-quality summary written to %s", target)
     return target
+
+
+def _run_quarantined(run: dict) -> str:
+    """A run stopped by a batch check quarantined nothing: its record counts the rows that
+    failed row checks."""
+    if run.get("status") == "DQ_FAILED" and run.get("dq_outcome") == "FAILED":
+        failed = run.get("quarantined")
+        return f"none ({_cell(failed)} rows failed checks)" if failed else "none"
+    return _cell(run["quarantined"])
 
 
 def after_nightly_run(engine=None, settings: Settings | None = None) -> Path | None:
