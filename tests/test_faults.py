@@ -516,6 +516,26 @@ def test_the_sklearn_candidate_swap_loads_when_undamaged(world, monkeypatch, tmp
     assert loaded.kind == "sklearn"
 
 
+def test_code_stored_with_a_version_never_runs_at_load(world, monkeypatch, tmp_path):
+    """Someone able to write the registry's artifacts (an MLflow server without
+    authentication proxies artifact uploads) replaces the version's model-from-code entry
+    file. Found by an outside probe on 2026-11-27: `mlflow.pyfunc.load_model` ran it on the
+    worker, and the night still succeeded. Scoring reads only the version's data files."""
+    from vee_tasks import registry
+
+    fw = world
+    _private_registry(fw.env, tmp_path, monkeypatch)
+    model_dir = _champion_copy(fw, tmp_path)
+    marker = tmp_path / "code-ran"
+    entries = [p for p in model_dir.rglob("*.py")]
+    assert entries, "the logged model carries its model-from-code entry"
+    for entry in entries:
+        entry.write_text(f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit('code ran')\n")
+    loaded = registry.load_model_version(_register(model_dir))
+    assert not marker.exists()
+    assert loaded.kind in ("sklearn", "keras") and loaded.predictor.model is not None
+
+
 @pytest.mark.parametrize("damage", [
     "garbage_files", "other_feature_set", "other_classes", "untrusted_skops_types",
     # Found here: the allowlist used to trust every builtins.* (exec, eval, __import__);

@@ -176,10 +176,42 @@ def version_info(version: str, settings: Settings | None = None):
         ) from None
 
 
+# The pyfunc artifact holding the trained parts (vee_tasks.training.pyfunc_model.ARTIFACT_KEY).
+MODEL_DIR_ARTIFACT = "model_dir"
+
+
+def _download_predictor(name: str, version: str, settings: Settings):
+    """The version's predictor, read from its files: meta.json, a skops or .keras file.
+
+    Never through `mlflow.pyfunc.load_model`: that runs the Python file stored with the
+    version (the model-from-code entry), so anyone able to write the registry's artifacts
+    could run code on the workers, which hold the warehouse's credentials. The entry stays
+    in the artifact for `mlflow models serve`; scoring reads only data.
+    """
+    import tempfile
+    from pathlib import Path
+
+    import mlflow.artifacts
+    import yaml
+
+    from vee_tasks.training.predictor import ModelFormatError, ResolutionPredictor
+
+    with tempfile.TemporaryDirectory(prefix="vee-model-") as tmp, mlflow_uris(settings):
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=tmp)).resolve()
+        try:
+            spec = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
+            relative = spec["flavors"]["python_function"]["artifacts"][MODEL_DIR_ARTIFACT]["path"]
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+            raise ModelFormatError(f"no {MODEL_DIR_ARTIFACT} artifact in its MLmodel ({exc!r})") from None
+        model_dir = (local / str(relative)).resolve()
+        if not model_dir.is_relative_to(local):
+            raise ModelFormatError(f"{MODEL_DIR_ARTIFACT} points outside the model: {relative!r}")
+        return ResolutionPredictor.load(model_dir)  # reads every file before tmp goes
+
+
 def load_model_version(version: str, settings: Settings | None = None) -> LoadedModel:
     """Load a registered version; IncompatibleModelError if it is corrupt or does not fit."""
-    import mlflow.pyfunc
-
     from vee_tasks.training.predictor import ModelFormatError
 
     settings = settings or get_settings()
@@ -191,9 +223,7 @@ def load_model_version(version: str, settings: Settings | None = None) -> Loaded
             return _CACHE[key]
     info = version_info(version, settings)
     try:
-        with mlflow_uris(settings):
-            pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-        predictor = pyfunc.unwrap_python_model().predictor
+        predictor = _download_predictor(name, version, settings)
     except ModelFormatError as exc:
         raise IncompatibleModelError(f"model {name} version {version} is unusable: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - missing files, bad MLmodel, import errors

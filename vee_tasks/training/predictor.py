@@ -245,18 +245,21 @@ class ResolutionPredictor:
             if kind == "sklearn":
                 path = directory / SKLEARN_DIR / SKOPS_FILE
                 with _quiet_skops_type_lookup():
-                    import mlflow.sklearn
                     import skops.io as sio
 
                     untrusted = sio.get_untrusted_types(file=path)
                     refused = [t for t in untrusted if not _is_trusted(t)]
                     if refused:
                         raise ModelFormatError(f"stored sklearn model holds untrusted types {refused}")
-                    model = mlflow.sklearn.load_model(str(directory / SKLEARN_DIR))
+                    # skops directly, trusting exactly the types checked above: not
+                    # mlflow.sklearn.load_model, which follows the stored MLmodel (its trusted
+                    # types and code paths are the artifact writer's word, not ours)
+                    model = sio.load(path, trusted=untrusted)
             elif kind == "keras":
                 import keras
 
-                model = keras.saving.load_model(directory / KERAS_FILE, compile=False)
+                # safe_mode (the default, said aloud): no Lambda layers' stored bytecode
+                model = keras.saving.load_model(directory / KERAS_FILE, compile=False, safe_mode=True)
             elif kind != "baseline":
                 raise ModelFormatError(f"unknown model kind {kind!r}")
         except ModelFormatError:
