@@ -413,6 +413,29 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+def test_a_task_without_a_warehouse_connection_fails_clearly(monkeypatch, tmp_path):
+    """A worker whose vee_warehouse connection is missing: found by an outside probe on
+    2026-11-27, the task started a new, empty embedded PostgreSQL on the worker and the run
+    failed later with 'relation vee.scoring_run does not exist'. It now says what is
+    missing, and starts nothing."""
+    from vee_tasks.scoring.errors import is_transient
+    from vee_tasks.warehouse import WarehouseNotConfigured, warehouse_url
+
+    for name in ("VEE_WAREHOUSE_URL", "AIRFLOW_CONN_VEE_WAREHOUSE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "vee_nightly_scoring")
+    reset_settings_cache()
+    try:
+        with pytest.raises(WarehouseNotConfigured, match="no warehouse configured.*vee_warehouse") as info:
+            warehouse_url()
+        assert not is_transient(info.value)  # no retries: it will not configure itself
+        assert not (tmp_path / "pgdata").exists()
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
+
+
 def test_registry_unreachable_fails_clearly_and_writes_nothing(world, monkeypatch):
     from vee_tasks import registry
     from vee_tasks.scoring.pipeline import score_read_date

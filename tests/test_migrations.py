@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -153,3 +154,33 @@ def test_cli_refused_by_the_warehouse_says_why_in_one_line(databases):
             conn.execute(sa.text(f'DROP ROLE "{role}"'))
             conn.commit()
         engine.dispose()
+
+
+@pytest.mark.parametrize("failure", ["nightly_gate", "training_suite", "programming_error"])
+def test_cli_reports_a_data_quality_stop_in_one_line(monkeypatch, capsys, failure):
+    """`vee score` / `vee train` stopped by a data-quality gate: the reason and the report's
+    path, no traceback (found by an outside probe on 2026-11-27). Any other error keeps its
+    traceback."""
+    from vee_tasks import cli
+    from vee_tasks.quality import DataQualityError as SuiteFailed, QualityResult
+    from vee_tasks.scoring.errors import DataQualityError
+
+    def stopped(args):
+        if failure == "nightly_gate":
+            raise DataQualityError("data quality: quarantine_share: 45 of 62 rows (73%) failed "
+                                   "row checks (allowed 20%) (report /srv/r/index.html)")
+        if failure == "training_suite":
+            result = QualityResult("training_set", False, 30, ["resolution_code: not in set"],
+                                   docs_index=Path("/srv/t/index.html"), report_dir=Path("/srv/t"))
+            raise SuiteFailed(result.describe(), result)
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_score", stopped)
+    if failure == "programming_error":
+        with pytest.raises(KeyError):
+            cli.main(["score", "--read-date", "2026-03-01"])
+        return
+    assert cli.main(["score", "--read-date", "2026-03-01"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vee: error: ") and "Traceback" not in err
+    assert "/index.html" in err

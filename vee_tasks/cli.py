@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from sqlalchemy.exc import DBAPIError
 
-    from vee_tasks.warehouse import WarehouseUnavailable
+    from vee_tasks.warehouse import WarehouseNotConfigured, WarehouseUnavailable
 
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"vee: error: {exc}", file=sys.stderr)
         return 2
-    except WarehouseUnavailable as exc:
+    except (WarehouseUnavailable, WarehouseNotConfigured) as exc:
         print(f"vee: error: {exc}", file=sys.stderr)
         return 1
     except DBAPIError as exc:
@@ -296,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # a data-quality gate or a run that may not go on: what and where, not a traceback
+        from vee_tasks.quality import DataQualityError as SuiteFailed
+        from vee_tasks.scoring.errors import ScoringError
+
+        if args.verbose or not isinstance(exc, (SuiteFailed, ScoringError)):
+            raise
+        print(f"vee: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

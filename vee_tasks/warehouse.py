@@ -34,6 +34,10 @@ class WarehouseUnavailable(RuntimeError):
     """The warehouse server did not answer; the message names host and port."""
 
 
+class WarehouseNotConfigured(RuntimeError):
+    """A task has no warehouse to use: a setup error, not worth a retry."""
+
+
 def _airflow_stored_connection_url() -> str | None:
     """The `vee_warehouse` connection from Airflow's store, when running inside a task."""
     if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
@@ -65,6 +69,22 @@ def warehouse_url(settings: Settings | None = None) -> str:
     stored = _airflow_stored_connection_url()
     if stored:
         return stored
+    if os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        # A task with no warehouse configured: the embedded server only if one was made
+        # before (`make demo`, then runs from `vee ui`); never a new, empty one on a worker
+        # whose connection is missing, where the run would then fail far from the cause.
+        if not (settings.embedded_pg_dir / "PG_VERSION").exists():
+            raise WarehouseNotConfigured(
+                f"no warehouse configured: define the Airflow connection {WAREHOUSE_CONN_ID} "
+                f"(or AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()} / VEE_WAREHOUSE_URL) for the "
+                "tasks; there is no embedded PostgreSQL under "
+                f"{settings.embedded_pg_dir} to fall back on"
+            )
+        log.warning(
+            "no warehouse configured (connection %s, VEE_WAREHOUSE_URL): using the embedded "
+            "PostgreSQL under %s, which is for trying the project only",
+            WAREHOUSE_CONN_ID, settings.embedded_pg_dir,
+        )
     return start_embedded_postgres(settings.embedded_pg_dir)
 
 

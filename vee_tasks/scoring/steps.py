@@ -375,7 +375,8 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
                 engine, dag_run_id, outcome.batch_failures, outcome.report_path,
                 outcome.selected, outcome.quarantined, summary,
             )
-            raise DataQualityError("data quality: " + " | ".join(outcome.batch_failures))
+            where = f" (report {outcome.report_path})" if outcome.report_path else ""
+            raise DataQualityError("data quality: " + " | ".join(outcome.batch_failures) + where)
 
         import pandas as pd
 
