@@ -30,7 +30,10 @@ def apply() -> None:
     }
     if own_home:
         # Our own Airflow home: SQLite metadata and the LocalExecutor unless told otherwise.
-        # A user-provided AIRFLOW_HOME keeps whatever its airflow.cfg says.
+        # A user-provided AIRFLOW_HOME keeps its airflow.cfg's database and executor; the
+        # other defaults above still win over the file (Airflow writes every option into a
+        # new airflow.cfg, so it cannot tell our defaults from an operator's choice): change
+        # them with AIRFLOW__SECTION__KEY variables (docs/operations.md, "Backends").
         defaults["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home}/airflow.db"
         defaults["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
     if (_PROJECT / "pyproject.toml").exists():
