@@ -299,7 +299,15 @@ def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):
     assert run["status"] == "DQ_FAILED" and run["dq_outcome"] == "FAILED"
     assert "quarantine_share" in run["message"]
     assert run["selected"] == 50 and run["quarantined"] == 30
-    assert json.loads(json.dumps(run["dq_summary"]))["outcome"] == "FAILED"
+    summary = json.loads(json.dumps(run["dq_summary"]))
+    assert summary["outcome"] == "FAILED"
+    # which exceptions failed which checks: the one record of a run that quarantined nothing
+    import csv
+
+    with open(summary["failed_rows_file"], newline="", encoding="utf-8") as handle:
+        failed = list(csv.DictReader(handle))
+    assert sorted(int(r["exception_id"]) for r in failed) == list(range(100, 130))
+    assert {r["failed_checks"] for r in failed} == {"observed_value_finite"}
 
 
 def test_volume_far_below_recent_days_fails(fresh_engine, monkeypatch):

@@ -298,6 +298,32 @@ def _write_marker(report_dir: Path, read_date: dt.date, dag_run_id: str, outcome
     (report_dir / "run.json").write_text(json.dumps(marker, indent=2, default=str), encoding="utf-8")
 
 
+FAILED_ROWS_FILE = "failed_rows.csv"
+
+
+def _write_failed_rows(report_dir: Path, frame, row_failures: dict[int, list[str]]) -> Path | None:
+    """Which exceptions failed which row checks, beside the Data Docs (which name rows only
+    by their staging number): for a run stopped by a batch check this is the only record,
+    since it quarantines nothing and the next run empties the staging table."""
+    if not row_failures:
+        return None
+    import csv
+
+    import pandas as pd
+
+    ids = dict(zip(frame["stage_row"].tolist(), frame["exception_id"].tolist()))
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / FAILED_ROWS_FILE
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["exception_id", "failed_checks"])
+        for stage_row in sorted(row_failures):
+            exception_id = ids.get(stage_row)
+            writer.writerow(["" if pd.isna(exception_id) else exception_id,
+                             " ".join(row_failures[stage_row])])
+    return path
+
+
 def _record_dq_failure(
     engine: Engine, dag_run_id: str, failures: list[str], report_path: str | None,
     selected: int, quarantined: int, summary: dict | None = None,
@@ -368,6 +394,9 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             run_name=f"{read_date.isoformat()}_{dag_run_id}",
         )
         summary = outcome.summary()
+        failed_rows = _write_failed_rows(report_dir, frame, outcome.row_failures)
+        if failed_rows is not None:
+            summary["failed_rows_file"] = str(failed_rows)
         _write_marker(report_dir, read_date, dag_run_id, outcome.outcome, summary)
         log.info("run %s: data quality %s %s", dag_run_id, outcome.outcome, json.dumps(summary, default=str))
         if not outcome.passed:
