@@ -295,3 +295,26 @@ def test_context_rows_join_their_exceptions_and_a_missing_context_fails():
     assert got["meter_known"].tolist() == [1, 1, 1, 1]
     with pytest.raises(ValueError, match="without their context"):
         join_context_rows(names, exceptions, context_names, np.array([7]), contexts[:1])
+
+
+@pytest.mark.parametrize("day, hours", [(dt.date(2026, 3, 8), 23), (dt.date(2026, 11, 1), 25),
+                                        (dt.date(2026, 6, 3), 24)])
+def test_a_complete_daylight_saving_day_has_full_coverage(engine, day, hours):
+    """Every interval of a 23- or 25-hour read date received: day_coverage 1, as on any
+    complete day (found by an outside probe on 2026-11-27: 0.958 on the 23-hour day, the
+    value of an ordinary day missing an hour)."""
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            conn.execute(sa.text(
+                "INSERT INTO mdm.meter VALUES ('M_DST', 'SP9', 'RES', 'AMI_1PH', 1, 60, false, "
+                "'R1', DATE '2024-01-01')"))
+            start = local(day, 0)
+            conn.execute(sa.text("INSERT INTO mdm.interval_read VALUES ('M_DST', :t, 1.5, 'A', :r)"),
+                         [{"t": start + dt.timedelta(hours=h), "r": start + dt.timedelta(hours=h + 1)}
+                          for h in range(hours)])
+            _exception(conn, 901, "M_DST", "HIGH_USAGE", day, 0, hours, 1.5 * hours, 20.0,
+                       local(day + dt.timedelta(days=1), 3))
+            frame = build_features(conn, [901], timezone=TZ)
+            tx.rollback()
+    assert frame.loc[901, "day_values"] == hours
+    assert frame.loc[901, "day_coverage"] == pytest.approx(1.0)

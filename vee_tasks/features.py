@@ -12,6 +12,7 @@ at training and at scoring (no skew).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Iterable
 
 import numpy as np
@@ -346,6 +347,23 @@ def _near_dst(epoch_days: np.ndarray, timezone: str) -> np.ndarray:
     return out
 
 
+def _day_hours(epoch_days: np.ndarray, timezone: str) -> np.ndarray:
+    """Hours in each read date in the utility's time zone: 23 or 25 on daylight-saving days,
+    else 24 (NaN for an unknown date). Read dates as days since 1970-01-01."""
+    from vee_tasks.dates import day_bounds
+
+    epoch = dt.date(1970, 1, 1)
+    out = np.full(len(epoch_days), np.nan, dtype="float64")
+    known = np.isfinite(epoch_days)
+    days, inverse = np.unique(epoch_days[known], return_inverse=True)
+    hours = np.empty(len(days), dtype="float64")
+    for k, day in enumerate(days):
+        start, end = day_bounds(epoch + dt.timedelta(days=int(day)), timezone)
+        hours[k] = (end - start).total_seconds() / 3600.0
+    out[known] = hours[inverse]
+    return out
+
+
 def decode_categories(codes: np.ndarray, column: str) -> np.ndarray:
     """The query's codes back to strings: -1 (NULL) the fill value, 0 (a value outside the
     vocabulary) UNKNOWN, k the k-th value of CATEGORY_VALUES[column]."""
@@ -383,7 +401,9 @@ def finish_features(
         num["window_intervals"] = num["window_hours"] * 60.0 / interval_pos
         window_intervals = num["window_intervals"]
         num["win_coverage"] = num["win_values"] / np.where(window_intervals > 0, window_intervals, nan)
-        num["day_coverage"] = num["day_values"] / (24 * 60.0 / interval_pos)
+        # intervals the local day has: 23 or 25 hours' worth on daylight-saving days
+        num["day_coverage"] = num["day_values"] / (
+            _day_hours(raw["read_date"], timezone) * 60.0 / interval_pos)
         multiplier = num["multiplier"]
         num["log_multiplier"] = np.log(np.where(multiplier > 0, multiplier, nan))
         num["has_usage_history"] = (np.nan_to_num(num["hist_days"], nan=0.0) > 0).astype("float64")
