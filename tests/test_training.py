@@ -66,6 +66,29 @@ def test_a_badly_calibrated_candidate_is_chosen_only_if_all_are():
     assert choose_candidate({"keras": sharp}, 0.05) == "keras"
 
 
+def test_the_calibration_limit_holds_the_champion_and_a_set_aside_model_is_named():
+    """Found by an outside probe on 2026-11-27: the better candidate (ECE 0.068) was dropped
+    for calibration while the champion it had to beat had 0.054 itself, and the decision's
+    reason did not mention it."""
+    from vee_tasks.training.pipeline import calibration_limit, choose_candidate, set_aside
+
+    settings = get_settings().with_overrides(max_calibration_error=0.05)
+    sharp = {"macro_f1": 0.80, "log_loss": 0.6, "ece": 0.068}
+    tame = {"macro_f1": 0.67, "log_loss": 0.9, "ece": 0.049}
+    candidates = {"sklearn": sharp, "keras": tame}
+    assert calibration_limit(settings, {"present": False}) == 0.05
+    assert calibration_limit(settings, {"present": True, "usable": False}) == 0.05
+    champion = {"present": True, "usable": True, "metrics": {"ece": 0.07}}
+    limit = calibration_limit(settings, champion)
+    assert limit == 0.07 and choose_candidate(candidates, limit) == "sklearn"
+    assert set_aside(candidates, "sklearn", limit) == []
+    champion["metrics"]["ece"] = 0.054
+    limit = calibration_limit(settings, champion)
+    assert choose_candidate(candidates, limit) == "keras"
+    assert set_aside(candidates, "keras", limit) == [
+        "sklearn (macro-F1 0.8000) set aside: ECE 0.068 above 0.054"]
+
+
 def test_thresholds_reach_target_precision_or_never():
     rng = np.random.default_rng(0)
     n = 2000

@@ -366,6 +366,27 @@ def choose_candidate(candidates: dict[str, dict], max_ece: float) -> str:
     return min(pool, key=lambda k: (-candidates[k]["macro_f1"], candidates[k]["log_loss"]))
 
 
+def calibration_limit(settings: Settings, champion: dict) -> float:
+    """The ECE a candidate may have: VEE_MAX_CALIBRATION_ERROR, or the champion's own ECE on
+    the same holdout when that is higher. The limit holds the champion too: a challenger
+    calibrated no worse than the model now deciding is not set aside for its calibration."""
+    limit = settings.max_calibration_error
+    if champion.get("usable") and champion.get("metrics", {}).get("ece") is not None:
+        limit = max(limit, float(champion["metrics"]["ece"]))
+    return limit
+
+
+def set_aside(candidates: dict[str, dict], chosen: str, max_ece: float) -> list[str]:
+    """The candidates with a better macro-F1 than the chosen one, left out for calibration:
+    said in the decision's reason, so a better model is never dropped silently."""
+    best = candidates[chosen]["macro_f1"]
+    return [
+        f"{kind} (macro-F1 {m['macro_f1']:.4f}) set aside: ECE {m['ece']:.3f} above {max_ece:.3f}"
+        for kind, m in sorted(candidates.items())
+        if kind != chosen and m["macro_f1"] > best and m["ece"] > max_ece
+    ]
+
+
 def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -> dict:
     """Baseline and current champion on the holdout; choose the best trained candidate."""
     from vee_tasks.training import models
@@ -383,15 +404,20 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
             log.warning("candidate %s has no result (its training failed); skipping it", kind)
     if not results:
         raise TrainingError("no candidate finished training; see the train_* task logs")
-    best = choose_candidate({k: v["metrics"] for k, v in results.items()},
-                            settings.max_calibration_error)
     frame = pd.read_parquet(run_dir / "training.parquet")
     hold, y_hold = _split_xy(frame, "holdout")
     champion = _champion_on_holdout(hold, y_hold, settings)
+    metrics = {k: v["metrics"] for k, v in results.items()}
+    max_ece = calibration_limit(settings, champion)
+    best = choose_candidate(metrics, max_ece)
     decision, reason = promotion_decision(results[best], champion, settings, baseline["metrics"])
+    aside = set_aside(metrics, best, max_ece)
+    if aside:
+        reason = f"{reason}; {best} chosen: " + "; ".join(aside)
     evaluation = {
         "chosen": best,
-        "candidates": {k: v["metrics"] for k, v in results.items()},
+        "calibration_limit": max_ece,
+        "candidates": metrics,
         "baseline": baseline["metrics"],
         "champion": champion,
         "decision": decision,
