@@ -371,3 +371,33 @@ def test_a_new_champion_clears_a_stale_challenger(two_runs, training_env, monkey
     assert registry.resolve_champion_version() == third.version
     with pytest.raises(Exception, match="(?i)alias|not found|does not exist"):
         client.get_model_version_by_alias(name, CHALLENGER_ALIAS)
+
+
+def test_labels_with_impossible_timestamps_are_left_out(training_env):
+    """An analyst-resolved exception with an infinite timestamp failed the whole weekly run
+    in the features' arithmetic; one raised days before its read date has features that saw
+    none of its reads. Both are left out of the labels, as the nightly run quarantines them."""
+    from vee_tasks.warehouse import read_frame
+
+    engine = training_env
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            meter = conn.execute(sa.text("SELECT meter_id FROM mdm.meter LIMIT 1")).scalar()
+            day = dt.date(2026, 1, 20)
+            good = dt.datetime(2026, 1, 21, 9, tzinfo=dt.timezone.utc)
+            rows = {990001: ("infinity", good), 990002: (good - dt.timedelta(days=9), good),
+                    990003: (good, "infinity"), 990004: (good, good)}
+            for eid, (raised, window_end) in rows.items():
+                conn.execute(sa.text(
+                    "INSERT INTO mdm.vee_exception VALUES (:id, :m, 'SPIKE', :d, :ws, :we, 9, 2, "
+                    "'SPIKE/1', :raised, 'ANALYST_RESOLVED', :now)"),
+                    {"id": eid, "m": meter, "d": day, "ws": good - dt.timedelta(hours=30),
+                     "we": window_end, "raised": raised, "now": good})
+                conn.execute(sa.text(
+                    "INSERT INTO mdm.analyst_resolution VALUES (:id, 'ACCEPT', 'a1', :at, NULL)"),
+                    {"id": eid, "at": good + dt.timedelta(days=1)})
+            labels = read_frame(conn, "queries/training_labels.sql", {
+                "cutoff": good + dt.timedelta(days=2), "since": good - dt.timedelta(days=1),
+                "tz": "America/Toronto"})
+            tx.rollback()
+    assert set(labels["exception_id"]) & set(rows) == {990004}

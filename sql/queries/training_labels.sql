@@ -1,6 +1,7 @@
 -- Training labels: exceptions analysts resolved (never the system's own decisions) with the
 -- resolution known before the run's cutoff (start of its logical date in the utility's
--- zone), within the lookback. Range predicate on analyst_resolution (resolved_at).
+-- zone), within the lookback. Range predicate on analyst_resolution (resolved_at). :tz is
+-- the utility's time zone.
 SELECT e.exception_id,
        e.meter_id,
        e.rule_code AS label_rule_code,
@@ -13,4 +14,9 @@ JOIN mdm.vee_exception e ON e.exception_id = a.exception_id
 WHERE a.resolved_at < :cutoff
   AND a.resolved_at >= :since
   AND e.status = 'ANALYST_RESOLVED'
+  -- rows the nightly run would quarantine for their timestamps (checks raised_at_plausible,
+  -- window_*_in_day): infinite ones fail the features' arithmetic, and a raise more than a
+  -- day before the read date starts has point-in-time features that saw none of its reads
+  AND isfinite(e.raised_at) AND isfinite(e.window_start) AND isfinite(e.window_end)
+  AND e.raised_at >= (e.read_date::timestamp AT TIME ZONE :tz) - interval '1 day'
 ORDER BY e.raised_at, e.exception_id

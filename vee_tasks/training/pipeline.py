@@ -118,7 +118,7 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
             conn,
             "queries/training_labels.sql",
             {"cutoff": dt.datetime.fromisoformat(ctx["cutoff"]),
-             "since": dt.datetime.fromisoformat(ctx["since"])},
+             "since": dt.datetime.fromisoformat(ctx["since"]), "tz": settings.timezone},
         )
     counts = labels[LABEL].value_counts().to_dict() if len(labels) else {}
     info = {"n_labels": int(len(labels)), "class_counts": {str(k): int(v) for k, v in counts.items()}}
