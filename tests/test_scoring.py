@@ -438,3 +438,68 @@ def test_an_exception_the_mdms_moves_to_another_read_date_is_in_one_place(
         assert status in ("AUTO_RESOLVED", "PENDING_REVIEW")
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def cloned_world(databases, scoring_world, monkeypatch):
+    """A private copy of the scoring world, for tests that leave runs half done."""
+    from robustness_support import clone_database
+    from scoring_fixtures import _apply_env
+
+    url = clone_database(databases, scoring_world.url, "runstate")
+    _apply_env(monkeypatch, {**scoring_world.env(), "VEE_WAREHOUSE_URL": url})
+    monkeypatch.delenv("AIRFLOW_CONN_VEE_WAREHOUSE", raising=False)
+    engine = sa.create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def _record(engine, run_id):
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text(
+            "SELECT status, selected, scored, quarantined, dq_outcome, dq_report_path, message "
+            "FROM vee.scoring_run WHERE dag_run_id = :r"), {"r": run_id}).mappings().one())
+
+
+def test_a_step_of_a_finished_run_cleared_alone_is_refused_and_the_record_kept(
+        cloned_world, scoring_world):
+    """Found by an outside probe on 2026-11-27 (`airflow tasks clear -t <task>` on a finished
+    run): a lone validate rewrote the counts from an empty staging table, a lone score_shard
+    failed and its callback turned the SUCCESS record to FAILED."""
+    from vee_tasks.scoring import dag_tasks
+    from vee_tasks.scoring.errors import RunFinishedError
+
+    engine, day = cloned_world, scoring_world.days[-1]
+    run = score_read_date(engine, day, run_id="finished")
+    assert run.status == "SUCCESS" and run.scored > 0
+    before = _record(engine, "finished")
+    for step in (lambda: steps.extract(engine, "finished", day),
+                 lambda: steps.validate(engine, "finished", day),
+                 lambda: steps.score_shard(engine, "finished", day, 0, run.model_version)):
+        with pytest.raises(RunFinishedError, match="clear the whole run"):
+            step()
+    dag_tasks.on_task_failure({"run_id": "finished", "exception": RunFinishedError("x")})
+    assert _record(engine, "finished") == before
+
+
+def test_a_failed_shard_resumes_after_other_runs_finished(cloned_world, scoring_world):
+    """The documented recovery, clearing the failed shard, found the run's staged rows
+    dropped by the next run to finish, scored 0 rows and failed at finish (outside probe,
+    2026-11-27). A failed run keeps its staging; a run whose staging is gone says so."""
+    engine, day, other = cloned_world, scoring_world.days[-1], scoring_world.days[-2]
+    settings = get_settings()
+    version, shards = _steps_until_validated(engine, "resumed", day, settings)
+    steps.mark_failed(engine, "resumed", "score_shard: a permanent error")
+    assert score_read_date(engine, other, run_id="meanwhile").status == "SUCCESS"
+    for shard in shards:
+        steps.score_shard(engine, "resumed", day, shard, version, settings)
+    steps.finish_run(engine, "resumed", settings)
+    record = _record(engine, "resumed")
+    assert record["status"] == "SUCCESS" and record["scored"] > 0
+    assert record["selected"] == record["scored"] + record["quarantined"]
+
+    version, shards = _steps_until_validated(engine, "lost", day, settings)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM vee.nightly_extract WHERE dag_run_id = 'lost'"))
+    with pytest.raises(steps.RunStateError, match="rows extract staged are left"):
+        steps.score_shard(engine, "lost", day, shards[0], version, settings)

@@ -19,4 +19,5 @@ SET read_date = EXCLUDED.read_date,
     step_seconds = '{}'::jsonb,
     message = NULL,
     started_at = now(),
-    finished_at = NULL;
+    finished_at = NULL,
+    staged_rows = NULL;

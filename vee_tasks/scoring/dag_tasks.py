@@ -120,9 +120,13 @@ def on_task_failure(context: Any) -> None:
     try:
         from vee_tasks.scoring import steps
 
+        from vee_tasks.scoring.errors import RunFinishedError
+
         ti = context.get("task_instance") or context.get("ti")
         task_id = getattr(ti, "task_id", "?")
         exc = context.get("exception")
+        if isinstance(exc, RunFinishedError):
+            return  # a task of a finished run cleared alone: its record stays as it was
         steps.mark_failed(_engine(), context["run_id"], f"task {task_id} failed: {exc}")
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.scoring_run")

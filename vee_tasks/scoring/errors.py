@@ -19,6 +19,11 @@ class RunStateError(ScoringError):
     """The run record says a step must not run (e.g. scoring a run that failed validation)."""
 
 
+class RunFinishedError(RunStateError):
+    """One task of a finished run was cleared alone: refused, and the record left as it was
+    (the run's other steps are not rerun with it, and its staged rows are gone)."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for errors of the connection or server (lost connection, restart, timeout).
 

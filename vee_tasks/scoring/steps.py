@@ -26,7 +26,7 @@ from typing import Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from vee_tasks.config import DECIDABLE_STATUSES, RESOLUTION_CODES, Settings, get_settings
-from vee_tasks.scoring.errors import DataQualityError, RunStateError, is_transient
+from vee_tasks.scoring.errors import DataQualityError, RunFinishedError, RunStateError, is_transient
 from vee_tasks.warehouse import (
     bound_query,
     copy_rows,
@@ -99,8 +99,8 @@ def _step(engine: Engine, dag_run_id: str, name: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
-    except DataQualityError:
-        raise  # validate() has already recorded DQ_FAILED and its figures
+    except (DataQualityError, RunFinishedError):
+        raise  # validate() has recorded DQ_FAILED; a finished run's record stays as it is
     except Exception as exc:
         if not is_transient(exc):
             try:
@@ -109,6 +109,33 @@ def _step(engine: Engine, dag_run_id: str, name: str) -> Iterator[None]:
                 log.exception("could not mark run %s failed", dag_run_id)
         raise
     record_step_seconds(engine, dag_run_id, name, time.perf_counter() - started)
+
+
+def _require_staged(run, staged: int, dag_run_id: str, step: str) -> None:
+    """The run's staged rows are all there (a run's staging is dropped when it finishes, and
+    a failed run's after a few days): otherwise a step would see an empty day and succeed
+    with nothing done."""
+    expected = run["staged_rows"] if run is not None else None
+    if expected is not None and staged != expected:
+        raise RunStateError(
+            f"run {dag_run_id}: {staged} of the {expected} rows extract staged are left, so "
+            f"{step} cannot go on; clear the whole run: airflow tasks clear vee_nightly_scoring "
+            f"-s {run['read_date']} -e {run['read_date']} -y"
+        )
+
+
+def _refuse_finished(run, dag_run_id: str, step: str, also: tuple[str, ...] = ()) -> None:
+    """A step of a run that has finished, cleared on its own in Airflow: its record, staged
+    rows and the other steps' results no longer go with it, so it must not run alone (an
+    outside probe saw a lone validate rewrite the counts from an empty staging table, and a
+    lone score_shard turn the record of a successful run to FAILED)."""
+    if run is not None and run["status"] in ("SUCCESS", *also):
+        read_date = run["read_date"]
+        raise RunFinishedError(
+            f"run {dag_run_id} has finished ({run['status']}): {step} cannot rerun alone. To "
+            f"rerun read date {read_date}, clear the whole run: airflow tasks clear "
+            f"vee_nightly_scoring -s {read_date} -e {read_date} -y (every task, not -t {step})"
+        )
 
 
 def start_run(engine: Engine, dag_run_id: str, read_date: dt.date) -> dict:
@@ -208,6 +235,9 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
     settings = settings or get_settings()
     with _step(engine, dag_run_id, "extract"):
         with engine.begin() as conn:
+            _refuse_finished(_run_row(conn, dag_run_id), dag_run_id, "extract")
+            # cleared after a failure: open again, the extract starts the run's data afresh
+            _q(conn, "nightly_run_restage", {"dag_run_id": dag_run_id})
             problems = contract_schema_problems(conn)
             key_enforced = bool(_q(conn, "nightly_exception_key_enforced").scalar())
             warn_missing_supporting_indexes(conn, f"run {dag_run_id}")
@@ -228,7 +258,8 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
                  "check_duplicates": not key_enforced},
             )
             selected = result.rowcount
-            _q(conn, "nightly_run_shards", {"dag_run_id": dag_run_id, "shard_count": shards})
+            _q(conn, "nightly_run_shards",
+               {"dag_run_id": dag_run_id, "shard_count": shards, "staged": selected})
             conn.exec_driver_sql("ANALYZE vee.nightly_extract")
     log.info("run %s: staged %d decidable exceptions of %s in %d shard(s)", dag_run_id, selected,
              read_date, shards)
@@ -372,7 +403,10 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
         gx_import = preload_great_expectations()
         try:
             with engine.connect() as conn:
+                run = _run_row(conn, dag_run_id)
+                _refuse_finished(run, dag_run_id, "validate", also=("DQ_FAILED",))
                 frame = read_extract_frame(conn, dag_run_id)
+                _require_staged(run, len(frame), dag_run_id, "validate")
                 history_rows = _q(
                     conn,
                     "nightly_volume_history",
@@ -511,6 +545,10 @@ def score_shard(
     with _step(engine, dag_run_id, name):
         with engine.connect() as conn:
             run = _run_row(conn, dag_run_id)
+            _refuse_finished(run, dag_run_id, "score_shard")
+            any_staged = _q(conn, "nightly_staged_any", {"dag_run_id": dag_run_id}).scalar()
+        if run is not None and (run["staged_rows"] or 0) > 0 and not any_staged:
+            _require_staged(run, 0, dag_run_id, "score_shard")
         if run is None or run["dq_outcome"] != "PASSED" or run["status"] not in ("RUNNING", "FAILED"):
             raise RunStateError(
                 f"run {dag_run_id} is not validated and running "
