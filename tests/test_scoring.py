@@ -503,3 +503,20 @@ def test_a_failed_shard_resumes_after_other_runs_finished(cloned_world, scoring_
         conn.execute(sa.text("DELETE FROM vee.nightly_extract WHERE dag_run_id = 'lost'"))
     with pytest.raises(steps.RunStateError, match="rows extract staged are left"):
         steps.score_shard(engine, "lost", day, shards[0], version, settings)
+
+
+def test_a_rerun_logs_what_the_record_said_and_a_future_date_is_flagged(cloned_world, scoring_world, caplog):
+    """A rerun resets its run record in place: the earlier model and counts go to the log
+    first (the audit trail a probe missed after a new champion rescored a date). A read date
+    that has not ended yet is flagged: the MDMS may still raise exceptions for it."""
+    import logging
+
+    engine, day = cloned_world, scoring_world.days[-1]
+    first = score_read_date(engine, day, run_id="audited")
+    with caplog.at_level(logging.WARNING, logger="vee_tasks.scoring.steps"):
+        steps.start_run(engine, "audited", day)
+        steps.start_run(engine, "tomorrow", dt.date.today() + dt.timedelta(days=2))
+    text = caplog.text
+    assert f"run audited was run before (SUCCESS, model vee-resolution v{first.model_version}" in text
+    assert f"scored {first.scored}" in text
+    assert "has not ended yet" in text

@@ -355,6 +355,36 @@ def test_loading_a_model_in_an_airflow_task_writes_no_deprecation_noise(tmp_path
     assert done.stdout.split()[-2:] == ["sklearn", "0"], done.stdout[-500:]
 
 
+def test_loading_a_keras_model_writes_nothing_to_stderr(tmp_path):
+    """Airflow logs a task's stderr at ERROR level: TensorFlow's start-up lines (absl, the
+    oneDNN notice) made six ERROR lines in every shard's log of a successful night (outside
+    probe, 2026-11-27), enough to set off log-based alerting."""
+    import os
+    import subprocess
+    import sys
+
+    from vee_tasks.features import CATEGORICAL_COLUMNS, CATEGORY_VALUES, NUMERIC_COLUMNS
+    from vee_tasks.training.models import fit_keras
+
+    rng = np.random.default_rng(0)
+    rows = 300
+    frame = pd.DataFrame(
+        {**{c: rng.choice(CATEGORY_VALUES[c], rows) for c in CATEGORICAL_COLUMNS},
+         **{c: rng.normal(size=rows) for c in NUMERIC_COLUMNS}},
+        index=pd.Index(np.arange(rows), name="exception_id"),
+    )
+    fit_keras(frame, rng.integers(0, len(RESOLUTION_CODES), rows), epochs=1).save(tmp_path / "model")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from vee_tasks.training.predictor import ResolutionPredictor; "
+         "print(ResolutionPredictor.load(Path(sys.argv[1])).kind)", str(tmp_path / "model")],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "keras"
+    assert done.stderr.strip() == "", done.stderr[-2000:]
+
+
 def test_a_new_champion_clears_a_stale_challenger(two_runs, training_env, monkeypatch, request):
     """Version 2 lost to version 1 and holds `challenger`; when a later version wins, the alias
     no longer points at that older loser. (Last in this module: it moves the champion.)"""

@@ -66,7 +66,7 @@ def start(context: Any) -> dict:
 
     settings = get_settings()
     read_date = read_date_from_context(context, settings.timezone)
-    return _call(steps.start_run, _engine(), context["run_id"], read_date)
+    return _call(steps.start_run, _engine(), context["run_id"], read_date, settings.timezone)
 
 
 def resolve_champion(run: dict) -> str:

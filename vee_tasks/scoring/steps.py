@@ -138,10 +138,27 @@ def _refuse_finished(run, dag_run_id: str, step: str, also: tuple[str, ...] = ()
         )
 
 
-def start_run(engine: Engine, dag_run_id: str, read_date: dt.date) -> dict:
+def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str | None = None) -> dict:
     """Open the run record (a retried or cleared run starts afresh)."""
+    from vee_tasks.dates import day_bounds
+
     started = time.perf_counter()
+    timezone = timezone or get_settings().timezone
+    day_end = day_bounds(read_date, timezone)[1]
+    if day_end > dt.datetime.now(dt.timezone.utc):
+        log.warning(
+            "read date %s has not ended yet in %s (it ends at %s UTC): exceptions the MDMS "
+            "raises later are not in this run", read_date, timezone, day_end.isoformat())
     with engine.begin() as conn:
+        earlier = _run_row(conn, dag_run_id)
+        if earlier is not None and earlier["status"] != "RUNNING":
+            # the audit trail of a rerun: what the record said before it is reset
+            log.warning(
+                "run %s was run before (%s, model %s v%s, selected %s, scored %s, quarantined "
+                "%s): its record is reset, and its resolution rows are rewritten where this "
+                "run decides otherwise", dag_run_id, earlier["status"], earlier["model_name"],
+                earlier["model_version"], earlier["selected"], earlier["scored"],
+                earlier["quarantined"])
         _q(conn, "nightly_run_start", {"dag_run_id": dag_run_id, "read_date": read_date})
     record_step_seconds(engine, dag_run_id, "start", time.perf_counter() - started)
     log.info("nightly run %s: read date %s", dag_run_id, read_date)

@@ -245,6 +245,8 @@ def preload_great_expectations():
     import importlib
     import threading
 
+    _quiet_gx()  # before the import: it logs a line per expectation it registers
+
     def load() -> None:
         try:
             importlib.import_module("great_expectations")

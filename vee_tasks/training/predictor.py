@@ -16,6 +16,7 @@ TensorFlow and skops are imported only when a model of that kind is loaded.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -256,6 +257,12 @@ class ResolutionPredictor:
                     # types and code paths are the artifact writer's word, not ours)
                     model = sio.load(path, trusted=untrusted)
             elif kind == "keras":
+                # TensorFlow's C++ start-up lines go to stderr, which Airflow logs as ERROR:
+                # 2.21 prints the oneDNN notice whatever TF_CPP_MIN_LOG_LEVEL says, so the
+                # oneDNN graph rewrites are off for scoring (a small MLP: same speed, results
+                # equal but for round-off)
+                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+                os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
                 import keras
 
                 # safe_mode (the default, said aloud): no Lambda layers' stored bytecode
