@@ -430,6 +430,17 @@ def test_a_task_without_a_warehouse_connection_fails_clearly(monkeypatch, tmp_pa
         with pytest.raises(WarehouseNotConfigured, match="no warehouse configured.*vee_warehouse") as info:
             warehouse_url()
         assert not is_transient(info.value)  # no retries: it will not configure itself
+        # through the DAGs' tasks: failed at once, not retried (the engine is made before
+        # the step's own failure policy applies)
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from vee_tasks.scoring import dag_tasks as nightly
+        from vee_tasks.training import dag_tasks as weekly
+
+        with pytest.raises(AirflowFailException, match="vee_warehouse"):
+            nightly.extract({"dag_run_id": "no_conn", "read_date": "2026-03-01"})
+        with pytest.raises(AirflowFailException, match="vee_warehouse"):
+            weekly._engine()
         assert not (tmp_path / "pgdata").exists()
     finally:
         monkeypatch.undo()

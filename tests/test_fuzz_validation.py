@@ -462,3 +462,42 @@ def test_reported_input_defects_do_not_fail_the_run(fuzz_world, monkeypatch, cas
             conn.execute(sa.text("DELETE FROM mdm.vee_exception WHERE read_date = :d"), {"d": day})
             conn.execute(sa.text("DELETE FROM vee.exception_resolution WHERE read_date = :d"), {"d": day})
             conn.execute(sa.text("DELETE FROM vee.quarantined_exception WHERE read_date = :d"), {"d": day})
+
+
+def test_an_id_on_two_read_dates_stays_quarantined_under_both(fuzz_world, monkeypatch):
+    """A warehouse without the contract's key holds one id on two read dates: each run
+    quarantines its copy, and the second run must not take the first date's row away
+    (a review on 2026-11-27 caught the rerun's delete-by-id doing so)."""
+    from scoring_fixtures import _apply_env
+    from vee_tasks.scoring.pipeline import score_read_date
+
+    fw = fuzz_world
+    _apply_env(monkeypatch, {**fw["world"].env(), "VEE_WAREHOUSE_URL": fw["url"]})
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_VEE_WAREHOUSE", raising=False)
+    settings_ = get_settings().with_overrides(max_quarantine_share=1.0, volume_min_history_days=10**6)
+    engine = fw["engine"]
+    days = [fw["day"], fw["day"] + dt.timedelta(days=1)]
+    rows = []
+    for day in days:
+        start = _local_day_start(day)
+        rows.append({"id": FUZZ_ID_BASE + 50, "meter": fw["meters"][0], "rule": "SPIKE", "day": day,
+                     "ws": start + dt.timedelta(hours=3), "we": start + dt.timedelta(hours=5),
+                     "obs": 9.0, "exp": 2.0, "rv": "SPIKE/3", "raised": start + dt.timedelta(hours=26),
+                     "status": "OPEN"})
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO mdm.vee_exception VALUES (:id, :meter, :rule, :day, :ws, "
+                             ":we, :obs, :exp, :rv, :raised, :status, :raised)"), rows)
+    try:
+        for n, day in enumerate(days):
+            run = score_read_date(engine, day, run_id=f"twice_{n}", settings=settings_)
+            assert (run.status, run.quarantined, run.scored) == ("SUCCESS", 1, 0)
+        with engine.connect() as conn:
+            quarantined = conn.execute(sa.text(
+                "SELECT read_date FROM vee.quarantined_exception WHERE exception_id = :i "
+                "ORDER BY 1"), {"i": FUZZ_ID_BASE + 50}).scalars().all()
+        assert quarantined == days
+    finally:
+        with engine.begin() as conn:
+            for table in ("mdm.vee_exception", "vee.exception_resolution", "vee.quarantined_exception"):
+                conn.execute(sa.text(f"DELETE FROM {table} WHERE read_date = ANY(:d)"), {"d": days})

@@ -478,7 +478,11 @@ def test_a_step_of_a_finished_run_cleared_alone_is_refused_and_the_record_kept(
                  lambda: steps.score_shard(engine, "finished", day, 0, run.model_version)):
         with pytest.raises(RunFinishedError, match="clear the whole run"):
             step()
-    dag_tasks.on_task_failure({"run_id": "finished", "exception": RunFinishedError("x")})
+    # as Airflow hands it to the failure callback: wrapped by the task's failure policy
+    with pytest.raises(Exception) as wrapped:
+        dag_tasks._call(steps.validate, engine, "finished", day)
+    assert type(wrapped.value).__name__ == "AirflowFailException"
+    dag_tasks.on_task_failure({"run_id": "finished", "exception": wrapped.value})
     assert _record(engine, "finished") == before
 
 

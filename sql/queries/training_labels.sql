@@ -18,5 +18,5 @@ WHERE a.resolved_at < :cutoff
   -- window_*_in_day): infinite ones fail the features' arithmetic, and a raise more than a
   -- day before the read date starts has point-in-time features that saw none of its reads
   AND isfinite(e.raised_at) AND isfinite(e.window_start) AND isfinite(e.window_end)
-  AND e.raised_at >= (e.read_date::timestamp AT TIME ZONE :tz) - interval '1 day'
+  AND e.raised_at >= (e.read_date::timestamp AT TIME ZONE :tz) - interval '24 hours'
 ORDER BY e.raised_at, e.exception_id

@@ -55,9 +55,15 @@ def _call(fn: Callable, *args, **kwargs):
 
 
 def _engine():
-    from vee_tasks.warehouse import get_engine
+    """The warehouse engine; no warehouse configured fails the task at once (no retries)."""
+    from vee_tasks.warehouse import WarehouseNotConfigured, get_engine
 
-    return get_engine()
+    try:
+        return get_engine()
+    except WarehouseNotConfigured as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def start(context: Any) -> dict:
@@ -125,8 +131,11 @@ def on_task_failure(context: Any) -> None:
         ti = context.get("task_instance") or context.get("ti")
         task_id = getattr(ti, "task_id", "?")
         exc = context.get("exception")
-        if isinstance(exc, RunFinishedError):
-            return  # a task of a finished run cleared alone: its record stays as it was
+        cause, seen = exc, 0
+        while cause is not None and seen < 10:  # _call wraps it in AirflowFailException
+            if isinstance(cause, RunFinishedError):
+                return  # a task of a finished run cleared alone: its record stays as it was
+            cause, seen = cause.__cause__ or cause.__context__, seen + 1
         steps.mark_failed(_engine(), context["run_id"], f"task {task_id} failed: {exc}")
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.scoring_run")

@@ -472,6 +472,7 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             copy_rows(conn, "nightly_failed_rows", ["stage_row", "failed_checks"], failed)
             _q(conn, "nightly_mark_failed_rows", {"dag_run_id": dag_run_id})
             _q(conn, "nightly_quarantine_delete", {"dag_run_id": dag_run_id, "read_date": read_date})
+            _q(conn, "nightly_quarantine_delete_moved", {"dag_run_id": dag_run_id, "read_date": read_date})
             _q(conn, "nightly_quarantine_insert", {"dag_run_id": dag_run_id, "read_date": read_date})
             if outcome.row_failures:
                 _withdraw_earlier_decisions(conn, dag_run_id)

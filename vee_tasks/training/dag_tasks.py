@@ -20,9 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def _engine():
-    from vee_tasks.warehouse import get_engine
+    """The warehouse engine; no warehouse configured fails the task at once (no retries)."""
+    from vee_tasks.warehouse import WarehouseNotConfigured, get_engine
 
-    return get_engine()
+    try:
+        return get_engine()
+    except WarehouseNotConfigured as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _call(fn: Callable, *args, **kwargs):
