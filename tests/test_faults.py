@@ -570,6 +570,22 @@ def test_code_stored_with_a_version_never_runs_at_load(world, monkeypatch, tmp_p
     assert loaded.kind in ("sklearn", "keras") and loaded.predictor.model is not None
 
 
+def test_a_version_whose_files_are_gone_is_a_registry_error_not_an_incompatible_model(
+        world, monkeypatch, tmp_path):
+    """Files missing from the artifact store say nothing about the model: not
+    IncompatibleModelError, which lets training replace a champion without comparing."""
+    from vee_tasks import registry
+
+    fw = world
+    _private_registry(fw.env, tmp_path, monkeypatch)
+    model_dir = _champion_copy(fw, tmp_path)
+    version = _register(model_dir)
+    shutil.rmtree(model_dir)
+    with pytest.raises(registry.RegistryError) as info:
+        registry.load_model_version(version)
+    assert not isinstance(info.value, registry.IncompatibleModelError), info.value
+
+
 @pytest.mark.parametrize("damage", [
     "garbage_files", "other_feature_set", "other_classes", "untrusted_skops_types",
     # Found here: the allowlist used to trust every builtins.* (exec, eval, __import__);

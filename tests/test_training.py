@@ -29,7 +29,7 @@ def _metrics(f1: float, recalls: dict[str, float]) -> dict:
     m = {"macro_f1": f1}
     for code in RESOLUTION_CODES:
         m[f"recall_{code}"] = recalls.get(code, 0.8)
-        m[f"support_{code}"] = 10.0
+        m[f"support_{code}"] = 100.0
     return m
 
 
@@ -54,6 +54,16 @@ def test_promotion_policy():
     assert decision == "challenger" and "baseline" in reason
     assert promotion_decision({"metrics": _metrics(0.40, {})}, broken, settings,
                               baseline)[0] == "challenger"
+    # a champion below the per-rule baseline does not keep its place on one class's recall
+    # (outside probe, 2026-11-27: F1 0.173 vs baseline 0.290 kept out a 0.456 challenger)
+    poor = {"present": True, "usable": True, "version": "3", "metrics": _metrics(0.30, {})}
+    decision, reason = promotion_decision({"metrics": _metrics(0.60, {"EDIT": 0.70})}, poor,
+                                          settings, baseline)
+    assert decision == "champion" and "per-rule baseline" in reason
+    # a one-row swing is not a recall drop (support 10: 0.8 -> 0.7 is one row)
+    small = {**champion, "metrics": {**champion["metrics"], "support_EDIT": 10.0}}
+    assert promotion_decision({"metrics": _metrics(0.75, {"EDIT": 0.70})}, small,
+                              settings)[0] == "champion"
 
 
 def test_a_badly_calibrated_candidate_is_chosen_only_if_all_are():
@@ -406,7 +416,8 @@ def test_a_new_champion_clears_a_stale_challenger(two_runs, training_env, monkey
 def test_labels_with_impossible_timestamps_are_left_out(training_env):
     """An analyst-resolved exception with an infinite timestamp failed the whole weekly run
     in the features' arithmetic; one raised days before its read date has features that saw
-    none of its reads. Both are left out of the labels, as the nightly run quarantines them."""
+    none of its reads. Both are left out of the labels, as the nightly run quarantines them;
+    so is one raised after the cutoff with a resolution stamped before it."""
     from vee_tasks.warehouse import read_frame
 
     engine = training_env
@@ -416,7 +427,10 @@ def test_labels_with_impossible_timestamps_are_left_out(training_env):
             day = dt.date(2026, 1, 20)
             good = dt.datetime(2026, 1, 21, 9, tzinfo=dt.timezone.utc)
             rows = {990001: ("infinity", good), 990002: (good - dt.timedelta(days=9), good),
-                    990003: (good, "infinity"), 990004: (good, good)}
+                    990003: (good, "infinity"), 990004: (good, good),
+                    # raised after the cutoff, resolved "before" it (an MDMS clock problem):
+                    # its features would read data from after the cutoff
+                    990005: (good + dt.timedelta(days=3), good)}
             for eid, (raised, window_end) in rows.items():
                 conn.execute(sa.text(
                     "INSERT INTO mdm.vee_exception VALUES (:id, :m, 'SPIKE', :d, :ws, :we, 9, 2, "
@@ -431,3 +445,53 @@ def test_labels_with_impossible_timestamps_are_left_out(training_env):
                 "tz": "America/Toronto"})
             tx.rollback()
     assert set(labels["exception_id"]) & set(rows) == {990004}
+
+
+def test_a_champion_whose_files_are_gone_fails_the_run_instead_of_being_replaced(monkeypatch):
+    """Found by an outside probe on 2026-11-27: with the champion's artifacts unreadable the
+    evaluation called it "unusable" and promoted the challenger without a comparison. Only a
+    model that is itself incompatible is replaced so; a store that fails stops the run."""
+    from vee_tasks.training import pipeline
+
+    hold = pd.DataFrame()
+    monkeypatch.setattr(registry, "resolve_champion_version", lambda settings=None: "7")
+
+    def gone(version, settings=None):
+        raise registry.RegistryError("model vee-resolution version 7: no files for it")
+
+    monkeypatch.setattr(registry, "load_model_version", gone)
+    with pytest.raises(registry.RegistryError, match="no files"):
+        pipeline._champion_on_holdout(hold, np.array([]), get_settings())
+
+    def incompatible(version, settings=None):
+        raise registry.IncompatibleModelError("trained on another feature set")
+
+    monkeypatch.setattr(registry, "load_model_version", incompatible)
+    champion = pipeline._champion_on_holdout(hold, np.array([]), get_settings())
+    assert champion["usable"] is False and "feature set" in champion["error"]
+
+
+def test_a_stale_champion_decision_does_not_move_the_alias_back():
+    """Rerunning an older run's register step after a newer run promoted another version
+    moved the champion alias back to the older model (outside probe, 2026-11-27)."""
+    from types import SimpleNamespace
+
+    from vee_tasks.training.register import _still_the_champion_evaluated
+
+    class Client:
+        def __init__(self, champion):
+            self.champion = champion
+
+        def get_model_version_by_alias(self, name, alias):
+            if self.champion is None:
+                raise LookupError("no alias")
+            return SimpleNamespace(version=self.champion)
+
+    evaluated_v3 = {"champion": {"present": True, "version": "3"}}
+    first = {"champion": {"present": False}}
+    assert _still_the_champion_evaluated(Client("3"), "m", "5", evaluated_v3, "r")[0] == "champion"
+    assert _still_the_champion_evaluated(Client(None), "m", "1", first, "r")[0] == "champion"
+    # an idempotent rerun of the step that promoted this very version
+    assert _still_the_champion_evaluated(Client("5"), "m", "5", evaluated_v3, "r")[0] == "champion"
+    decision, reason = _still_the_champion_evaluated(Client("8"), "m", "5", evaluated_v3, "r")
+    assert decision == "challenger" and "champion is v8 now, not v3" in reason

@@ -197,8 +197,23 @@ def _download_predictor(name: str, version: str, settings: Settings):
     from vee_tasks.training.predictor import ModelFormatError, ResolutionPredictor
 
     with tempfile.TemporaryDirectory(prefix="vee-model-") as tmp, mlflow_uris(settings):
-        local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=tmp)).resolve()
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version}", dst_path=tmp)).resolve()
+        except Exception as exc:  # noqa: BLE001 - the artifact store, not the model
+            # not IncompatibleModelError: a store that is down says nothing about the
+            # model, and training would then promote past a champion it could not read
+            raise RegistryError(
+                f"model {name} version {version}: its files could not be downloaded from "
+                f"the registry at {settings.tracking_uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from exc
+        if not (local / "MLmodel").is_file():
+            # files gone from the store (moved, expired, a mount missing): not a verdict on
+            # the model, as for a download that fails
+            raise RegistryError(
+                f"model {name} version {version}: the registry at {settings.tracking_uri} has "
+                "no files for it (no MLmodel in its artifacts)"
+            )
         try:
             spec = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
             relative = spec["flavors"]["python_function"]["artifacts"][MODEL_DIR_ARTIFACT]["path"]
@@ -226,6 +241,8 @@ def load_model_version(version: str, settings: Settings | None = None) -> Loaded
         predictor = _download_predictor(name, version, settings)
     except ModelFormatError as exc:
         raise IncompatibleModelError(f"model {name} version {version} is unusable: {exc}") from None
+    except RegistryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - missing files, bad MLmodel, import errors
         cause = exc
         while cause.__cause__ is not None and not isinstance(cause, ModelFormatError):

@@ -307,12 +307,20 @@ def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Setti
         return {"present": False}
     try:
         loaded = registry.load_model_version(version, settings)
-    except registry.RegistryError as exc:
+    except registry.IncompatibleModelError as exc:
+        # corrupt, or for another feature set or classes: a new model may replace it. Any
+        # other registry error (its store down) fails the run: promoting past a champion
+        # that could not be read would be a decision without a comparison.
         return {"present": True, "version": version, "usable": False, "error": str(exc)}
     proba = loaded.predict_proba(hold).to_numpy()
     metrics, _ = evaluate(y_hold, proba, thresholds=loaded.thresholds)
     return {"present": True, "version": version, "usable": True, "kind": loaded.kind,
             "metrics": metrics}
+
+
+# The fewest holdout rows a per-class recall drop must cost to block a promotion: below,
+# it is one row that went the other way.
+MIN_RECALL_DROP_ROWS = 2
 
 
 def promotion_decision(
@@ -340,12 +348,22 @@ def promotion_decision(
             f"macro-F1 {new['macro_f1']:.4f} vs champion v{champion['version']} "
             f"{old['macro_f1']:.4f}: gain {gain:+.4f} below margin {settings.promotion_margin}"
         )
+    if baseline is not None and old["macro_f1"] <= baseline["macro_f1"] < new["macro_f1"]:
+        # a champion that knows less than the per-rule lookup table does not get to keep its
+        # place on a per-class recall it only has by chance (outside probe, 2026-11-27)
+        return "champion", (
+            f"macro-F1 {new['macro_f1']:.4f} beats champion v{champion['version']} "
+            f"{old['macro_f1']:.4f}, which does not beat the per-rule baseline "
+            f"{baseline['macro_f1']:.4f}"
+        )
     drops = []
     for code in RESOLUTION_CODES:
-        if old.get(f"support_{code}", 0) <= 0:
+        support = old.get(f"support_{code}", 0)
+        if support <= 0:
             continue
         drop = old[f"recall_{code}"] - new[f"recall_{code}"]
-        if drop > settings.max_recall_drop:
+        # a drop counts when it is beyond the setting and more than a one-row swing
+        if drop > settings.max_recall_drop and drop * support >= MIN_RECALL_DROP_ROWS:
             drops.append(f"{code} recall -{drop:.3f}")
     if drops:
         return "challenger", (

@@ -164,6 +164,8 @@ def _register(run_dir: Path, settings: Settings) -> dict:
                       "vee.ece": f"{chosen_result['metrics']['ece']:.4f}"},
             )
     v = str(version.version)
+    if decision == "champion":
+        decision, reason = _still_the_champion_evaluated(client, name, v, evaluation, reason)
     client.set_model_version_tag(name, v, TAG_DECISION, decision)
     client.set_model_version_tag(name, v, TAG_REASON, reason)
     alias = CHAMPION_ALIAS if decision == "champion" else CHALLENGER_ALIAS
@@ -180,6 +182,27 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     log.info("%s version %s: alias %s (%s)", name, v, alias, reason)
     return {"model_name": name, "version": v, "decision": decision, "reason": reason,
             "chosen": chosen, "thresholds": thresholds, "mlflow_run_id": parent_run_id}
+
+
+def _still_the_champion_evaluated(client, name: str, v: str, evaluation: dict,
+                                  reason: str) -> tuple[str, str]:
+    """A "champion" decision holds only against the champion it was evaluated against. A
+    rerun of an older run's register step (cleared after a registry outage, say) after a
+    newer run promoted another version must not move the alias back (outside probe,
+    2026-11-27): the version stays a challenger, and the reason says why."""
+    evaluated = evaluation.get("champion") or {}
+    expected = str(evaluated["version"]) if evaluated.get("present") else None
+    try:
+        current = str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
+    except Exception:  # noqa: BLE001 - no champion alias
+        current = None
+    if current in (expected, v):
+        return "champion", reason
+    then = f"v{expected}" if expected else "no champion"
+    return "challenger", (
+        f"{reason}; not promoted: the champion is v{current} now, not {then} as when this run "
+        "evaluated (run the training again to compare with it)"
+    )
 
 
 def _log_model(mlflow, model_dir: Path, hold: pd.DataFrame, infer_signature):
