@@ -472,7 +472,11 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             copy_rows(conn, "nightly_failed_rows", ["stage_row", "failed_checks"], failed)
             _q(conn, "nightly_mark_failed_rows", {"dag_run_id": dag_run_id})
             _q(conn, "nightly_quarantine_delete", {"dag_run_id": dag_run_id, "read_date": read_date})
+            conn.exec_driver_sql("SET LOCAL enable_nestloop = off")  # see the query's comment
+            conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
             _q(conn, "nightly_quarantine_delete_moved", {"dag_run_id": dag_run_id, "read_date": read_date})
+            conn.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
+            conn.exec_driver_sql("SET LOCAL enable_mergejoin = DEFAULT")
             _q(conn, "nightly_quarantine_insert", {"dag_run_id": dag_run_id, "read_date": read_date})
             if outcome.row_failures:
                 _withdraw_earlier_decisions(conn, dag_run_id)
