@@ -495,3 +495,30 @@ def test_a_stale_champion_decision_does_not_move_the_alias_back():
     assert _still_the_champion_evaluated(Client("5"), "m", "5", evaluated_v3, "r")[0] == "champion"
     decision, reason = _still_the_champion_evaluated(Client("8"), "m", "5", evaluated_v3, "r")
     assert decision == "challenger" and "champion is v8 now, not v3" in reason
+
+
+def test_an_unreachable_registry_stops_the_run_before_training(training_env, monkeypatch, tmp_path):
+    """The weekly run asks the registry first: unreachable, it fails in extract_labels with
+    the registry's address, before any features are built or models trained."""
+    from vee_tasks.training import pipeline
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    reset_settings_cache()
+    registry.clear_cache()
+    try:
+        with pytest.raises(registry.RegistryError, match="127.0.0.1:9 did not answer"):
+            pipeline.train(training_env, as_of=SIM_END, run_id="test_no_registry")
+        run_dir = get_settings().data_dir / "runs" / "test_no_registry"
+        assert not (run_dir / "training.parquet").exists()
+        assert not (run_dir / "candidates").exists()
+        with training_env.connect() as conn:
+            status, message = conn.execute(sa.text(
+                "SELECT status, message FROM vee.training_run WHERE run_id = 'test_no_registry'")).one()
+        assert status == "FAILED" and "did not answer" in message
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
+        registry.clear_cache()

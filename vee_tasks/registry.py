@@ -112,6 +112,18 @@ def mlflow_uris(settings: Settings | None = None):
                     os.environ[key] = value
 
 
+def check_reachable(settings: Settings | None = None) -> None:
+    """RegistryError when the registry does not answer: the weekly run asks first, before
+    building features and training two models that it could then not register or compare
+    (an outside probe saw the failure come after both had trained)."""
+    settings = settings or get_settings()
+    try:
+        configure(settings).search_registered_models(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - any failure to answer
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RegistryError(f"registry at {settings.tracking_uri} did not answer: {first}") from exc
+
+
 def _missing(exc) -> bool:
     """MLflow's 'no such model/version/alias', as opposed to an unreachable registry."""
     code = getattr(exc, "error_code", None)

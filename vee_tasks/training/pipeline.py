@@ -107,12 +107,18 @@ def step_seconds(run_dir: str | Path) -> dict[str, float]:
 
 
 def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | None = None) -> dict:
+    from vee_tasks import registry
     from vee_tasks.warehouse import read_frame
 
     settings = settings or get_settings()
     run_dir = Path(run_dir)
     t0 = time.monotonic()
     ctx = context(run_dir)
+    try:
+        registry.check_reachable(settings)  # before any training it could not register
+    except registry.RegistryError as exc:
+        _record(engine, run_dir, status="FAILED", message=str(exc), settings=settings)
+        raise
     with engine.connect() as conn:
         labels = read_frame(
             conn,
