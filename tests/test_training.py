@@ -328,6 +328,19 @@ def test_corrupt_or_incompatible_version_is_refused_clearly(two_runs):
     assert registry.load_model_version("1").version == "1"  # the champion is untouched
 
 
+def _random_training_set(rows: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A feature frame of random values and labels: enough to fit and save a model."""
+    from vee_tasks.features import CATEGORICAL_COLUMNS, CATEGORY_VALUES, NUMERIC_COLUMNS
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {**{c: rng.choice(CATEGORY_VALUES[c], rows) for c in CATEGORICAL_COLUMNS},
+         **{c: rng.normal(size=rows) for c in NUMERIC_COLUMNS}},
+        index=pd.Index(np.arange(rows), name="exception_id"),
+    )
+    return frame, rng.integers(0, len(RESOLUTION_CODES), rows)
+
+
 _LOAD_UNDER_AIRFLOW = """
 import sys, warnings
 from pathlib import Path
@@ -348,17 +361,10 @@ def test_loading_a_model_in_an_airflow_task_writes_no_deprecation_noise(tmp_path
     import subprocess
     import sys
 
-    from vee_tasks.features import CATEGORICAL_COLUMNS, CATEGORY_VALUES, NUMERIC_COLUMNS
     from vee_tasks.training.models import fit_sklearn
 
-    rng = np.random.default_rng(0)
-    rows = 200
-    frame = pd.DataFrame(
-        {**{c: rng.choice(CATEGORY_VALUES[c], rows) for c in CATEGORICAL_COLUMNS},
-         **{c: rng.normal(size=rows) for c in NUMERIC_COLUMNS}},
-        index=pd.Index(np.arange(rows), name="exception_id"),
-    )
-    fit_sklearn(frame, rng.integers(0, len(RESOLUTION_CODES), rows), max_iter=3).save(tmp_path / "model")
+    frame, labels = _random_training_set(200)
+    fit_sklearn(frame, labels, max_iter=3).save(tmp_path / "model")
     done = subprocess.run([sys.executable, "-c", _LOAD_UNDER_AIRFLOW, str(tmp_path / "model")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -373,17 +379,10 @@ def test_loading_a_keras_model_writes_nothing_to_stderr(tmp_path):
     import subprocess
     import sys
 
-    from vee_tasks.features import CATEGORICAL_COLUMNS, CATEGORY_VALUES, NUMERIC_COLUMNS
     from vee_tasks.training.models import fit_keras
 
-    rng = np.random.default_rng(0)
-    rows = 300
-    frame = pd.DataFrame(
-        {**{c: rng.choice(CATEGORY_VALUES[c], rows) for c in CATEGORICAL_COLUMNS},
-         **{c: rng.normal(size=rows) for c in NUMERIC_COLUMNS}},
-        index=pd.Index(np.arange(rows), name="exception_id"),
-    )
-    fit_keras(frame, rng.integers(0, len(RESOLUTION_CODES), rows), epochs=1).save(tmp_path / "model")
+    frame, labels = _random_training_set(300)
+    fit_keras(frame, labels, epochs=1).save(tmp_path / "model")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     done = subprocess.run(
         [sys.executable, "-c", "import sys; from pathlib import Path; "

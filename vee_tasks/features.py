@@ -326,42 +326,44 @@ def _factor_distance(log_ratio: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(dist), dist, 9.0)
 
 
-def _near_dst(epoch_days: np.ndarray, timezone: str) -> np.ndarray:
-    """1 when a daylight-saving change happened in the 7 read dates ending at this one
-    (meter clocks that did not follow it shift an hour). Read dates as days since 1970-01-01."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(timezone)
-    epoch = dt.date(1970, 1, 1)
-    out = np.zeros(len(epoch_days), dtype="float64")
-    known = np.isfinite(epoch_days)
-    days, inverse = np.unique(epoch_days[known], return_inverse=True)
-    near = np.empty(len(days), dtype="float64")
-    for k, day in enumerate(days):
-        d = epoch + dt.timedelta(days=int(day))
-        a = dt.datetime.combine(d - dt.timedelta(days=6), dt.time(0, 0), tzinfo=zone)
-        b = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(0, 0), tzinfo=zone)
-        near[k] = float(a.utcoffset() != b.utcoffset())
-    out[known] = near[inverse]
-    return out
-
-
-def _day_hours(epoch_days: np.ndarray, timezone: str) -> np.ndarray:
-    """Hours in each read date in the utility's time zone: 23 or 25 on daylight-saving days,
-    else 24 (NaN for an unknown date). Read dates as days since 1970-01-01."""
-    from vee_tasks.dates import day_bounds
-
+def _per_read_date(epoch_days: np.ndarray, value_of) -> np.ndarray:
+    """value_of(date) for each read date (days since 1970-01-01), computed once per distinct
+    date; NaN for an unknown one."""
     epoch = dt.date(1970, 1, 1)
     out = np.full(len(epoch_days), np.nan, dtype="float64")
     known = np.isfinite(epoch_days)
     days, inverse = np.unique(epoch_days[known], return_inverse=True)
-    hours = np.empty(len(days), dtype="float64")
-    for k, day in enumerate(days):
-        start, end = day_bounds(epoch + dt.timedelta(days=int(day)), timezone)
-        hours[k] = (end - start).total_seconds() / 3600.0
-    out[known] = hours[inverse]
+    values = np.array([value_of(epoch + dt.timedelta(days=int(day))) for day in days],
+                      dtype="float64")
+    out[known] = values[inverse]
     return out
+
+
+def _near_dst(epoch_days: np.ndarray, timezone: str) -> np.ndarray:
+    """1 when a daylight-saving change happened in the 7 read dates ending at this one
+    (meter clocks that did not follow it shift an hour), else 0 (also for an unknown date)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+
+    def near(d: dt.date) -> float:
+        a = dt.datetime.combine(d - dt.timedelta(days=6), dt.time(0, 0), tzinfo=zone)
+        b = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(0, 0), tzinfo=zone)
+        return float(a.utcoffset() != b.utcoffset())
+
+    return np.nan_to_num(_per_read_date(epoch_days, near), nan=0.0)
+
+
+def _day_hours(epoch_days: np.ndarray, timezone: str) -> np.ndarray:
+    """Hours in each read date in the utility's time zone: 23 or 25 on daylight-saving days,
+    else 24 (NaN for an unknown date)."""
+    from vee_tasks.dates import day_bounds
+
+    def hours(d: dt.date) -> float:
+        start, end = day_bounds(d, timezone)
+        return (end - start).total_seconds() / 3600.0
+
+    return _per_read_date(epoch_days, hours)
 
 
 def decode_categories(codes: np.ndarray, column: str) -> np.ndarray:

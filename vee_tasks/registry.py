@@ -112,6 +112,11 @@ def mlflow_uris(settings: Settings | None = None):
                     os.environ[key] = value
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def check_reachable(settings: Settings | None = None) -> None:
     """RegistryError when the registry does not answer: the weekly run asks first, before
     building features and training two models that it could then not register or compare
@@ -120,8 +125,9 @@ def check_reachable(settings: Settings | None = None) -> None:
     try:
         configure(settings).search_registered_models(max_results=1)
     except Exception as exc:  # noqa: BLE001 - any failure to answer
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RegistryError(f"registry at {settings.tracking_uri} did not answer: {first}") from exc
+        raise RegistryError(
+            f"registry at {settings.tracking_uri} did not answer: {_first_line(exc)}"
+        ) from exc
 
 
 def _missing(exc) -> bool:
@@ -158,12 +164,12 @@ def resolve_champion_version(settings: Settings | None = None) -> str:
     except MlflowException as exc:
         if not _missing(exc):
             raise RegistryError(
-                f"registry at {settings.tracking_uri} did not answer: {str(exc).splitlines()[0]}"
+                f"registry at {settings.tracking_uri} did not answer: {_first_line(exc)}"
             ) from exc
         raise NoChampionError(
             f"no model {name!r} with alias {CHAMPION_ALIAS!r} in the registry at "
             f"{settings.tracking_uri}: run `vee train` or the weekly DAG first "
-            f"({str(exc).splitlines()[0]})"
+            f"({_first_line(exc)})"
         ) from None
     return str(version.version)
 
@@ -180,16 +186,12 @@ def version_info(version: str, settings: Settings | None = None):
     except MlflowException as exc:
         if not _missing(exc):
             raise RegistryError(
-                f"registry at {settings.tracking_uri} did not answer: {str(exc).splitlines()[0]}"
+                f"registry at {settings.tracking_uri} did not answer: {_first_line(exc)}"
             ) from exc
         raise RegistryError(
             f"model {name!r} has no version {version!r} in the registry at "
-            f"{settings.tracking_uri} ({str(exc).splitlines()[0]})"
+            f"{settings.tracking_uri} ({_first_line(exc)})"
         ) from None
-
-
-# The pyfunc artifact holding the trained parts (vee_tasks.training.pyfunc_model.ARTIFACT_KEY).
-MODEL_DIR_ARTIFACT = "model_dir"
 
 
 def _download_predictor(name: str, version: str, settings: Settings):
@@ -206,7 +208,11 @@ def _download_predictor(name: str, version: str, settings: Settings):
     import mlflow.artifacts
     import yaml
 
-    from vee_tasks.training.predictor import ModelFormatError, ResolutionPredictor
+    from vee_tasks.training.predictor import (
+        MODEL_DIR_ARTIFACT,
+        ModelFormatError,
+        ResolutionPredictor,
+    )
 
     with tempfile.TemporaryDirectory(prefix="vee-model-") as tmp, mlflow_uris(settings):
         try:
@@ -217,7 +223,7 @@ def _download_predictor(name: str, version: str, settings: Settings):
             # model, and training would then promote past a champion it could not read
             raise RegistryError(
                 f"model {name} version {version}: its files could not be downloaded from "
-                f"the registry at {settings.tracking_uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                f"the registry at {settings.tracking_uri}: {_first_line(exc)}"
             ) from exc
         if not (local / "MLmodel").is_file():
             # files gone from the store (moved, expired, a mount missing): not a verdict on

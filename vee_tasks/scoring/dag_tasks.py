@@ -125,17 +125,13 @@ def on_task_failure(context: Any) -> None:
     more specific status such as DQ_FAILED is kept)."""
     try:
         from vee_tasks.scoring import steps
-
-        from vee_tasks.scoring.errors import RunFinishedError
+        from vee_tasks.scoring.errors import RunFinishedError, caused_by
 
         ti = context.get("task_instance") or context.get("ti")
         task_id = getattr(ti, "task_id", "?")
         exc = context.get("exception")
-        cause, seen = exc, 0
-        while cause is not None and seen < 10:  # _call wraps it in AirflowFailException
-            if isinstance(cause, RunFinishedError):
-                return  # a task of a finished run cleared alone: its record stays as it was
-            cause, seen = cause.__cause__ or cause.__context__, seen + 1
+        if caused_by(exc, RunFinishedError):
+            return  # a task of a finished run cleared alone: its record stays as it was
         steps.mark_failed(_engine(), context["run_id"], f"task {task_id} failed: {exc}")
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.scoring_run")

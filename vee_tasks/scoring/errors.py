@@ -24,6 +24,17 @@ class RunFinishedError(RunStateError):
     (the run's other steps are not rerun with it, and its staged rows are gone)."""
 
 
+def caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    """Whether `exc` or an exception it was raised from or during is a `kind` (Airflow hands
+    callbacks the AirflowFailException a task's failure policy wrapped around it)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for errors of the connection or server (lost connection, restart, timeout).
 

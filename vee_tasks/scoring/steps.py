@@ -111,6 +111,21 @@ def _step(engine: Engine, dag_run_id: str, name: str) -> Iterator[None]:
     record_step_seconds(engine, dag_run_id, name, time.perf_counter() - started)
 
 
+_JOIN_METHODS = ("hashjoin", "mergejoin", "nestloop")
+
+
+@contextmanager
+def _join_methods_off(conn: Connection, *methods: str) -> Iterator[None]:
+    """The planner without these join methods for the statements of the block (SET LOCAL:
+    the transaction's other statements keep the defaults)."""
+    assert set(methods) <= set(_JOIN_METHODS), methods
+    for method in methods:
+        conn.exec_driver_sql(f"SET LOCAL enable_{method} = off")
+    yield
+    for method in methods:
+        conn.exec_driver_sql(f"SET LOCAL enable_{method} = DEFAULT")
+
+
 def _require_staged(run, staged: int, dag_run_id: str, step: str) -> None:
     """The run's staged rows are all there (a run's staging is dropped when it finishes, and
     a failed run's after a few days): otherwise a step would see an empty day and succeed
@@ -472,11 +487,9 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             copy_rows(conn, "nightly_failed_rows", ["stage_row", "failed_checks"], failed)
             _q(conn, "nightly_mark_failed_rows", {"dag_run_id": dag_run_id})
             _q(conn, "nightly_quarantine_delete", {"dag_run_id": dag_run_id, "read_date": read_date})
-            conn.exec_driver_sql("SET LOCAL enable_nestloop = off")  # see the query's comment
-            conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
-            _q(conn, "nightly_quarantine_delete_moved", {"dag_run_id": dag_run_id, "read_date": read_date})
-            conn.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
-            conn.exec_driver_sql("SET LOCAL enable_mergejoin = DEFAULT")
+            with _join_methods_off(conn, "nestloop", "mergejoin"):  # see the query's comment
+                _q(conn, "nightly_quarantine_delete_moved",
+                   {"dag_run_id": dag_run_id, "read_date": read_date})
             _q(conn, "nightly_quarantine_insert", {"dag_run_id": dag_run_id, "read_date": read_date})
             if outcome.row_failures:
                 _withdraw_earlier_decisions(conn, dag_run_id)
@@ -620,11 +633,8 @@ def score_shard(
             # One primary-key probe per decided row: a hash join read all of mdm.vee_exception
             # (every day's exceptions) for each shard, 0.28 s more per 125,000 rows on the
             # bench and growing with the table's history. For this statement only.
-            conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
-            conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
-            _q(conn, "nightly_update_status")
-            conn.exec_driver_sql("SET LOCAL enable_hashjoin = DEFAULT")
-            conn.exec_driver_sql("SET LOCAL enable_mergejoin = DEFAULT")
+            with _join_methods_off(conn, "hashjoin", "mergejoin"):
+                _q(conn, "nightly_update_status")
             _q(conn, "nightly_lock_unchanged")
             _q(conn, "nightly_upsert_resolution", params)
             counts = dict(_q(conn, "nightly_shard_counts").mappings().one())

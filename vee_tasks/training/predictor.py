@@ -37,6 +37,9 @@ from vee_tasks.features import (
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
+# The pyfunc artifact (a directory) holding a version's trained parts: written by
+# training/register.py, read by training/pyfunc_model.py and registry._download_predictor.
+MODEL_DIR_ARTIFACT = "model_dir"
 SKLEARN_DIR = "sklearn"  # an MLflow sklearn model saved with serialization_format="skops"
 SKOPS_FILE = "model.skops"
 KERAS_FILE = "model.keras"

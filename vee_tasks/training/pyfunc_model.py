@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import mlflow.pyfunc
 
-from vee_tasks.training.predictor import ResolutionPredictor
-
-ARTIFACT_KEY = "model_dir"
+from vee_tasks.training.predictor import MODEL_DIR_ARTIFACT, ResolutionPredictor
 
 
 class VeeResolutionModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        self.predictor = ResolutionPredictor.load(context.artifacts[ARTIFACT_KEY])
+        self.predictor = ResolutionPredictor.load(context.artifacts[MODEL_DIR_ARTIFACT])
 
     def predict(self, context, model_input, params=None):
         return self.predictor.predict_proba(model_input)

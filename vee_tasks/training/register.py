@@ -206,7 +206,7 @@ def _still_the_champion_evaluated(client, name: str, v: str, evaluation: dict,
 
 
 def _log_model(mlflow, model_dir: Path, hold: pd.DataFrame, infer_signature):
-    from vee_tasks.training.predictor import ResolutionPredictor
+    from vee_tasks.training.predictor import MODEL_DIR_ARTIFACT, ResolutionPredictor
 
     example = hold[list(FEATURE_COLUMNS)].head(5).reset_index(drop=True)
     predictor = ResolutionPredictor.load(model_dir)
@@ -214,7 +214,7 @@ def _log_model(mlflow, model_dir: Path, hold: pd.DataFrame, infer_signature):
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(ENTRY),
-        artifacts={"model_dir": str(model_dir)},
+        artifacts={MODEL_DIR_ARTIFACT: str(model_dir)},
         signature=signature,
         input_example=example,
         pip_requirements=_pip_requirements(),
