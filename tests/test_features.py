@@ -318,3 +318,14 @@ def test_a_complete_daylight_saving_day_has_full_coverage(engine, day, hours):
             tx.rollback()
     assert frame.loc[901, "day_values"] == hours
     assert frame.loc[901, "day_coverage"] == pytest.approx(1.0)
+
+
+def test_a_changed_feature_definition_changes_the_schema_fingerprint(monkeypatch):
+    """A column whose meaning changes keeps its name; the fingerprint must still change, so a
+    model trained on the old meaning is refused at load instead of scoring skewed inputs."""
+    import vee_tasks.features as features
+
+    current = features.feature_schema_fingerprint()
+    assert features.feature_schema_fingerprint() == current  # stable
+    monkeypatch.setattr(features, "FEATURE_DEFINITIONS_VERSION", features.FEATURE_DEFINITIONS_VERSION - 1)
+    assert features.feature_schema_fingerprint() != current

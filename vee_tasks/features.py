@@ -187,13 +187,21 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
 
 FEATURE_COLUMNS: tuple[str, ...] = CATEGORICAL_COLUMNS + NUMERIC_COLUMNS
 
+# What the columns mean, where a change keeps their names: bump it whenever a column's
+# definition changes, so that models trained on the old meaning are refused at load and
+# retrained instead of scoring skewed inputs. History: 2, day_coverage counts the intervals
+# of the local day's real length (23 or 25 hours on daylight-saving days), not 24 hours'.
+FEATURE_DEFINITIONS_VERSION = 2
+
 
 def feature_schema_fingerprint() -> str:
-    """Identifies the column set and vocabularies; a model records it and scoring checks it."""
+    """Identifies the column set, vocabularies, windows and definitions; a model records it
+    and scoring checks it."""
     import hashlib
     import json
 
     spec = {
+        "definitions": FEATURE_DEFINITIONS_VERSION,
         "categorical": list(CATEGORICAL_COLUMNS),
         "numeric": list(NUMERIC_COLUMNS),
         "vocab": {k: list(v) for k, v in CATEGORY_VALUES.items()},
