@@ -63,14 +63,19 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
     Airflow-specific query parameters (`__extra__`) are dropped; libpq ones are kept.
     """
     if uri.lstrip().startswith("{"):
+        from sqlalchemy.engine import URL
+
         spec = json.loads(uri)
-        user = spec.get("login") or ""
-        password = spec.get("password") or ""
-        host = spec.get("host") or "localhost"
-        port = spec.get("port") or 5432
-        schema = spec.get("schema") or "postgres"
-        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        return f"postgresql+psycopg2://{auth}{host}:{port}/{schema}"
+        # URL.create quotes what the URL syntax reserves: a password with @ / : # ? in it
+        # otherwise named another host or database.
+        return URL.create(
+            "postgresql+psycopg2",
+            username=spec.get("login") or None,
+            password=spec.get("password") or None,
+            host=spec.get("host") or "localhost",
+            port=int(spec.get("port") or 5432),
+            database=spec.get("schema") or "postgres",
+        ).render_as_string(hide_password=False)
     parts = urlsplit(uri)
     scheme = parts.scheme.split("+")[0]
     if scheme not in ("postgres", "postgresql"):
@@ -96,9 +101,9 @@ class Settings:
     timezone: str = "America/Toronto"
     # Explicit warehouse URL (AIRFLOW_CONN_VEE_WAREHOUSE or VEE_WAREHOUSE_URL); None means
     # "ask Airflow's connection store, else start the embedded PostgreSQL".
-    warehouse_url: str | None = None
-    mlflow_tracking_uri: str | None = None
-    mlflow_registry_uri: str | None = None
+    warehouse_url: str | None = field(default=None, repr=False)  # may carry a password
+    mlflow_tracking_uri: str | None = field(default=None, repr=False)  # (a database URI may)
+    mlflow_registry_uri: str | None = field(default=None, repr=False)
     registered_model_name: str = REGISTERED_MODEL_NAME
     # Decisions
     target_precision: float = 0.98
@@ -169,6 +174,11 @@ class Settings:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def tracking_uri_shown(self) -> str:
+        """The tracking URI for messages and logs: without its password."""
+        return redact_url(self.tracking_uri)
 
     @property
     def artifact_location(self) -> str:

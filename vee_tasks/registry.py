@@ -113,8 +113,12 @@ def mlflow_uris(settings: Settings | None = None):
 
 
 def _first_line(exc: BaseException) -> str:
+    """The cause's first line, for our one-line errors: with URL passwords masked, since
+    MLflow's own messages repeat the tracking URI as given."""
+    from vee_tasks.alerting import scrub
+
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return scrub(text.splitlines()[0]) if text else type(exc).__name__
 
 
 def check_reachable(settings: Settings | None = None) -> None:
@@ -126,7 +130,7 @@ def check_reachable(settings: Settings | None = None) -> None:
         configure(settings).search_registered_models(max_results=1)
     except Exception as exc:  # noqa: BLE001 - any failure to answer
         raise RegistryError(
-            f"registry at {settings.tracking_uri} did not answer: {_first_line(exc)}"
+            f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
         ) from exc
 
 
@@ -164,11 +168,11 @@ def resolve_champion_version(settings: Settings | None = None) -> str:
     except MlflowException as exc:
         if not _missing(exc):
             raise RegistryError(
-                f"registry at {settings.tracking_uri} did not answer: {_first_line(exc)}"
+                f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
             ) from exc
         raise NoChampionError(
             f"no model {name!r} with alias {CHAMPION_ALIAS!r} in the registry at "
-            f"{settings.tracking_uri}: run `vee train` or the weekly DAG first "
+            f"{settings.tracking_uri_shown}: run `vee train` or the weekly DAG first "
             f"({_first_line(exc)})"
         ) from None
     return str(version.version)
@@ -186,11 +190,11 @@ def version_info(version: str, settings: Settings | None = None):
     except MlflowException as exc:
         if not _missing(exc):
             raise RegistryError(
-                f"registry at {settings.tracking_uri} did not answer: {_first_line(exc)}"
+                f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
             ) from exc
         raise RegistryError(
             f"model {name!r} has no version {version!r} in the registry at "
-            f"{settings.tracking_uri} ({_first_line(exc)})"
+            f"{settings.tracking_uri_shown} ({_first_line(exc)})"
         ) from None
 
 
@@ -223,13 +227,13 @@ def _download_predictor(name: str, version: str, settings: Settings):
             # model, and training would then promote past a champion it could not read
             raise RegistryError(
                 f"model {name} version {version}: its files could not be downloaded from "
-                f"the registry at {settings.tracking_uri}: {_first_line(exc)}"
+                f"the registry at {settings.tracking_uri_shown}: {_first_line(exc)}"
             ) from exc
         if not (local / "MLmodel").is_file():
             # files gone from the store (moved, expired, a mount missing): not a verdict on
             # the model, as for a download that fails
             raise RegistryError(
-                f"model {name} version {version}: the registry at {settings.tracking_uri} has "
+                f"model {name} version {version}: the registry at {settings.tracking_uri_shown} has "
                 "no files for it (no MLmodel in its artifacts)"
             )
         try:

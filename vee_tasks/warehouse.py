@@ -42,14 +42,18 @@ def _airflow_stored_connection_url() -> str | None:
     """The `vee_warehouse` connection from Airflow's store, when running inside a task."""
     if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
         return None
-    try:
-        from airflow.sdk import Connection as AirflowConnection
+    from airflow.sdk import Connection as AirflowConnection
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
+    try:
         conn = AirflowConnection.get(WAREHOUSE_CONN_ID)
-        return airflow_uri_to_sqlalchemy(conn.get_uri())
-    except Exception as exc:  # noqa: BLE001 - not found or no supervisor: fall through
+    except AirflowNotFoundException as exc:
+        # Only "not defined" falls through (to the checks in warehouse_url). Any other
+        # failure to read it propagates: a task must never pick another warehouse because
+        # the connection store hiccuped.
         log.debug("no stored Airflow connection %s: %s", WAREHOUSE_CONN_ID, exc)
         return None
+    return airflow_uri_to_sqlalchemy(conn.get_uri())
 
 
 def start_embedded_postgres(data_dir: Path) -> str:

@@ -88,9 +88,12 @@ def record_step_seconds(engine: Engine, dag_run_id: str, step: str, seconds: flo
 
 
 def mark_failed(engine: Engine, dag_run_id: str, message: str, status: str = "FAILED") -> None:
-    """Mark the run FAILED (or DQ_FAILED); keeps an earlier, more specific failure."""
+    """Mark the run FAILED (or DQ_FAILED); keeps an earlier, more specific failure. The
+    message is stored with URL passwords and key=value secrets masked (operators read it)."""
+    from vee_tasks.alerting import scrub
+
     with engine.begin() as conn:
-        _q(conn, "nightly_run_fail", {"dag_run_id": dag_run_id, "status": status, "message": message[:2000]})
+        _q(conn, "nightly_run_fail", {"dag_run_id": dag_run_id, "status": status, "message": scrub(message)})
 
 
 @contextmanager

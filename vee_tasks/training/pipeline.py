@@ -28,6 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from vee_tasks.alerting import scrub
 from vee_tasks.config import RESOLUTION_CODES, Settings, get_settings
 from vee_tasks.dates import day_start
 
@@ -493,7 +494,8 @@ def _record(engine: Engine | None, run_dir: Path, status: str, message: str | No
         "chosen_kind": evaluation.get("chosen"), "model_name": reg.get("model_name"),
         "model_version": reg.get("version"), "decision": reg.get("decision"),
         "decision_reason": reg.get("reason"), "mlflow_run_id": reg.get("mlflow_run_id"),
-        "step_seconds": json.dumps(step_seconds(run_dir)), "message": message,
+        "step_seconds": json.dumps(step_seconds(run_dir)),
+        "message": scrub(message) if message else message,
         "finished_at": None if status == "RUNNING" else dt.datetime.now(dt.timezone.utc),
     }
     from vee_tasks.warehouse import execute_sql_file

@@ -1,0 +1,64 @@
+"""Settings: where the warehouse URL comes from, and what a logged Settings shows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from vee_tasks.config import Settings, airflow_uri_to_sqlalchemy
+
+
+def test_a_json_connection_keeps_a_password_with_url_characters_intact():
+    """Found in review on 2026-11-27: the password was pasted into the URL unquoted, so
+    'p@ss/w:rd#1' made 'ss' the host and cut the database name."""
+    spec = {"conn_type": "postgres", "login": "vee", "password": "p@ss/w:rd#1",
+            "host": "db.example", "port": 5433, "schema": "warehouse"}
+    url = sa.engine.make_url(airflow_uri_to_sqlalchemy(json.dumps(spec)))
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "vee", "p@ss/w:rd#1", "db.example", 5433, "warehouse")
+    bare = sa.engine.make_url(airflow_uri_to_sqlalchemy(json.dumps({"host": "db.example"})))
+    assert (bare.username, bare.password, bare.host, bare.port, bare.database) == (
+        None, None, "db.example", 5432, "postgres")
+
+
+def test_a_logged_settings_object_shows_no_credentials(tmp_path):
+    settings = Settings(
+        data_dir=tmp_path,
+        warehouse_url="postgresql+psycopg2://vee:wh-secret@db/warehouse",
+        mlflow_tracking_uri="postgresql://mlflow:ml-secret@db/mlflow",
+        mlflow_registry_uri="postgresql://mlflow:reg-secret@db/mlflow",
+        alert_webhook_url="https://hooks.example/T0/hook-secret",
+    )
+    shown = repr(settings) + str(settings)
+    for secret in ("wh-secret", "ml-secret", "reg-secret", "hook-secret"):
+        assert secret not in shown
+    assert settings.tracking_uri_shown == "postgresql://mlflow:***@db/mlflow"
+
+
+def test_a_failure_to_read_the_stored_connection_is_not_taken_for_no_connection(monkeypatch, tmp_path):
+    """Only 'not defined' falls through to the embedded-server checks; any other error reading
+    Airflow's connection store must fail the task rather than pick another warehouse."""
+    from airflow.sdk import Connection
+
+    from vee_tasks.config import reset_settings_cache
+    from vee_tasks.warehouse import warehouse_url
+
+    def store_down(conn_id):
+        raise RuntimeError("API server unavailable")
+
+    for name in ("VEE_WAREHOUSE_URL", "AIRFLOW_CONN_VEE_WAREHOUSE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "vee_nightly_scoring")
+    (tmp_path / "pgdata").mkdir()
+    (tmp_path / "pgdata" / "PG_VERSION").write_text("15\n")  # an embedded server "exists"
+    monkeypatch.setattr(Connection, "get", classmethod(lambda cls, conn_id: store_down(conn_id)))
+    reset_settings_cache()
+    try:
+        with pytest.raises(RuntimeError, match="API server unavailable"):
+            warehouse_url()
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
