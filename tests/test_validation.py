@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -308,6 +309,22 @@ def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):
         failed = list(csv.DictReader(handle))
     assert sorted(int(r["exception_id"]) for r in failed) == list(range(100, 130))
     assert {r["failed_checks"] for r in failed} == {"observed_value_finite"}
+
+    # The MDMS fixes the values and the operator reruns the whole run (same run id): its
+    # report folder is written again from scratch. Found in review on 2026-11-27: the failed
+    # attempt's failed_rows.csv stayed beside the clean result and named 30 failures.
+    report_dir = Path(summary["failed_rows_file"]).parent
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE mdm.vee_exception SET observed_value = 1.5 WHERE exception_id >= 100"))
+    steps.start_run(engine, "bad", DAY)
+    steps.extract(engine, "bad", DAY)
+    steps.validate(engine, "bad", DAY)
+    with engine.connect() as conn:
+        rerun = conn.execute(sa.text("SELECT * FROM vee.scoring_run")).mappings().one()
+    assert rerun["dq_outcome"] == "PASSED" and rerun["quarantined"] == 0
+    assert "failed_rows_file" not in rerun["dq_summary"]
+    assert not (report_dir / steps.FAILED_ROWS_FILE).exists()
+    assert json.loads((report_dir / "run.json").read_text())["outcome"] == "PASSED"
 
 
 def test_volume_far_below_recent_days_fails(fresh_engine, monkeypatch):

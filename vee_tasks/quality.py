@@ -1,9 +1,10 @@
 """Great Expectations (GX Core) suites from expectations/*.json, run on a DataFrame.
 
-Shared by training (suite `training_set`) and nightly scoring. Each run uses an ephemeral
-context (no GX project on disk), validates the frame against the suite loaded from JSON,
-writes the validation result as JSON and builds Data Docs HTML into `report_dir`, so an
-operator can open `<report_dir>/index.html` for that run.
+One harness (`run_checkpoint`) for training (suite `training_set`, through `run_suite`) and
+nightly scoring (`vee_tasks.scoring.validation`). Each run uses an ephemeral context (no GX
+project on disk), validates the frame against the suite loaded from JSON and builds Data
+Docs HTML into the run's own `report_dir`, so an operator can open
+`<report_dir>/index.html` for that run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,26 +109,61 @@ def _describe_expectation(res) -> str:
     return f"{target}{config.type} {kwargs}" + (f" ({', '.join(detail)})" if detail else "")
 
 
-def run_suite(
-    df: pd.DataFrame,
-    suite_name: str,
-    report_dir: Path | str | None = None,
-    suite_spec: dict | None = None,
-) -> QualityResult:
-    """Validate `df` with expectations/<suite_name>.json (or `suite_spec`); never raises on
-    failing expectations (see QualityResult.raise_for_failure)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
+def quiet_gx_loggers() -> None:
+    """GX logs a line per expectation type it registers on import: set before importing."""
+    for name in ("great_expectations", "great_expectations._docs_decorators"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
-    spec = dict(suite_spec or load_suite_spec(suite_name))
-    spec["name"] = suite_name
+
+def _fresh_report_dir(report_dir: Path) -> None:
+    """The run's report folder, emptied: a retried or rerun run writes the same folder, and
+    an earlier attempt's pages or failed_rows.csv must not sit beside the new result."""
+    import shutil
+
+    if report_dir.is_dir():
+        shutil.rmtree(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _remove_ephemeral_site(context) -> None:
+    """An ephemeral GX context makes a temp dir for its default docs site; we never use it."""
+    import shutil
+    import tempfile
+
+    try:
+        sites = context.variables.data_docs_sites or {}
+        base = (sites.get("local_site") or {}).get("store_backend", {}).get("base_directory")
+        if base and Path(base).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
+            shutil.rmtree(base, ignore_errors=True)
+    except Exception:  # noqa: BLE001 - housekeeping only
+        log.debug("could not remove GX's ephemeral docs directory", exc_info=True)
+
+
+def run_checkpoint(
+    frame: pd.DataFrame,
+    suite_spec: dict,
+    report_dir: Path | None,
+    result_format: dict,
+    run_name: str | None = None,
+):
+    """The one GX harness of training and nightly scoring: validate `frame` (already HTML-safe,
+    see html_safe_frame) with `suite_spec` in an ephemeral context (no GX project on disk),
+    building Data Docs into a freshly emptied `report_dir` when given. Returns GX's
+    validation result for the suite."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    quiet_gx_loggers()
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    name = suite_spec["name"]
     context = gx.get_context(mode="ephemeral")
-    site_name = "vee_reports"
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    actions = []
     if report_dir is not None:
-        report_dir = Path(report_dir)
-        report_dir.mkdir(parents=True, exist_ok=True)
+        _fresh_report_dir(report_dir)
         context.add_data_docs_site(
-            site_name=site_name,
+            site_name="vee_reports",
             site_config={
                 "class_name": "SiteBuilder",
                 "store_backend": {
@@ -136,26 +173,47 @@ def run_suite(
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
-    source = context.data_sources.add_pandas(name="frames")
-    asset = source.add_dataframe_asset(name=suite_name)
-    batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-    suite = context.suites.add(gx.ExpectationSuite(**spec))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_definition, suite=suite)
+        actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["vee_reports"]))
+    batch_definition = (
+        context.data_sources.add_pandas(name="frames")
+        .add_dataframe_asset(name=name)
+        .add_batch_definition_whole_dataframe("whole")
     )
-    actions = []
-    if report_dir is not None:
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[site_name]))
+    suite = context.suites.add(
+        gx.ExpectationSuite(**{k: suite_spec[k] for k in ("name", "expectations", "meta") if k in suite_spec})
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite)
+    )
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
-            name=f"{suite_name}_checkpoint",
+            name=f"{name}_checkpoint",
             validation_definitions=[definition],
             actions=actions,
-            result_format={"result_format": "SUMMARY"},
+            result_format=result_format,
         )
     )
-    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": html_safe_frame(df)})
-    (validation,) = checkpoint_result.run_results.values()
+    run_id = RunIdentifier(run_name=re.sub(r"[^A-Za-z0-9_.-]+", "_", run_name)[:120]) if run_name else None
+    try:
+        result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
+    finally:
+        _remove_ephemeral_site(context)
+    (validation,) = result.run_results.values()
+    return validation
+
+
+def run_suite(
+    df: pd.DataFrame,
+    suite_name: str,
+    report_dir: Path | str | None = None,
+    suite_spec: dict | None = None,
+) -> QualityResult:
+    """Validate `df` with expectations/<suite_name>.json (or `suite_spec`); never raises on
+    failing expectations (see QualityResult.raise_for_failure)."""
+    spec = dict(suite_spec or load_suite_spec(suite_name))
+    spec["name"] = suite_name
+    report_dir = Path(report_dir) if report_dir is not None else None
+    validation = run_checkpoint(html_safe_frame(df), spec, report_dir, {"result_format": "SUMMARY"})
     failed = [_describe_expectation(r) for r in validation.results if not r.success]
     result = QualityResult(
         suite_name=suite_name,

@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,7 @@ import pandas as pd
 
 from vee_tasks.config import EXPECTATIONS_DIR, RULE_CODES, Settings, get_settings
 from vee_tasks.dates import day_bounds
-from vee_tasks.quality import html_safe_text
+from vee_tasks.quality import html_safe_text, quiet_gx_loggers, run_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +244,7 @@ def preload_great_expectations():
     import importlib
     import threading
 
-    _quiet_gx()  # before the import: it logs a line per expectation it registers
+    quiet_gx_loggers()  # before the import: it logs a line per expectation it registers
 
     def load() -> None:
         try:
@@ -258,29 +257,6 @@ def preload_great_expectations():
     return thread
 
 
-def _quiet_gx() -> None:
-    for name in ("great_expectations", "great_expectations._docs_decorators"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:120]
-
-
-def _remove_ephemeral_site(context) -> None:
-    """An ephemeral GX context makes a temp dir for its default docs site; we never use it."""
-    import shutil
-    import tempfile
-
-    try:
-        sites = context.variables.data_docs_sites or {}
-        base = (sites.get("local_site") or {}).get("store_backend", {}).get("base_directory")
-        if base and Path(base).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
-            shutil.rmtree(base, ignore_errors=True)
-    except Exception:  # noqa: BLE001 - housekeeping only
-        log.debug("could not remove GX's ephemeral docs directory", exc_info=True)
-
-
 def run_suite(
     prepared: pd.DataFrame, report_dir: Path | None = None, run_name: str = "nightly"
 ) -> tuple[dict[int, list[str]], dict[str, int], list[str], str | None]:
@@ -289,78 +265,38 @@ def run_suite(
     Returns (row failures by stage_row, failing-row counts by check, breached batch checks,
     path of the Data Docs index or None).
     """
-    _quiet_gx()
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    stored = load_suite()
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    actions = []
-    if report_dir is not None:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site(
-            site_name="nightly",
-            site_config={
-                "class_name": "SiteBuilder",
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(report_dir),
-                },
-            },
-        )
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["nightly"]))
-    batch_definition = (
-        context.data_sources.add_pandas("warehouse")
-        .add_dataframe_asset("nightly_extract")
-        .add_batch_definition_whole_dataframe("read_date")
+    validation = run_checkpoint(
+        prepared,
+        load_suite(),
+        report_dir,
+        {
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": ["stage_row"],
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": 20,
+        },
+        run_name=run_name,
     )
-    suite = context.suites.add(gx.ExpectationSuite(**{k: stored[k] for k in ("name", "expectations", "meta")}))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="nightly_exceptions", data=batch_definition, suite=suite)
-    )
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name="nightly_exceptions",
-            validation_definitions=[definition],
-            actions=actions,
-            result_format={
-                "result_format": "COMPLETE",
-                "unexpected_index_column_names": ["stage_row"],
-                "return_unexpected_index_query": False,
-                "partial_unexpected_count": 20,
-            },
-        )
-    )
-    try:
-        result = checkpoint.run(
-            batch_parameters={"dataframe": prepared}, run_id=RunIdentifier(run_name=_safe(run_name))
-        )
-    finally:
-        _remove_ephemeral_site(context)
     failures: dict[int, list[str]] = {}
     counts: dict[str, int] = {}
     batch: list[str] = []
-    for validation in result.run_results.values():
-        for item in validation.results:
-            meta = item.expectation_config.meta or {}
-            check = meta.get("check") or item.expectation_config.type
-            level = meta.get("level", "row")
-            if item.exception_info and item.exception_info.get("raised_exception"):
-                message = item.exception_info.get("exception_message")
-                batch.append(f"{check}: expectation could not run ({message})")
-                continue
-            if level == "batch":
-                if not item.success:
-                    batch.append(f"{check}: {item.result.get('observed_value')}")
-                continue
-            rows = item.result.get("unexpected_index_list") or []
-            counts.setdefault(check, 0)
-            for row in rows:
-                stage_row = int(row["stage_row"]) if isinstance(row, Mapping) else int(row)
-                failures.setdefault(stage_row, []).append(check)
+    for item in validation.results:
+        meta = item.expectation_config.meta or {}
+        check = meta.get("check") or item.expectation_config.type
+        level = meta.get("level", "row")
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            message = item.exception_info.get("exception_message")
+            batch.append(f"{check}: expectation could not run ({message})")
+            continue
+        if level == "batch":
+            if not item.success:
+                batch.append(f"{check}: {item.result.get('observed_value')}")
+            continue
+        rows = item.result.get("unexpected_index_list") or []
+        counts.setdefault(check, 0)
+        for row in rows:
+            stage_row = int(row["stage_row"]) if isinstance(row, Mapping) else int(row)
+            failures.setdefault(stage_row, []).append(check)
     # rows failing each check (a check may have several expectations: count rows once)
     for checks in failures.values():
         for check in set(checks):
