@@ -114,6 +114,21 @@ def test_a_night_scores_every_decidable_exception_and_a_rerun_is_identical(world
     pd.testing.assert_frame_equal(first, second)
     pd.testing.assert_frame_equal(after, after_again)
 
+    # `vee score --read-date D` twice: one run id per date, so one run record, not two
+    # (found in review on 2026-11-27: each call added a record and a report folder)
+    from vee_tasks.scoring.pipeline import default_run_id
+
+    for _ in range(2):
+        cli_run = score_read_date(engine, day)
+        assert cli_run.status == "SUCCESS" and cli_run.dag_run_id == default_run_id(day)
+    with engine.connect() as conn:
+        cli_records = conn.execute(sa.text(
+            "SELECT count(*) FROM vee.scoring_run WHERE dag_run_id LIKE 'cli\\_\\_%'")).scalar()
+        pd.testing.assert_frame_equal(_exceptions(conn, day).set_index("exception_id"), after)
+    assert cli_records == 1
+    report_dirs = list((get_settings().reports_dir / "nightly" / day.isoformat()).glob("cli__*"))
+    assert len(report_dirs) == 1
+
 
 def test_an_analyst_resolution_during_the_run_wins(world_engine, scoring_world):
     """Resolved after extract and before write-back: status kept, no resolution row."""

@@ -225,6 +225,80 @@ def test_rerun_of_a_run_does_not_register_again(two_runs, training_env):
     assert info["version"] == "1" and len(_versions()) == before
 
 
+def test_a_whole_rerun_of_the_run_that_promoted_the_champion_keeps_it_champion(two_runs, training_env):
+    """Clearing a finished weekly run (or `vee train` again for the same date) trains again and
+    compares the new candidate with the champion: the version this very run registered. The
+    tie said "challenger", and the version was tagged and aliased challenger while still the
+    champion (found in review on 2026-11-27)."""
+    from vee_tasks.training.pipeline import train
+
+    before = len(_versions())
+    client = registry.configure()
+    name = get_settings().registered_model_name
+    again = train(training_env, as_of=SIM_END, run_id="test_first")
+    assert again.version == "1" and again.decision == "champion"
+    assert len(_versions()) == before
+    assert registry.resolve_champion_version() == "1"
+    assert str(client.get_model_version_by_alias(name, CHALLENGER_ALIAS).version) == "2"
+    tags = registry.version_info("1").tags
+    assert tags[registry.TAG_DECISION] == "champion" and tags[registry.TAG_REASON] == "first model: no champion yet"
+
+
+def test_a_register_step_retried_after_a_failure_leaves_one_version_and_one_set_of_runs(
+    two_runs, training_env, monkeypatch, tmp_path
+):
+    """The register step failed after logging its MLflow runs, before registering (found in
+    review on 2026-11-27): the retry logged a second parent run and candidates beside the
+    first. An earlier attempt's unregistered runs are now deleted; one version results. On a
+    copy of the module's registry, so the aliases the later tests expect stay as they are."""
+    import shutil
+
+    import mlflow
+
+    from vee_tasks.training.pipeline import register_and_promote
+    from vee_tasks.training.register import TAG_TRAINING_RUN
+
+    source = get_settings().tracking_uri.removeprefix("sqlite:///")
+    shutil.copy(source, tmp_path / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    reset_settings_cache()
+    registry.clear_cache()
+    _, second = two_runs
+    run_dir = tmp_path / "retried_run"
+    shutil.copytree(second.run_dir, run_dir)
+    ctx = json.loads((run_dir / "context.json").read_text())
+    ctx["run_id"] = "test_retried"
+    (run_dir / "context.json").write_text(json.dumps(ctx))
+    client = registry.configure()
+    experiment = registry.ensure_experiment()
+
+    def live_runs():
+        return client.search_runs(
+            [experiment], filter_string=f"tags.`{TAG_TRAINING_RUN}` = 'test_retried'")
+
+    def registry_down(*args, **kwargs):
+        raise mlflow.exceptions.MlflowException("registry went away mid-step")
+
+    versions_before = len(_versions())
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(mlflow, "register_model", registry_down)
+            with pytest.raises(mlflow.exceptions.MlflowException, match="went away"):
+                register_and_promote(training_env, run_dir)
+        first_attempt = {r.info.run_id for r in live_runs()}
+        assert first_attempt  # the parent and its candidates were logged
+        info = register_and_promote(training_env, run_dir)
+        second_attempt = {r.info.run_id for r in live_runs()}
+        assert len(second_attempt) == len(first_attempt) and not second_attempt & first_attempt
+        assert len(_versions()) == versions_before + 1
+        assert registry.version_info(info["version"]).tags[TAG_TRAINING_RUN] == "test_retried"
+        assert info["mlflow_run_id"] in second_attempt
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
+        registry.clear_cache()
+
+
 def test_failing_suite_stops_before_registration(two_runs, training_env, monkeypatch):
     from vee_tasks import quality
     from vee_tasks.training.pipeline import train
@@ -482,14 +556,22 @@ def test_a_stale_champion_decision_does_not_move_the_alias_back():
             self.champion = champion
 
         def get_model_version_by_alias(self, name, alias):
+            from mlflow.exceptions import MlflowException
+            from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+
             if self.champion is None:
-                raise LookupError("no alias")
+                raise MlflowException("alias champion not found", error_code=RESOURCE_DOES_NOT_EXIST)
+            if self.champion == "down":
+                raise MlflowException("registry unavailable", error_code=TEMPORARILY_UNAVAILABLE)
             return SimpleNamespace(version=self.champion)
 
     evaluated_v3 = {"champion": {"present": True, "version": "3"}}
     first = {"champion": {"present": False}}
     assert _still_the_champion_evaluated(Client("3"), "m", "5", evaluated_v3, "r")[0] == "champion"
     assert _still_the_champion_evaluated(Client(None), "m", "1", first, "r")[0] == "champion"
+    # a registry that does not answer is no evidence that no champion exists: the step fails
+    with pytest.raises(Exception, match="unavailable"):
+        _still_the_champion_evaluated(Client("down"), "m", "1", first, "r")
     # an idempotent rerun of the step that promoted this very version
     assert _still_the_champion_evaluated(Client("5"), "m", "5", evaluated_v3, "r")[0] == "champion"
     decision, reason = _still_the_champion_evaluated(Client("8"), "m", "5", evaluated_v3, "r")

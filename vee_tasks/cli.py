@@ -116,9 +116,11 @@ def cmd_simulate(args) -> int:
 def cmd_train(args) -> int:
     from vee_tasks.training.pipeline import train
 
+    from vee_tasks.dates import today_in
+
     engine = _engine(upgrade=True)
-    as_of = args.as_of or dt.date.today()
-    result = train(engine, as_of=as_of, progress=True)
+    as_of = args.as_of or today_in(get_settings().timezone)
+    result = train(engine, as_of=as_of, progress=True, run_id=args.run_id)
     print(result.describe())
     return 0
 
@@ -222,12 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     train = sub.add_parser("train", help="the weekly retraining, without a scheduler")
-    train.add_argument("--as-of", type=_date, default=None, help="logical date (default today)")
+    train.add_argument("--as-of", type=_date, default=None,
+                       help="logical date (default: today in VEE_TIMEZONE)")
+    train.add_argument("--run-id", default=None,
+                       help="default cli__<as-of>: running again for a date reruns that run; "
+                       "another id trains and registers anew")
     train.set_defaults(func=cmd_train)
 
     score = sub.add_parser("score", help="the nightly scoring of one read date, without a scheduler")
     score.add_argument("--read-date", type=_date, required=True)
-    score.add_argument("--run-id", default=None)
+    score.add_argument("--run-id", default=None,
+                       help="default cli__<read-date>: running again for a date reruns that run")
     score.set_defaults(func=cmd_score)
 
     demo = sub.add_parser("demo", help="the whole loop on this machine")

@@ -46,3 +46,9 @@ def day_bounds(read_date: dt.date, timezone: str) -> tuple[dt.datetime, dt.datet
 
 def day_start(day: dt.date, timezone: str) -> dt.datetime:
     return day_bounds(day, timezone)[0]
+
+
+def today_in(timezone: str, now: dt.datetime | None = None) -> dt.date:
+    """Today's date in the utility's time zone (the machine's own zone may be another)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.astimezone(ZoneInfo(timezone)).date()

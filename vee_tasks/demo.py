@@ -73,7 +73,10 @@ def run_demo(meters: int = 2000, days: int = 120, seed: int = 7) -> int:
 
     as_of = last_read_date + dt.timedelta(days=1)
     started = _step(3, total, f"weekly retraining as of {as_of} (labels resolved before it)")
-    result = train(engine, as_of=as_of, progress=True)
+    # A run of its own each time: the warehouse was just simulated again (perhaps with
+    # another seed), so an earlier demo's training run is not this one.
+    run_id = f"demo__{as_of.isoformat()}__{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
+    result = train(engine, as_of=as_of, progress=True, run_id=run_id)
     print(result.describe())
     _done(started)
 

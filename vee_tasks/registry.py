@@ -134,7 +134,7 @@ def check_reachable(settings: Settings | None = None) -> None:
         ) from exc
 
 
-def _missing(exc) -> bool:
+def is_missing(exc) -> bool:
     """MLflow's 'no such model/version/alias', as opposed to an unreachable registry."""
     code = getattr(exc, "error_code", None)
     if code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc):
@@ -166,7 +166,7 @@ def resolve_champion_version(settings: Settings | None = None) -> str:
     try:
         version = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     except MlflowException as exc:
-        if not _missing(exc):
+        if not is_missing(exc):
             raise RegistryError(
                 f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
             ) from exc
@@ -188,7 +188,7 @@ def version_info(version: str, settings: Settings | None = None):
     try:
         return client.get_model_version(name, str(version))
     except MlflowException as exc:
-        if not _missing(exc):
+        if not is_missing(exc):
             raise RegistryError(
                 f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
             ) from exc

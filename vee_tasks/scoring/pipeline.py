@@ -22,8 +22,9 @@ __all__ = ["ScoringRun", "score_read_date", "default_run_id"]
 
 
 def default_run_id(read_date: dt.date) -> str:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"cli__{read_date.isoformat()}__{now}"
+    """One run id per read date: running `vee score` again for a date reruns that run (its
+    record, report folder and rows are replaced), it does not add another."""
+    return f"cli__{read_date.isoformat()}"
 
 
 def score_read_date(

@@ -73,7 +73,9 @@ def context(run_dir: str | Path) -> dict:
 def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | None = None) -> str:
     """Create (or reuse, on a rerun) the run directory; returns its path."""
     settings = settings or get_settings()
-    run_id = run_id or f"manual__{as_of.isoformat()}__{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
+    # One run id per date by default: `vee train` again for a date reruns that run (and finds
+    # the version it registered) instead of registering another; pass a run id to train anew.
+    run_id = run_id or f"cli__{as_of.isoformat()}"
     run_dir = settings.data_dir / "runs" / safe_run_id(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     cutoff = day_start(as_of, settings.timezone)

@@ -49,16 +49,42 @@ def _pip_requirements() -> list[str]:
 
 
 def _existing_version(client, name: str, run_id: str):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        versions = client.search_model_versions(f"name='{name}'")
-    except MlflowException:
-        return None
-    for v in versions:
+    """The version this training run registered, if any. A registry error propagates: taken
+    for "none", it would register the same run twice. (A model not registered yet is an empty
+    search, not an error.)"""
+    for v in client.search_model_versions(f"name='{name}'"):
         if v.tags.get(TAG_TRAINING_RUN) == run_id:
             return v
     return None
+
+
+def _discard_unregistered_attempts(client, experiment_id: str, run_id: str) -> None:
+    """MLflow runs an earlier attempt of this training run logged but never registered (it
+    failed between logging and registering; the task's retry logs them again): deleted, so
+    the experiment keeps one parent run per training run, the one its version points to."""
+    earlier = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG_TRAINING_RUN}` = '{run_id}'", max_results=1000
+    )
+    for run in earlier:
+        client.delete_run(run.info.run_id)
+    if earlier:
+        log.warning("training run %s: deleted %d MLflow run(s) of an earlier attempt that "
+                    "registered nothing", run_id, len(earlier))
+
+
+def _alias_version(client, name: str, alias: str) -> str | None:
+    """The version carrying `alias`, or None when no version does; a registry error propagates
+    (it is no evidence that the alias is free)."""
+    from mlflow.exceptions import MlflowException
+
+    from vee_tasks.registry import is_missing
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if is_missing(exc):
+            return None
+        raise
 
 
 def _log_candidate(mlflow, run_dir: Path, kind: str, result: dict, y, proba) -> None:
@@ -98,12 +124,14 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     client = configure(settings)
     experiment_id = ensure_experiment(settings)
 
-    version = _existing_version(client, name, ctx["run_id"])
+    existing = _existing_version(client, name, ctx["run_id"])  # this run, registered before
+    version = existing
     parent_run_id = version.run_id if version is not None else None
     chosen_result = _read_json(run_dir / "candidates" / chosen / "result.json")
     thresholds = chosen_result["thresholds"]
 
     if version is None:
+        _discard_unregistered_attempts(client, experiment_id, ctx["run_id"])
         frame = pd.read_parquet(run_dir / "training.parquet")
         hold = frame[frame["split"] == "holdout"]
         y_hold = label_index(hold[LABEL])
@@ -164,7 +192,14 @@ def _register(run_dir: Path, settings: Settings) -> dict:
                       "vee.ece": f"{chosen_result['metrics']['ece']:.4f}"},
             )
     v = str(version.version)
-    if decision == "champion":
+    if existing is not None and decision != "champion" \
+            and _alias_version(client, name, CHAMPION_ALIAS) == v:
+        # A rerun of the run that promoted this version: its new evaluation compared the
+        # candidate with that very version (a tie, "challenger"). It stays the champion, with
+        # the reason it was promoted for, and is not also made the challenger.
+        decision = "champion"
+        reason = (version.tags or {}).get(TAG_REASON) or reason
+    elif decision == "champion":
         decision, reason = _still_the_champion_evaluated(client, name, v, evaluation, reason)
     client.set_model_version_tag(name, v, TAG_DECISION, decision)
     client.set_model_version_tag(name, v, TAG_REASON, reason)
@@ -173,11 +208,8 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     if decision == "champion":
         # The new champion is no longer "the challenger", nor is an older version that lost:
         # the alias names the latest candidate still waiting to beat the champion.
-        try:
-            challenger = client.get_model_version_by_alias(name, CHALLENGER_ALIAS)
-        except Exception:  # noqa: BLE001 - no challenger alias
-            challenger = None
-        if challenger is not None and int(challenger.version) <= int(v):
+        challenger = _alias_version(client, name, CHALLENGER_ALIAS)
+        if challenger is not None and int(challenger) <= int(v):
             client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
     log.info("%s version %s: alias %s (%s)", name, v, alias, reason)
     return {"model_name": name, "version": v, "decision": decision, "reason": reason,
@@ -192,10 +224,7 @@ def _still_the_champion_evaluated(client, name: str, v: str, evaluation: dict,
     2026-11-27): the version stays a challenger, and the reason says why."""
     evaluated = evaluation.get("champion") or {}
     expected = str(evaluated["version"]) if evaluated.get("present") else None
-    try:
-        current = str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
-    except Exception:  # noqa: BLE001 - no champion alias
-        current = None
+    current = _alias_version(client, name, CHAMPION_ALIAS)
     if current in (expected, v):
         return "champion", reason
     then = f"v{expected}" if expected else "no champion"
