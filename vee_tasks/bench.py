@@ -29,7 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from vee_tasks.config import Settings, get_settings
-from vee_tasks.warehouse import bound_query, execute_sql_file
+from vee_tasks.warehouse import bound_query, execute_sql_file, run_script, sql_text
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +154,13 @@ def _stored_spec(url: str) -> dict | None:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            if conn.exec_driver_sql("SELECT to_regclass('public.bench_build')").scalar() is None:
+            if not execute_sql_file(conn, "queries/bench_build_exists.sql").scalar():
                 return None
-            row = conn.exec_driver_sql("SELECT spec FROM public.bench_build").first()
-            # The reads are loaded UNLOGGED: a server crash empties them (rebuild then).
-            if not conn.exec_driver_sql("SELECT EXISTS (SELECT 1 FROM mdm.interval_read)").scalar():
+            row = execute_sql_file(conn, "queries/bench_build_spec.sql").one()
+            if not row.has_reads:
                 log.info("bench warehouse has no reads (emptied by a server crash?): rebuilding")
                 return None
-            return dict(row[0]) if row else None
+            return dict(row.spec) if row.spec else None
     except sa.exc.OperationalError:
         return None
     finally:
@@ -199,13 +198,7 @@ def build_warehouse(admin_url: str, url: str, config: BenchConfig, tz: str) -> f
     first_day = config.read_date - dt.timedelta(days=read_days)
     hours = (read_days + 1) * 24
     with engine.begin() as conn:
-        # Bulk load: no per-row index or foreign-key upkeep and no WAL for the reads; the
-        # primary key is built once at the end. The nightly path only reads this table.
-        conn.exec_driver_sql("ALTER TABLE mdm.interval_read DROP CONSTRAINT interval_read_pkey")
-        conn.exec_driver_sql(
-            "ALTER TABLE mdm.interval_read DROP CONSTRAINT interval_read_meter_id_fkey"
-        )
-        conn.exec_driver_sql("ALTER TABLE mdm.interval_read SET UNLOGGED")
+        run_script(conn, sql_text("queries/bench_reads_unindexed.sql"))
         execute_sql_file(conn, "queries/bench_meters.sql", {"meters": config.meters})
         execute_sql_file(
             conn,
@@ -242,16 +235,7 @@ def build_warehouse(admin_url: str, url: str, config: BenchConfig, tz: str) -> f
     )
     t0 = time.perf_counter()
     with engine.begin() as conn:
-        conn.exec_driver_sql("SET maintenance_work_mem = '1GB'")
-        conn.exec_driver_sql("SET max_parallel_maintenance_workers = 2")
-        conn.exec_driver_sql(
-            "ALTER TABLE mdm.interval_read ADD CONSTRAINT interval_read_pkey "
-            "PRIMARY KEY (meter_id, interval_start)"
-        )
-        conn.exec_driver_sql(
-            "ALTER TABLE mdm.interval_read ADD CONSTRAINT interval_read_meter_id_fkey "
-            "FOREIGN KEY (meter_id) REFERENCES mdm.meter NOT VALID"
-        )
+        run_script(conn, sql_text("queries/bench_reads_indexed.sql"))
     log.info("reads primary key in %.1fs", time.perf_counter() - t0)
     t0 = time.perf_counter()
     with engine.begin() as conn:
@@ -283,11 +267,7 @@ def build_warehouse(admin_url: str, url: str, config: BenchConfig, tz: str) -> f
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.exec_driver_sql("VACUUM ANALYZE")
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE public.bench_build (spec jsonb NOT NULL)")
-        conn.execute(
-            sa.text("INSERT INTO public.bench_build VALUES (CAST(:spec AS jsonb))"),
-            {"spec": json.dumps(config.build_spec)},
-        )
+        execute_sql_file(conn, "queries/bench_build_record.sql", {"spec": json.dumps(config.build_spec)})
     engine.dispose()
     seconds = time.perf_counter() - started
     log.info("bench warehouse built in %.1fs", seconds)

@@ -13,9 +13,8 @@ import subprocess
 import sys
 import time
 
-import sqlalchemy as sa
-
 from vee_tasks.config import NIGHTLY_DAG_ID, get_settings
+from vee_tasks.warehouse import execute_sql_file
 
 DEMO_START = dt.date(2026, 6, 1)
 
@@ -98,21 +97,10 @@ def run_demo(meters: int = 2000, days: int = 120, seed: int = 7) -> int:
 
 def _summary(engine, read_date: dt.date, settings, log_path) -> str:
     with engine.connect() as conn:
-        run = conn.execute(
-            sa.text(
-                "SELECT dag_run_id, status, model_name, model_version, selected, scored, "
-                "quarantined, auto_applied, sent_to_review, dq_outcome, dq_report_path "
-                "FROM vee.scoring_run WHERE read_date = :d ORDER BY started_at DESC LIMIT 1"
-            ),
-            {"d": read_date},
-        ).mappings().first()
-        by_code = conn.execute(
-            sa.text(
-                "SELECT predicted_resolution, decision, count(*) AS n FROM vee.exception_resolution "
-                "WHERE read_date = :d GROUP BY 1, 2 ORDER BY 1, 2"
-            ),
-            {"d": read_date},
-        ).fetchall()
+        run = execute_sql_file(
+            conn, "queries/demo_latest_run.sql", {"read_date": read_date}).mappings().first()
+        by_code = execute_sql_file(
+            conn, "queries/demo_resolution_counts.sql", {"read_date": read_date}).fetchall()
     lines = [f"Read date {read_date}:"]
     if run:
         lines += [

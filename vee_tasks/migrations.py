@@ -14,11 +14,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from vee_tasks.config import SQL_DIR
-from vee_tasks.warehouse import run_script
+from vee_tasks.warehouse import execute_sql_file, run_script, sql_text
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +25,6 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 TRACKS_IN_ORDER = ("mdm", "vee")
 # Serialises concurrent upgrades (two workers starting at once).
 _ADVISORY_LOCK_KEY = 7_301_994_202
-
-_BOOTSTRAP = """
-CREATE SCHEMA IF NOT EXISTS vee;
-CREATE TABLE IF NOT EXISTS vee.schema_migration (
-    track       text NOT NULL,
-    version     text NOT NULL,
-    name        text NOT NULL,
-    checksum    text NOT NULL,
-    applied_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (track, version)
-);
-"""
-
 
 class MigrationError(RuntimeError):
     pass
@@ -78,11 +64,9 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
         return []
     applied_now: list[Migration] = []
     with engine.begin() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
-        run_script(conn, _BOOTSTRAP)
-        rows = conn.execute(
-            sa.text("SELECT track, version, checksum FROM vee.schema_migration")
-        ).fetchall()
+        execute_sql_file(conn, "queries/migration_lock.sql", {"lock_key": _ADVISORY_LOCK_KEY})
+        run_script(conn, sql_text("queries/migration_bootstrap.sql"))
+        rows = execute_sql_file(conn, "queries/migration_applied.sql").fetchall()
         done = {(r.track, r.version): r.checksum for r in rows}
         for track in tracks:
             for migration in discover(track):
@@ -98,11 +82,9 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                 notices = _server_notices(conn)
                 run_script(conn, migration.script)
                 _report_notices(f"{track}/{migration.path.name}", notices)
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO vee.schema_migration (track, version, name, checksum) "
-                        "VALUES (:track, :version, :name, :checksum)"
-                    ),
+                execute_sql_file(
+                    conn,
+                    "queries/migration_record.sql",
                     {
                         "track": migration.track,
                         "version": migration.version,
@@ -141,11 +123,9 @@ def _report_notices(source: str, notices: list[str]) -> None:
 def _up_to_date(engine: Engine, tracks: list[str]) -> bool:
     """Read-only check: every migration of these tracks applied with the same checksum."""
     with engine.connect() as conn:
-        if not conn.execute(sa.text("SELECT to_regclass('vee.schema_migration')")).scalar():
+        if not execute_sql_file(conn, "queries/migration_ledger_exists.sql").scalar():
             return False
-        rows = conn.execute(
-            sa.text("SELECT track, version, checksum FROM vee.schema_migration")
-        ).fetchall()
+        rows = execute_sql_file(conn, "queries/migration_applied.sql").fetchall()
     done = {(r.track, r.version): r.checksum for r in rows}
     return all(
         done.get((m.track, m.version)) == m.checksum for t in tracks for m in discover(t)
@@ -154,10 +134,7 @@ def _up_to_date(engine: Engine, tracks: list[str]) -> bool:
 
 def applied(engine: Engine) -> list[tuple[str, str, str]]:
     with engine.connect() as conn:
-        exists = conn.execute(sa.text("SELECT to_regclass('vee.schema_migration')")).scalar()
-        if not exists:
+        if not execute_sql_file(conn, "queries/migration_ledger_exists.sql").scalar():
             return []
-        rows = conn.execute(
-            sa.text("SELECT track, version, name FROM vee.schema_migration ORDER BY track, version")
-        ).fetchall()
-    return [tuple(r) for r in rows]
+        rows = execute_sql_file(conn, "queries/migration_applied.sql").fetchall()
+    return [(r.track, r.version, r.name) for r in rows]
