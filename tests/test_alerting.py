@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pendulum
@@ -145,11 +144,9 @@ def test_a_broken_webhook_is_logged_not_raised(settings, caplog, capfd):
     assert "HTTP 500" in logged
     assert "T0KEN" not in logged  # the webhook's path (its token) is never logged
 
-    dead = f"http://127.0.0.1:{_free_port()}/hooks/T0KEN"
-    started = time.monotonic()
+    dead = f"http://127.0.0.1:{_free_port()}/hooks/T0KEN"  # nothing listens: refused
     assert alerting.notify_dq_breach(run_id="r", read_date="2026-03-01", reason="x",
                                      settings=settings.with_overrides(alert_webhook_url=dead)) is False
-    assert time.monotonic() - started < 5
     # No channel configured: nothing sent, reported as not delivered.
     assert alerting.notify_dq_breach(run_id="r", read_date="2026-03-01", reason="x",
                                      settings=settings) is False

@@ -39,7 +39,6 @@ RULE_CODES = (
 RESOLUTION_CODES = ("ACCEPT", "ESTIMATE", "EDIT", "REREAD", "FIELD_ORDER")
 CUSTOMER_CLASSES = ("RES", "COM", "IND")
 METER_KINDS = ("AMI_1PH", "AMI_3PH", "CT")
-INTERVAL_MINUTES = (15, 30, 60)
 QUALITY_FLAGS = ("A", "E", "S", "F", "N")
 DECIDABLE_STATUSES = ("OPEN", "AUTO_RESOLVED", "PENDING_REVIEW")
 
@@ -95,7 +94,8 @@ def redact_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Typed configuration of the whole system (see README, 'Configuration')."""
+    """Typed configuration of the whole system (README, 'Pointing it at real servers', lists
+    the main settings; each field's environment variable is in load_settings)."""
 
     data_dir: Path
     timezone: str = "America/Toronto"
@@ -151,7 +151,6 @@ class Settings:
     # Name of this Celery worker (VEE_WORKER_NAME); recorded as the task instances' hostname
     # when several workers share one machine (vee_tasks.celery_runtime.worker_hostname)
     worker_name: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def embedded_pg_dir(self) -> Path:

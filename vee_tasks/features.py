@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from vee_tasks.config import RESOLUTION_CODES, RULE_CODES, get_settings
+from vee_tasks.config import CUSTOMER_CLASSES, METER_KINDS, RESOLUTION_CODES, RULE_CODES, get_settings
 from vee_tasks.usage_rollup import SETTLE_DAYS
 from vee_tasks.warehouse import copy_query_matrix, copy_rows, execute_sql_file
 
@@ -44,8 +44,8 @@ CATEGORICAL_COLUMNS: tuple[str, ...] = (
 # Category vocabularies known to the contract; anything else maps to UNKNOWN.
 CATEGORY_VALUES: dict[str, tuple[str, ...]] = {
     "rule_code": RULE_CODES,
-    "customer_class": ("RES", "COM", "IND"),
-    "meter_kind": ("AMI_1PH", "AMI_3PH", "CT"),
+    "customer_class": CUSTOMER_CLASSES,
+    "meter_kind": METER_KINDS,
     "last_resolution": RESOLUTION_CODES,
     "last_resolution_same_rule": RESOLUTION_CODES,
 }

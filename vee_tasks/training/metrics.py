@@ -173,6 +173,3 @@ def metrics_table(rows: dict[str, dict[str, float]]) -> str:
         lines.append(f"{name:<12}" + "".join(f"{m.get(c, float('nan')):>18.4f}" for c in cols))
     return "\n".join(lines)
 
-
-def proba_frame(proba: np.ndarray, index) -> pd.DataFrame:
-    return pd.DataFrame(proba, index=index, columns=list(RESOLUTION_CODES))
