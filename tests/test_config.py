@@ -62,3 +62,29 @@ def test_a_failure_to_read_the_stored_connection_is_not_taken_for_no_connection(
     finally:
         monkeypatch.undo()
         reset_settings_cache()
+
+
+def test_the_airflow_defaults_touch_nothing_outside_a_checkout(tmp_path):
+    """In an installed package (the Docker image) the module must not point AIRFLOW_HOME at
+    site-packages/var/airflow: its deployment sets Airflow's variables. Found in review on
+    2026-11-27: AIRFLOW_HOME was set before the checkout check."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from vee_tasks import airflow_defaults
+
+    installed = tmp_path / "site-packages" / "vee_tasks"
+    installed.mkdir(parents=True)
+    shutil.copy(airflow_defaults.__file__, installed / "airflow_defaults.py")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AIRFLOW") and k not in ("VEE_DATA_DIR", "PYTHONPATH")}
+    probe = ("import os, runpy; runpy.run_path(os.environ['DEFAULTS']); "
+             "print(os.environ.get('AIRFLOW_HOME'), os.environ.get('AIRFLOW__CORE__DAGS_FOLDER'))")
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", probe], env={**env, "DEFAULTS": str(installed / "airflow_defaults.py")},
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert out == ["None", "None"]
+    assert not (tmp_path / "site-packages" / "var").exists()

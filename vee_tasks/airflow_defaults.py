@@ -14,6 +14,12 @@ _PROJECT = Path(__file__).resolve().parent.parent
 
 
 def apply() -> None:
+    if not (_PROJECT / "pyproject.toml").exists():
+        # An installed package (the Docker image): its deployment sets Airflow's variables,
+        # and there is no checkout whose var/ and dags/ these defaults would point at.
+        return
+    # The same defaults as vee_tasks.config for a checkout (var/, America/Toronto), read
+    # here without importing it: this runs in every Python process of the environment.
     data_dir = Path(os.environ.get("VEE_DATA_DIR") or _PROJECT / "var")
     own_home = "AIRFLOW_HOME" not in os.environ
     home = os.environ.setdefault("AIRFLOW_HOME", str(data_dir / "airflow"))
@@ -36,10 +42,9 @@ def apply() -> None:
         # them with AIRFLOW__SECTION__KEY variables (docs/operations.md, "Backends").
         defaults["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home}/airflow.db"
         defaults["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
-    if (_PROJECT / "pyproject.toml").exists():
-        for key, value in defaults.items():
-            os.environ.setdefault(key, value)
-        Path(home).mkdir(parents=True, exist_ok=True)
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    Path(home).mkdir(parents=True, exist_ok=True)
 
 
 def airflow_env() -> dict[str, str]:
