@@ -435,12 +435,12 @@ def test_a_task_without_a_warehouse_connection_fails_clearly(monkeypatch, tmp_pa
         from airflow.sdk.exceptions import AirflowFailException
 
         from vee_tasks.scoring import dag_tasks as nightly
-        from vee_tasks.training import dag_tasks as weekly
+        from vee_tasks.warehouse import task_engine
 
         with pytest.raises(AirflowFailException, match="vee_warehouse"):
             nightly.extract({"dag_run_id": "no_conn", "read_date": "2026-03-01"})
         with pytest.raises(AirflowFailException, match="vee_warehouse"):
-            weekly._engine()
+            task_engine()
         assert not (tmp_path / "pgdata").exists()
     finally:
         monkeypatch.undo()

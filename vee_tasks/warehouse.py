@@ -92,6 +92,17 @@ def warehouse_url(settings: Settings | None = None) -> str:
     return start_embedded_postgres(settings.embedded_pg_dir)
 
 
+def task_engine() -> Engine:
+    """The warehouse engine for a DAG task: no warehouse configured fails the task at once,
+    without retries (it will not configure itself between attempts)."""
+    try:
+        return get_engine()
+    except WarehouseNotConfigured as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
 def describe_target(url: str) -> str:
     parsed = sa.engine.make_url(url)
     host = parsed.host or parsed.query.get("host") or "localhost"

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from vee_tasks.config import get_settings
 from vee_tasks.dates import read_date_for
+from vee_tasks.warehouse import task_engine
 
 log = logging.getLogger(__name__)
 
@@ -54,51 +55,39 @@ def _call(fn: Callable, *args, **kwargs):
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _engine():
-    """The warehouse engine; no warehouse configured fails the task at once (no retries)."""
-    from vee_tasks.warehouse import WarehouseNotConfigured, get_engine
-
-    try:
-        return get_engine()
-    except WarehouseNotConfigured as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-
-
 def start(context: Any) -> dict:
     """Task start_run_record: returns {"dag_run_id", "read_date"} for the other tasks."""
     from vee_tasks.scoring import steps
 
     settings = get_settings()
     read_date = read_date_from_context(context, settings.timezone)
-    return _call(steps.start_run, _engine(), context["run_id"], read_date, settings.timezone)
+    return _call(steps.start_run, task_engine(), context["run_id"], read_date, settings.timezone)
 
 
 def resolve_champion(run: dict) -> str:
     from vee_tasks.scoring import steps
 
-    return _call(steps.resolve_champion, _engine(), run["dag_run_id"])
+    return _call(steps.resolve_champion, task_engine(), run["dag_run_id"])
 
 
 def extract(run: dict) -> int:
     from vee_tasks.scoring import steps
 
-    return _call(steps.extract, _engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"]))
+    return _call(steps.extract, task_engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"]))
 
 
 def refresh_usage_rollup(run: dict) -> int:
     from vee_tasks.scoring import steps
 
     return _call(
-        steps.refresh_usage_rollup, _engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"])
+        steps.refresh_usage_rollup, task_engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"])
     )
 
 
 def validate(run: dict) -> list[int]:
     from vee_tasks.scoring import steps
 
-    return _call(steps.validate, _engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"]))
+    return _call(steps.validate, task_engine(), run["dag_run_id"], dt.date.fromisoformat(run["read_date"]))
 
 
 def score_shard(run: dict, shard: int, model_version: str) -> dict:
@@ -106,7 +95,7 @@ def score_shard(run: dict, shard: int, model_version: str) -> dict:
 
     return _call(
         steps.score_shard,
-        _engine(),
+        task_engine(),
         run["dag_run_id"],
         dt.date.fromisoformat(run["read_date"]),
         int(shard),
@@ -117,7 +106,7 @@ def score_shard(run: dict, shard: int, model_version: str) -> dict:
 def finish(run: dict) -> str:
     from vee_tasks.scoring import steps
 
-    return _call(steps.finish_run, _engine(), run["dag_run_id"])
+    return _call(steps.finish_run, task_engine(), run["dag_run_id"])
 
 
 def on_task_failure(context: Any) -> None:
@@ -132,6 +121,6 @@ def on_task_failure(context: Any) -> None:
         exc = context.get("exception")
         if caused_by(exc, RunFinishedError):
             return  # a task of a finished run cleared alone: its record stays as it was
-        steps.mark_failed(_engine(), context["run_id"], f"task {task_id} failed: {exc}")
+        steps.mark_failed(task_engine(), context["run_id"], f"task {task_id} failed: {exc}")
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.scoring_run")

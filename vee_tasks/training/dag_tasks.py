@@ -15,20 +15,9 @@ from typing import Any, Callable
 
 from vee_tasks.config import get_settings
 from vee_tasks.dates import read_date_for
+from vee_tasks.warehouse import task_engine
 
 log = logging.getLogger(__name__)
-
-
-def _engine():
-    """The warehouse engine; no warehouse configured fails the task at once (no retries)."""
-    from vee_tasks.warehouse import WarehouseNotConfigured, get_engine
-
-    try:
-        return get_engine()
-    except WarehouseNotConfigured as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _call(fn: Callable, *args, **kwargs):
@@ -65,7 +54,7 @@ def extract_labels(context: Any) -> str:
     from vee_tasks.training import pipeline
 
     run_dir = pipeline.prepare_run(as_of_from_context(context), context["run_id"])
-    engine = _engine()
+    engine = task_engine()
     pipeline.record_status(engine, run_dir, "RUNNING")
     _call(pipeline.extract_labels, engine, run_dir)
     return run_dir
@@ -74,14 +63,14 @@ def extract_labels(context: Any) -> str:
 def build_features(run_dir: str) -> str:
     from vee_tasks.training import pipeline
 
-    _call(pipeline.build_training_frame, _engine(), run_dir)
+    _call(pipeline.build_training_frame, task_engine(), run_dir)
     return run_dir
 
 
 def validate(run_dir: str) -> str:
     from vee_tasks.training import pipeline
 
-    _call(pipeline.validate_training_set, run_dir, engine=_engine())
+    _call(pipeline.validate_training_set, run_dir, engine=task_engine())
     return run_dir
 
 
@@ -103,7 +92,7 @@ def evaluate(run_dir: str) -> dict:
 def register(run_dir: str) -> dict:
     from vee_tasks.training import pipeline
 
-    info = _call(pipeline.register_and_promote, _engine(), run_dir)
+    info = _call(pipeline.register_and_promote, task_engine(), run_dir)
     log.info("%s version %s -> %s: %s", info["model_name"], info["version"], info["decision"],
              info["reason"])
     return {k: info[k] for k in ("model_name", "version", "decision", "reason")}
@@ -124,6 +113,6 @@ def on_task_failure(context: Any) -> None:
                 status = "DQ_FAILED"
             ti = context.get("task_instance") or context.get("ti")
             message = f"task {getattr(ti, 'task_id', '?')} failed: {context.get('exception')}"
-            pipeline.record_status(_engine(), run_dir, status or "FAILED", message)
+            pipeline.record_status(task_engine(), run_dir, status or "FAILED", message)
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.training_run")
