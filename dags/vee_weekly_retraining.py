@@ -25,10 +25,10 @@ without a scheduler; `airflow dags test vee_weekly_retraining D` runs this DAG f
    the same holdout; the best candidate by macro-F1. Runs if at least one candidate trained.
 6. `register_and_promote`: an MLflow run (params, metrics, confusion matrix, reliability
    diagram, training-set digest), the best candidate registered as a new version of
-   `vee-resolution`. Alias `champion` moves only if it beats the champion's macro-F1 by
-   `VEE_PROMOTION_MARGIN` with no class's recall dropping more than `VEE_MAX_RECALL_DROP`
-   (with no usable champion: only if it beats the per-rule baseline); otherwise the version
-   gets alias `challenger`. Decision and reason are version tags and a row in
+   `vee-resolution`. Alias `champion` moves only if it beats the per-rule baseline and the
+   champion's macro-F1 by `VEE_PROMOTION_MARGIN`, with no class's recall dropping more than
+   `VEE_MAX_RECALL_DROP` and no class of the training set missing from the holdout (with no
+   usable champion: if it beats the baseline); otherwise the version gets alias `challenger`. Decision and reason are version tags and a row in
    `vee.training_run`.
 
 **Failures**: the failure callback marks `vee.training_run` FAILED (or DQ_FAILED) and alerts.

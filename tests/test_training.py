@@ -60,6 +60,19 @@ def test_promotion_policy():
     decision, reason = promotion_decision({"metrics": _metrics(0.60, {"EDIT": 0.70})}, poor,
                                           settings, baseline)
     assert decision == "champion" and "per-rule baseline" in reason
+    # a model must beat the per-rule baseline even to replace a usable champion (outside
+    # probe, 2026-11-27: 0.765 against the baseline's 0.935 was promoted on a one-class holdout)
+    strong_baseline = {"macro_f1": 0.935}
+    decision, reason = promotion_decision({"metrics": _metrics(0.765, {})}, champion, settings,
+                                          strong_baseline)
+    assert decision == "challenger" and "per-rule baseline 0.9350" in reason
+    # a holdout without a class the training set knows cannot replace a champion...
+    decision, reason = promotion_decision({"metrics": _metrics(0.80, {})}, champion, settings,
+                                          baseline, blind_spots=["ACCEPT", "REREAD"])
+    assert decision == "challenger" and "no ACCEPT, REREAD labels" in reason
+    # ...but a first model may still be made champion (its thresholds are NEVER there)
+    assert promotion_decision({"metrics": _metrics(0.80, {})}, {"present": False}, settings,
+                              baseline, blind_spots=["ACCEPT"])[0] == "champion"
     # a one-row swing is not a recall drop (support 10: 0.8 -> 0.7 is one row)
     small = {**champion, "metrics": {**champion["metrics"], "support_EDIT": 10.0}}
     assert promotion_decision({"metrics": _metrics(0.75, {"EDIT": 0.70})}, small,
@@ -122,6 +135,29 @@ def test_thresholds_reach_target_precision_or_never():
     wrong[:, 1] = 1.0
     never = tm.choose_thresholds(np.zeros(n, dtype=int), wrong, 0.98, 30)  # all ACCEPT
     assert never["ESTIMATE"] > 1 and never["ACCEPT"] > 1
+    # a holdout of one class measures no precision: every prediction of it is "right"
+    # (outside probe, 2026-11-27: ESTIMATE auto-applied from 0.405, 67 % right at night)
+    one_class = np.zeros((n, 5))
+    one_class[:, 1] = rng.uniform(0.3, 1.0, n)
+    one_class[:, 0] = (1 - one_class[:, 1]) / 2
+    one_class[:, 2] = (1 - one_class[:, 1]) / 2
+    all_estimate = np.ones(n, dtype=int)
+    assert tm.choose_thresholds(all_estimate, one_class, 0.98, 30)["ESTIMATE"] > 1
+    few_others = all_estimate.copy()
+    few_others[:29] = 0  # 29 rows of another code: still fewer than the minimum support
+    assert tm.choose_thresholds(few_others, one_class, 0.98, 30)["ESTIMATE"] > 1
+
+
+def test_holdout_blind_spots_are_the_well_known_classes_the_holdout_lacks():
+    from vee_tasks.training.pipeline import holdout_blind_spots
+
+    frame = pd.DataFrame({
+        "split": ["train"] * 100 + ["holdout"] * 20,
+        "resolution_code": ["ESTIMATE"] * 50 + ["ACCEPT"] * 40 + ["EDIT"] * 10
+        + ["ESTIMATE"] * 20,
+    })
+    assert holdout_blind_spots(frame, min_support=30) == ["ACCEPT"]  # EDIT: too few to know
+    assert holdout_blind_spots(frame, min_support=5) == ["ACCEPT", "EDIT"]
 
 
 def test_expected_calibration_error():

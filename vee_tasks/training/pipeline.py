@@ -332,24 +332,45 @@ def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Setti
 MIN_RECALL_DROP_ROWS = 2
 
 
+def holdout_blind_spots(frame: pd.DataFrame, min_support: int) -> list[str]:
+    """Resolution codes the training set knows well (at least `min_support` labels) that the
+    holdout does not hold at all: a comparison on that holdout cannot see those classes."""
+    counts = frame.groupby(["split", LABEL]).size()
+    train = counts.get("train", pd.Series(dtype="int64"))
+    hold = counts.get("holdout", pd.Series(dtype="int64"))
+    return [code for code in RESOLUTION_CODES
+            if int(train.get(code, 0)) >= min_support and int(hold.get(code, 0)) == 0]
+
+
 def promotion_decision(
-    challenger: dict, champion: dict, settings: Settings, baseline: dict | None = None
+    challenger: dict, champion: dict, settings: Settings, baseline: dict | None = None,
+    blind_spots: list[str] | None = None,
 ) -> tuple[str, str]:
     """('champion' | 'challenger', reason). See module docstring of the DAG for the policy.
 
-    With no usable champion to beat, a model must at least beat the per-rule majority
-    `baseline` on the holdout: a few dozen labels (VEE_MIN_TRAINING_LABELS lowered) must not
-    make a model that knows less than a lookup table the one that decides."""
+    A model must always beat the per-rule majority `baseline` on the holdout: neither a few
+    dozen labels (VEE_MIN_TRAINING_LABELS lowered) nor a holdout of one class (outside probe,
+    2026-11-27: 0.765 against the baseline's 0.935 was promoted) may make a model that knows
+    less than a lookup table the one that decides. A champion is not replaced on a holdout
+    with `blind_spots` (classes the training set knows and the holdout lacks): the comparison
+    cannot see whether the challenger lost them."""
+    new_f1 = challenger["metrics"]["macro_f1"]
+    if baseline is not None and new_f1 <= baseline["macro_f1"]:
+        return "challenger", (
+            f"macro-F1 {new_f1:.4f} does not beat the per-rule baseline "
+            f"{baseline['macro_f1']:.4f}"
+            + ("" if champion.get("present") and champion.get("usable")
+               else ": no champion until a model does")
+        )
     if not champion.get("present") or not champion.get("usable"):
-        new_f1 = challenger["metrics"]["macro_f1"]
-        if baseline is not None and new_f1 <= baseline["macro_f1"]:
-            return "challenger", (
-                f"macro-F1 {new_f1:.4f} does not beat the per-rule baseline "
-                f"{baseline['macro_f1']:.4f}: no champion until a model does"
-            )
         if not champion.get("present"):
             return "champion", "first model: no champion yet"
         return "champion", f"current champion v{champion['version']} unusable: {champion['error']}"
+    if blind_spots:
+        return "challenger", (
+            f"the holdout has no {', '.join(blind_spots)} labels, which the training set has: "
+            f"champion v{champion['version']} stays until a holdout can compare them"
+        )
     new, old = challenger["metrics"], champion["metrics"]
     gain = new["macro_f1"] - old["macro_f1"]
     if gain < settings.promotion_margin:
@@ -437,7 +458,11 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     metrics = {k: v["metrics"] for k, v in results.items()}
     max_ece = calibration_limit(settings, champion)
     best = choose_candidate(metrics, max_ece)
-    decision, reason = promotion_decision(results[best], champion, settings, baseline["metrics"])
+    blind_spots = holdout_blind_spots(frame, settings.threshold_min_support)
+    if blind_spots:
+        log.warning("the holdout holds no %s labels (the training set does)", ", ".join(blind_spots))
+    decision, reason = promotion_decision(
+        results[best], champion, settings, baseline["metrics"], blind_spots)
     aside = set_aside(metrics, best, max_ece)
     if aside:
         reason = f"{reason}; {best} chosen: " + "; ".join(aside)
@@ -447,6 +472,7 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
         "candidates": metrics,
         "baseline": baseline["metrics"],
         "champion": champion,
+        "holdout_blind_spots": blind_spots,
         "decision": decision,
         "reason": reason,
     }
