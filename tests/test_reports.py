@@ -131,6 +131,21 @@ def test_summary_page_has_plots_links_and_figures(seeded):
     assert 'class="s-DQ_FAILED">DQ_FAILED' in text
 
 
+def test_a_run_stopped_before_validation_does_not_stop_the_summary_page(seeded):
+    """A run that failed before it had a report (no champion yet) left dq_report_path NULL:
+    every later summary page failed to be written, with "expected str ... not float"
+    (outside probe, 2026-11-27)."""
+    engine, settings, _runs = seeded
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO vee.scoring_run (dag_run_id, read_date, status, message, finished_at)"
+            " VALUES ('no_champion_yet', '2026-03-03', 'FAILED', 'NoChampionError: ...', now())"))
+    text = reports.write_summary(engine, settings, days=30).read_text()
+    assert "no_champion_yet" in text
+    assert len(re.findall(r'<a href="([^"]+)">Data Docs</a>', text)) == 3
+    assert "no report" in text
+
+
 def test_quarantine_rates_by_check(seeded):
     engine, _settings, _runs = seeded
     from vee_tasks.warehouse import read_frame

@@ -349,8 +349,10 @@ def _plots(frames: dict, days: list[dt.date]) -> dict[str, str]:
 
 
 def _href(path: str | None, summary_dir: Path, reports_dir: Path) -> str | None:
-    """A link from the summary page to a report: relative inside reports_dir, else file://."""
-    if not path:
+    """A link from the summary page to a report: relative inside reports_dir, else file://.
+    None for a run with no report (stopped before validation: its path is NULL, NaN once
+    read into a frame)."""
+    if not isinstance(path, str) or not path:
         return None
     target = Path(path)
     if target.is_dir() and (target / "index.html").exists():
