@@ -316,6 +316,7 @@ def test_no_champion_fails_clearly_and_writes_nothing(world_engine, scoring_worl
         client.set_registered_model_alias(settings.registered_model_name, "champion", scoring_world.version)
     run = steps.ScoringRun.load(engine, "no_champion")
     assert run.status == "FAILED" and "champion" in run.message
+    assert "none carries the alias" in run.message  # versions exist: not "train first"
     with engine.connect() as conn:
         after = (_exceptions(conn, day), conn.execute(sa.text("SELECT count(*) FROM vee.exception_resolution")).scalar(),
                  conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar())

@@ -385,6 +385,28 @@ def test_missing_classes_still_give_full_probabilities(two_runs):
 # --- registry edge cases (no training needed) ------------------------------------------
 
 
+def test_no_champion_says_why_the_registered_versions_were_not_promoted():
+    """A weekly run that ran and declined to promote (below the baseline) left a challenger:
+    the nightly error told the operator to run the training that had just run (outside
+    probe, 2026-11-27)."""
+    from types import SimpleNamespace
+
+    class Client:
+        def __init__(self, versions):
+            self.versions = versions
+
+        def search_model_versions(self, query):
+            return self.versions
+
+    below = SimpleNamespace(version="2", tags={
+        registry.TAG_DECISION: "challenger",
+        registry.TAG_REASON: "macro-F1 0.41 does not beat the per-rule baseline 0.45"})
+    first = SimpleNamespace(version="1", tags={registry.TAG_DECISION: "challenger"})
+    why = registry._why_no_champion(Client([first, below]), "vee-resolution")
+    assert "v2, is a challenger because macro-F1 0.41 does not beat" in why
+    assert "vee train" in registry._why_no_champion(Client([]), "vee-resolution")
+
+
 def test_empty_registry_says_no_champion_and_unreachable_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
     monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path / "data"))

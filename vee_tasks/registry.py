@@ -172,10 +172,29 @@ def resolve_champion_version(settings: Settings | None = None) -> str:
             ) from exc
         raise NoChampionError(
             f"no model {name!r} with alias {CHAMPION_ALIAS!r} in the registry at "
-            f"{settings.tracking_uri_shown}: run `vee train` or the weekly DAG first "
-            f"({_first_line(exc)})"
+            f"{settings.tracking_uri_shown}: {_why_no_champion(client, name)}"
         ) from None
     return str(version.version)
+
+
+def _why_no_champion(client, name: str) -> str:
+    """What the operator should do: train, or see why the versions trained so far were not
+    promoted (a weekly run that ran but declined is not fixed by running it again as is)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        versions = []
+    if not versions:
+        return "no version is registered yet; run `vee train` or the weekly DAG first"
+    latest = max(versions, key=lambda v: int(v.version))
+    tags = latest.tags or {}
+    if tags.get(TAG_DECISION) == "challenger":
+        return (f"{len(versions)} version(s) registered and none promoted: the latest, "
+                f"v{latest.version}, is a challenger because {tags.get(TAG_REASON) or 'no reason recorded'}")
+    return (f"{len(versions)} version(s) registered but none carries the alias (removed?): "
+            f"set it on a version (MLflow's set_registered_model_alias) or run the weekly DAG")
 
 
 def version_info(version: str, settings: Settings | None = None):
