@@ -11,6 +11,9 @@ local midnight falls after B 00:00 UTC), so keep `AIRFLOW__CORE__DEFAULT_TIMEZON
 `VEE_TIMEZONE` or pass `--to-date` one day later.
 
 **Steps** (one task each; all logic in `vee_tasks.scoring.steps`):
+0. `wait_for_mdm`: a scheduled run waits `VEE_NIGHTLY_START_DELAY_HOURS` (default 6) after
+   the read date ended, for the MDMS's own VEE batch to raise that date's exceptions; a run
+   an operator starts (dags test, backfill, trigger) goes on at once.
 1. `start_run_record`: opens `vee.scoring_run` for this run (status RUNNING).
 2. `resolve_champion`: pins the registry version carrying alias `champion`; every shard loads
    exactly that version, even if the alias moves during the run.
@@ -46,7 +49,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import BaseSensorOperator, CronDataIntervalTimetable, dag, get_current_context, task
 
 from vee_tasks import alerting, reports
 from vee_tasks.config import NIGHTLY_DAG_ID, get_settings
@@ -57,6 +60,14 @@ def _tasks():
     from vee_tasks.scoring import dag_tasks
 
     return dag_tasks
+
+
+class WaitForMdm(BaseSensorOperator):
+    """Task wait_for_mdm: see vee_tasks.scoring.dag_tasks.mdm_ready. (A sensor class, not
+    `@task.sensor`: that decorator's module logs a deprecation warning at every parse.)"""
+
+    def poke(self, context) -> bool:
+        return _tasks().mdm_ready(context)
 
 
 def _record_failure(context) -> None:
@@ -119,6 +130,13 @@ def vee_nightly_scoring():
         return _tasks().finish(run)
 
     run = start_run_record()
+    WaitForMdm(
+        task_id="wait_for_mdm",
+        poke_interval=300,
+        mode="reschedule",
+        timeout=(_settings.nightly_start_delay_hours + 12) * 3600,
+        retries=0,
+    ) >> run
     version = resolve_champion(run)
     extracted = extract(run)
     version >> extracted

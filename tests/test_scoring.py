@@ -540,3 +540,44 @@ def test_a_rerun_logs_what_the_record_said_and_a_future_date_is_flagged(cloned_w
     assert f"run audited was run before (SUCCESS, model vee-resolution v{first.model_version}" in text
     assert f"scored {first.scored}" in text
     assert "has not ended yet" in text
+
+
+def test_exceptions_raised_after_their_dates_run_are_named_with_the_way_to_score_them(
+        cloned_world, scoring_world, caplog):
+    """The MDMS raised an exception after its date's run had selected its rows (outside probe,
+    2026-11-27: scheduled runs start when the day ends, the MDMS raises hours later). The run
+    for D scores exactly read date D, so the exception waits for a rerun of its date: the next
+    run's summary and log name it, and the rerun scores it."""
+    import logging
+
+    engine, day, earlier = cloned_world, scoring_world.days[-1], scoring_world.days[-2]
+    assert score_read_date(engine, earlier, run_id="earlier_first").status == "SUCCESS"
+    with engine.begin() as conn:
+        late_id = conn.execute(sa.text(
+            "INSERT INTO mdm.vee_exception "
+            "SELECT exception_id + 900000000000, meter_id, rule_code, read_date, window_start,"
+            " window_end, observed_value, expected_value, rule_version,"
+            " raised_at + interval '1 day', 'OPEN', raised_at + interval '1 day'"
+            " FROM mdm.vee_exception WHERE read_date = :d ORDER BY exception_id LIMIT 1"
+            " RETURNING exception_id"), {"d": earlier}).scalar()
+    with caplog.at_level(logging.WARNING, logger="vee_tasks.scoring.steps"):
+        run = score_read_date(engine, day, run_id="next_night")
+    assert run.status == "SUCCESS"
+    note = "1 exception(s) of earlier read dates are OPEN and undecided"
+    assert note in _summary(engine, "next_night") and note in caplog.text
+    assert f"{earlier} (1)" in caplog.text and f"vee_nightly_scoring {earlier}" in caplog.text
+    with engine.connect() as conn:  # the run for D touched nothing of D - 1
+        assert conn.execute(sa.text(
+            "SELECT status FROM mdm.vee_exception WHERE exception_id = :i"), {"i": late_id}).scalar() == "OPEN"
+    assert score_read_date(engine, earlier, run_id="earlier_first").status == "SUCCESS"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM vee.exception_resolution WHERE exception_id = :i"), {"i": late_id}).scalar() == 1
+    again = score_read_date(engine, day, run_id="next_night")
+    assert "undecided" not in _summary(engine, "next_night") and again.status == "SUCCESS"
+
+
+def _summary(engine, run_id) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT summary FROM vee.scoring_run WHERE dag_run_id = :r"), {"r": run_id}).scalar()

@@ -121,6 +121,10 @@ class Settings:
     # a candidate above this expected calibration error is chosen only if all are
     max_calibration_error: float = 0.05
     # Nightly scoring
+    # A scheduled run for read date D starts this long after D ended (local midnight): the
+    # MDMS's own VEE batch raises D's exceptions in the early hours of D + 1. Runs started by
+    # an operator (dags test, backfill, trigger) start at once.
+    nightly_start_delay_hours: float = 6.0
     shard_count: int = 4
     # a shard per this many decidable exceptions, up to shard_count (a shard task pays a
     # process start and a model load: 20,000 rows do not need four)
@@ -221,6 +225,7 @@ def load_settings() -> Settings:
         keras_epochs=_int("VEE_KERAS_EPOCHS", 40),
         hgb_max_iter=_int("VEE_HGB_MAX_ITER", 200),
         max_calibration_error=_float("VEE_MAX_CALIBRATION_ERROR", 0.05),
+        nightly_start_delay_hours=_float("VEE_NIGHTLY_START_DELAY_HOURS", 6.0),
         shard_count=_int("VEE_SHARD_COUNT", 4),
         shard_min_rows=_int("VEE_SHARD_MIN_ROWS", 25_000),
         max_quarantine_share=_float("VEE_MAX_QUARANTINE_SHARE", 0.2),

@@ -59,3 +59,32 @@ def test_historical_logical_dates_are_not_skipped(dagbag, dag_id):
 
     dag = dagbag.dags[dag_id]
     assert dag.start_date <= pendulum.datetime(2000, 1, 2, 23, tz="UTC")
+
+
+def test_a_scheduled_night_waits_for_the_mdms_batch_and_an_operators_run_does_not(dagbag):
+    """Scheduled at local midnight (so the logical date is the read date), a run found none of
+    the day's exceptions: the MDMS raises them hours later (outside probe, 2026-11-27). The
+    scheduled run now waits VEE_NIGHTLY_START_DELAY_HOURS; dags test, backfills and triggers
+    start at once."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from vee_tasks.scoring.dag_tasks import mdm_ready, start_time_reached
+
+    dag = dagbag.dags[NIGHTLY_DAG_ID]
+    wait = dag.get_task("wait_for_mdm")
+    assert wait.mode == "reschedule" and wait.retries == 0
+    assert wait.task_id in dag.get_task("start_run_record").upstream_task_ids
+    assert not dag.get_task("start_run_record").upstream_task_ids - {wait.task_id}
+
+    ended = dt.datetime(2026, 3, 2, 5, tzinfo=dt.timezone.utc)  # read date 03-01 ends, Toronto
+    assert not start_time_reached("scheduled", ended, 6, ended + dt.timedelta(hours=5, minutes=59))
+    assert start_time_reached("scheduled", ended, 6, ended + dt.timedelta(hours=6))
+    for operator_run in ("manual", "backfill", "asset_triggered"):
+        assert start_time_reached(operator_run, ended, 6, ended)
+    # the task's callable, with Airflow's context: a scheduled run of a date long past goes on
+    context = {"dag_run": SimpleNamespace(run_type="scheduled"), "data_interval_end": ended}
+    assert mdm_ready(context) is True
+    tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    assert mdm_ready({**context, "data_interval_end": tomorrow}) is False
+    assert mdm_ready({"dag_run": SimpleNamespace(run_type="manual"), "data_interval_end": tomorrow})

@@ -55,6 +55,33 @@ def _call(fn: Callable, *args, **kwargs):
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+def start_time_reached(run_type: str, data_interval_end: dt.datetime | None,
+                       delay_hours: float, now: dt.datetime) -> bool:
+    """Whether a run may start: a scheduled run once `delay_hours` have passed since its read
+    date ended (its data interval's end), any other run (dags test, backfill, a trigger: an
+    operator chose the moment) at once."""
+    if run_type != "scheduled" or data_interval_end is None:
+        return True
+    return now >= data_interval_end + dt.timedelta(hours=delay_hours)
+
+
+def mdm_ready(context: Any) -> bool:
+    """Task wait_for_mdm (a sensor, rescheduled between pokes): see start_time_reached. The
+    DAG is scheduled at local midnight so that its logical date is the read date; the MDMS
+    raises that date's exceptions hours later, and a run started at midnight found none."""
+    settings = get_settings()
+    dag_run = context["dag_run"]
+    run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
+    end = context.get("data_interval_end")
+    now = dt.datetime.now(dt.timezone.utc)
+    if start_time_reached(run_type, end, settings.nightly_start_delay_hours, now):
+        return True
+    log.info("scheduled run waits for the MDMS's VEE batch until %s (VEE_NIGHTLY_START_DELAY_HOURS=%s)",
+             end + dt.timedelta(hours=settings.nightly_start_delay_hours),
+             settings.nightly_start_delay_hours)
+    return False
+
+
 def start(context: Any) -> dict:
     """Task start_run_record: returns {"dag_run_id", "read_date"} for the other tasks."""
     from vee_tasks.scoring import steps

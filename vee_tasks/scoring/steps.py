@@ -25,7 +25,7 @@ from typing import Iterator
 
 from sqlalchemy.engine import Connection, Engine
 
-from vee_tasks.config import DECIDABLE_STATUSES, RESOLUTION_CODES, Settings, get_settings
+from vee_tasks.config import DECIDABLE_STATUSES, NIGHTLY_DAG_ID, RESOLUTION_CODES, Settings, get_settings
 from vee_tasks.scoring.errors import DataQualityError, RunFinishedError, RunStateError, is_transient
 from vee_tasks.warehouse import (
     bound_query,
@@ -738,10 +738,34 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
             _q(conn, "nightly_run_finish", {"dag_run_id": dag_run_id, "summary": None})
             _q(conn, "nightly_extract_cleanup", {"dag_run_id": dag_run_id})
     summary = ScoringRun.load(engine, dag_run_id).describe()
+    with engine.connect() as conn:
+        late = _q(conn, "nightly_unscored_earlier",
+                  {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
+    if late:
+        summary += "\n" + _late_exceptions_note(late)
     with engine.begin() as conn:
         _q(conn, "nightly_run_summary", {"dag_run_id": dag_run_id, "summary": summary})
     log.info("%s", summary)
+    if late:
+        log.warning("%s", _late_exceptions_note(late))
     return summary
+
+
+# How far back a run looks for exceptions of earlier read dates that no run decided.
+UNSCORED_LOOKBACK_DAYS = 7
+
+
+def _late_exceptions_note(late) -> str:
+    """Exceptions the MDMS raised after their own date's run: named with the way to score them
+    (the run for D scores exactly read date D, so they wait for a rerun of their date)."""
+    total = sum(row.exceptions for row in late)
+    dates = ", ".join(f"{row.read_date} ({row.exceptions})" for row in late)
+    first = late[0].read_date
+    return (
+        f"  {total} exception(s) of earlier read dates are OPEN and undecided, raised after their "
+        f"date's last successful run: {dates}; rerun each date (e.g. `airflow dags test {NIGHTLY_DAG_ID} {first}` "
+        "or clear that date's run in the UI)"
+    )
 
 
 __all__ = [
