@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -356,6 +357,31 @@ def test_failing_suite_stops_before_registration(two_runs, training_env, monkeyp
         status = conn.execute(sa.text(
             "SELECT status FROM vee.training_run WHERE run_id = 'test_dq'")).scalar()
     assert status == "DQ_FAILED"
+
+
+def test_the_class_share_gate_says_which_code_and_follows_its_setting(two_runs, tmp_path):
+    """A queue that is 91.6 % ESTIMATE was refused by a fixed 90 % gate, with a GX line for a
+    message (outside probe, 2026-11-27). The gate is VEE_MAX_CLASS_SHARE (95 %), and its
+    failure names the code and its share."""
+    import shutil
+
+    from vee_tasks import quality
+    from vee_tasks.training.pipeline import validate_training_set
+
+    first, _ = two_runs
+    run_dir = tmp_path / "skewed"
+    shutil.copytree(first.run_dir, run_dir)
+    frame = pd.read_parquet(run_dir / "training.parquet")
+    skewed = frame["resolution_code"].copy()
+    keep = int(len(frame) * 0.04)  # 96 % ESTIMATE
+    skewed.iloc[keep:] = "ESTIMATE"
+    skewed.iloc[:keep] = np.where(np.arange(keep) % 2 == 0, "ACCEPT", "REREAD")
+    frame.assign(resolution_code=skewed).to_parquet(run_dir / "training.parquet")
+    settings = get_settings().with_overrides(data_dir=tmp_path / "data")
+    with pytest.raises(quality.DataQualityError) as refused:
+        validate_training_set(run_dir, settings)
+    assert re.search(r"ESTIMATE is 96\.\d% of the \d+ labels, above VEE_MAX_CLASS_SHARE 95%", str(refused.value))
+    assert validate_training_set(run_dir, settings.with_overrides(max_class_share=0.97))["success"]
 
 
 def test_too_few_labels_fail_with_a_clear_message(training_env, monkeypatch):

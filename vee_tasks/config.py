@@ -120,6 +120,9 @@ class Settings:
     hgb_max_iter: int = 200
     # a candidate above this expected calibration error is chosen only if all are
     max_calibration_error: float = 0.05
+    # the training set's data-quality gate: no resolution code above this share of the labels
+    # (a label feed stuck on one code is broken; a queue that is mostly ESTIMATE is not)
+    max_class_share: float = 0.95
     # Nightly scoring
     # A scheduled run for read date D starts this long after D ended (local midnight): the
     # MDMS's own VEE batch raises D's exceptions in the early hours of D + 1. Runs started by
@@ -225,6 +228,7 @@ def load_settings() -> Settings:
         keras_epochs=_int("VEE_KERAS_EPOCHS", 40),
         hgb_max_iter=_int("VEE_HGB_MAX_ITER", 200),
         max_calibration_error=_float("VEE_MAX_CALIBRATION_ERROR", 0.05),
+        max_class_share=_float("VEE_MAX_CLASS_SHARE", 0.95),
         nightly_start_delay_hours=_float("VEE_NIGHTLY_START_DELAY_HOURS", 6.0),
         shard_count=_int("VEE_SHARD_COUNT", 4),
         shard_min_rows=_int("VEE_SHARD_MIN_ROWS", 25_000),

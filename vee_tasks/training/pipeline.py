@@ -222,7 +222,7 @@ def validate_training_set(
     suite_spec: dict | None = None,
 ) -> dict:
     """Run the GX suite; raises DataQualityError (nothing is trained or registered)."""
-    from vee_tasks.quality import run_suite
+    from vee_tasks.quality import DataQualityError, run_suite
 
     settings = settings or get_settings()
     run_dir = Path(run_dir)
@@ -230,7 +230,8 @@ def validate_training_set(
     ctx = context(run_dir)
     frame = pd.read_parquet(run_dir / "training.parquet")
     report_dir = settings.reports_dir / "training" / ctx["as_of"] / safe_run_id(ctx["run_id"])
-    result = run_suite(frame, SUITE_NAME, report_dir, suite_spec=suite_spec)
+    spec = suite_spec or training_suite_spec(settings)
+    result = run_suite(frame, SUITE_NAME, report_dir, suite_spec=spec)
     info = {
         "success": result.success,
         "evaluated": result.evaluated,
@@ -245,9 +246,39 @@ def validate_training_set(
     )
     _timed(run_dir, "validate", time.monotonic() - t0)
     if not result.success:
-        _record(engine, run_dir, status="DQ_FAILED", message=result.describe(), settings=settings)
-    result.raise_for_failure()
+        message = result.describe()
+        dominant = _dominant_classes(frame, settings.max_class_share)
+        if dominant:
+            message += "\n  " + dominant
+        _record(engine, run_dir, status="DQ_FAILED", message=message, settings=settings)
+        raise DataQualityError(message, result)
     return info
+
+
+def training_suite_spec(settings: Settings) -> dict:
+    """expectations/training_set.json with the class-share gate at settings.max_class_share
+    (VEE_MAX_CLASS_SHARE): each code's "not this code" expectation holds for at least
+    1 - max_class_share of the labels."""
+    from vee_tasks.quality import load_suite_spec
+
+    spec = load_suite_spec(SUITE_NAME)
+    for expectation in spec["expectations"]:
+        kwargs = expectation.get("kwargs", {})
+        if expectation["type"] == "expect_column_values_to_not_be_in_set" and kwargs.get("column") == LABEL:
+            kwargs["mostly"] = round(1.0 - settings.max_class_share, 6)
+    return spec
+
+
+def _dominant_classes(frame: pd.DataFrame, max_share: float) -> str | None:
+    """The gate's failure in an operator's words: which code holds too large a share."""
+    shares = frame[LABEL].value_counts(normalize=True)
+    over = shares[shares > max_share]
+    if over.empty:
+        return None
+    return "; ".join(
+        f"{code} is {share:.1%} of the {len(frame)} labels, above VEE_MAX_CLASS_SHARE {max_share:.0%}"
+        for code, share in over.items()
+    )
 
 
 def _split_xy(frame: pd.DataFrame, part: str):
