@@ -489,7 +489,8 @@ def test_a_step_of_a_finished_run_cleared_alone_is_refused_and_the_record_kept(
     run = score_read_date(engine, day, run_id="finished")
     assert run.status == "SUCCESS" and run.scored > 0
     before = _record(engine, "finished")
-    for step in (lambda: steps.extract(engine, "finished", day),
+    for step in (lambda: steps.resolve_champion(engine, "finished"),
+                 lambda: steps.extract(engine, "finished", day),
                  lambda: steps.validate(engine, "finished", day),
                  lambda: steps.score_shard(engine, "finished", day, 0, run.model_version)):
         with pytest.raises(RunFinishedError, match="clear the whole run"):
@@ -581,3 +582,33 @@ def _summary(engine, run_id) -> str:
     with engine.connect() as conn:
         return conn.execute(sa.text(
             "SELECT summary FROM vee.scoring_run WHERE dag_run_id = :r"), {"r": run_id}).scalar()
+
+
+def test_a_sibling_shard_does_not_erase_a_shards_failure(cloned_world, scoring_world):
+    """With fewer slots than shards, shard 1 started after shard 0 had failed the run, took it
+    for an operator's resume and reopened the record: the DAG run failed, the record said
+    RUNNING with the reason gone (outside probe, 2026-11-27). The record now keeps FAILED and
+    its reason until finish_run_record succeeds."""
+    engine, day = cloned_world, scoring_world.days[-3]
+    settings = get_settings().with_overrides(shard_min_rows=1)
+    version, shards = _steps_until_validated(engine, "sibling", day, settings)
+    assert len(shards) >= 2
+    steps.mark_failed(engine, "sibling", "score_shard 0: the database refused an update")
+    steps.score_shard(engine, "sibling", day, shards[1], version, settings)
+    record = _record(engine, "sibling")
+    assert record["status"] == "FAILED" and "refused an update" in record["message"]
+    # resolve_champion cleared alone now, after a shard wrote: the run keeps the version it
+    # pinned (a stand-in number here: the alias still names the same version)
+    def pin(v):
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE vee.scoring_run SET model_version = :v WHERE dag_run_id = 'sibling'"), {"v": v})
+    pin("999")
+    assert steps.resolve_champion(engine, "sibling", settings) == "999"
+    pin(version)
+    for shard in [shards[0], *shards[2:]]:  # the operator's resume
+        steps.score_shard(engine, "sibling", day, shard, version, settings)
+    steps.finish_run(engine, "sibling", settings)
+    record = _record(engine, "sibling")
+    assert record["status"] == "SUCCESS" and record["message"] is None
+    assert record["selected"] == record["scored"] + record["quarantined"]

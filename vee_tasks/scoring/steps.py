@@ -184,8 +184,20 @@ def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str
 
 
 def resolve_champion(engine: Engine, dag_run_id: str, settings: Settings | None = None) -> str:
-    """Pin the run to the champion's version now; every shard loads exactly this version."""
+    """Pin the run to the champion's version now; every shard loads exactly this version.
+
+    Cleared alone: refused on a finished run (like the other steps); on a run whose shards
+    have already written, the pinned version stays, so that one run never mixes two versions
+    (outside probe, 2026-11-27: the record named the new champion, the rows the old one)."""
     settings = settings or get_settings()
+    with engine.connect() as conn:
+        run = _run_row(conn, dag_run_id)
+        _refuse_finished(run, dag_run_id, "resolve_champion")
+        written = _q(conn, "nightly_shard_totals", {"dag_run_id": dag_run_id}).mappings().one()["shards"]
+    if run is not None and run["model_version"] and written:
+        log.warning("run %s: %d shard(s) already wrote with %s v%s; the run keeps that version",
+                    dag_run_id, written, run["model_name"], run["model_version"])
+        return str(run["model_version"])
     with _step(engine, dag_run_id, "resolve_champion"):
         from vee_tasks.registry import resolve_champion_version
 
@@ -593,10 +605,13 @@ def score_shard(
                 f"(status {run and run['status']}, data quality {run and run['dq_outcome']})"
             )
         if run["status"] == "FAILED":
-            # an operator cleared a failed shard of a validated run: resume it
-            with engine.begin() as conn:
-                _q(conn, "nightly_run_reopen", {"dag_run_id": dag_run_id})
-            log.info("run %s resumed after a failure: %s", dag_run_id, run["message"])
+            # A shard of a validated run that failed: an operator's resume, or a sibling shard
+            # that started after another failed (fewer slots than shards). Either way its rows
+            # are worth scoring, but the record keeps FAILED and the reason until
+            # finish_run_record succeeds (a sibling had erased a failure, outside probe
+            # 2026-11-27: the DAG run failed, the record said RUNNING).
+            log.warning("run %s has FAILED (%s): scoring shard %d anyway; the record stays "
+                        "FAILED until finish_run_record succeeds", dag_run_id, run["message"], shard)
         if model is None:
             from vee_tasks.registry import load_model_version
 
