@@ -502,6 +502,28 @@ def test_a_step_of_a_finished_run_cleared_alone_is_refused_and_the_record_kept(
     dag_tasks.on_task_failure({"run_id": "finished", "exception": wrapped.value})
     assert _record(engine, "finished") == before
 
+    # start_run_record cleared alone (its later tasks keep their states in Airflow): refused,
+    # where it had reset the SUCCESS record to RUNNING for good (outside probe, 2026-11-27)
+    class Ti:
+        dag_id, run_id = "vee_nightly_scoring", "finished"
+
+        @staticmethod
+        def get_task_states(dag_id, task_ids, run_ids):
+            assert "finish_run_record" in task_ids and run_ids == ["finished"]
+            return {"finished": {"resolve_champion": "success", "score_shard_0": "success",
+                                 "finish_run_record": "success"}}
+
+    done = dag_tasks._later_tasks_done({"ti": Ti()})
+    assert done == ("finish_run_record", "resolve_champion", "score_shard_0")
+    with pytest.raises(RunFinishedError, match="start_run_record cannot rerun alone"):
+        steps.start_run(engine, "finished", day, later_tasks_done=done)
+    assert _record(engine, "finished") == before
+    # a whole run cleared: no later task has a state, and the run starts afresh
+    assert dag_tasks.finished_task_ids({"finished": {"extract": None, "score_shard_1": "scheduled"}},
+                                       "finished") == ()
+    steps.start_run(engine, "finished", day, later_tasks_done=())
+    assert _record(engine, "finished")["status"] == "RUNNING"
+
 
 def test_a_failed_shard_resumes_after_other_runs_finished(cloned_world, scoring_world):
     """The documented recovery, clearing the failed shard, found the run's staged rows

@@ -82,13 +82,39 @@ def mdm_ready(context: Any) -> bool:
     return False
 
 
+# The tasks after start_run_record, and the states in which a task has finished.
+LATER_TASKS = ("resolve_champion", "extract", "validate", "refresh_usage_rollup", "score_shard",
+               "finish_run_record")
+_FINISHED_STATES = {"success", "failed", "upstream_failed", "skipped"}
+
+
+def finished_task_ids(task_states: dict, run_id: str) -> tuple[str, ...]:
+    """From Airflow's {run_id: {task_id (or task_id_mapindex): state}}: the finished ones."""
+    states = task_states.get(run_id) or {}
+    return tuple(sorted(task for task, state in states.items()
+                        if str(getattr(state, "value", state)).lower() in _FINISHED_STATES))
+
+
+def _later_tasks_done(context: Any) -> tuple[str, ...]:
+    """The run's later tasks still in a finished state: this task was cleared without them.
+    Unknown (an older API, no supervisor) counts as none: the run goes on as before."""
+    ti = context.get("ti") or context.get("task_instance")
+    try:
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(LATER_TASKS), run_ids=[ti.run_id])
+    except Exception as exc:  # noqa: BLE001 - a safeguard, never a reason to fail a run
+        log.debug("could not read the run's task states: %s", exc)
+        return ()
+    return finished_task_ids(states, ti.run_id)
+
+
 def start(context: Any) -> dict:
     """Task start_run_record: returns {"dag_run_id", "read_date"} for the other tasks."""
     from vee_tasks.scoring import steps
 
     settings = get_settings()
     read_date = read_date_from_context(context, settings.timezone)
-    return _call(steps.start_run, task_engine(), context["run_id"], read_date, settings.timezone)
+    return _call(steps.start_run, task_engine(), context["run_id"], read_date, settings.timezone,
+                 _later_tasks_done(context))
 
 
 def resolve_champion(run: dict) -> str:

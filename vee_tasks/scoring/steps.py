@@ -156,9 +156,20 @@ def _refuse_finished(run, dag_run_id: str, step: str, also: tuple[str, ...] = ()
         )
 
 
-def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str | None = None) -> dict:
-    """Open the run record (a retried or cleared run starts afresh)."""
+def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str | None = None,
+              later_tasks_done: tuple[str, ...] = ()) -> dict:
+    """Open the run record (a retried or cleared run starts afresh).
+
+    `later_tasks_done`: the run's later tasks that keep a finished state in Airflow. A whole
+    run cleared has none; with some, this task was cleared alone, and resetting a finished
+    record would leave it RUNNING with nothing to finish it (outside probe, 2026-11-27):
+    refused, the record kept."""
     from vee_tasks.dates import day_bounds
+
+    if later_tasks_done:
+        with engine.connect() as conn:
+            run = _run_row(conn, dag_run_id)
+        _refuse_finished(run, dag_run_id, "start_run_record", also=("FAILED", "DQ_FAILED"))
 
     started = time.perf_counter()
     timezone = timezone or get_settings().timezone
