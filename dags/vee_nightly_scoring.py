@@ -74,6 +74,10 @@ def _record_failure(context) -> None:
     _tasks().on_task_failure(context)
 
 
+def _reconcile_record(context) -> None:
+    _tasks().on_dag_run_finished(context)
+
+
 DEFAULT_ARGS = {
     "owner": "vee-scoring",
     "retries": 3,
@@ -97,6 +101,10 @@ DEFAULT_ARGS = {
     # see docs/operations-backfills.md.
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    # the run record agrees with the Airflow run however it ended (a task or the run marked
+    # failed or success by hand leaves no task callback to record it)
+    on_success_callback=_reconcile_record,
+    on_failure_callback=_reconcile_record,
     doc_md=__doc__,
     tags=["vee", "nightly", "scoring"],
 )

@@ -634,3 +634,40 @@ def test_a_sibling_shard_does_not_erase_a_shards_failure(cloned_world, scoring_w
     record = _record(engine, "sibling")
     assert record["status"] == "SUCCESS" and record["message"] is None
     assert record["selected"] == record["scored"] + record["quarantined"]
+
+
+def test_the_record_follows_an_airflow_run_that_ended_without_finish(cloned_world, scoring_world, monkeypatch):
+    """A task or the run marked failed or success by hand runs no task callback: the record
+    stayed RUNNING for good (outside probe, 2026-11-27). The DAG-level callback reconciles it."""
+    from types import SimpleNamespace
+
+    from vee_tasks import warehouse
+    from vee_tasks.scoring import dag_tasks
+
+    engine, day = cloned_world, scoring_world.days[-4]
+    settings = get_settings().with_overrides(shard_min_rows=1)
+    monkeypatch.setattr(warehouse, "callback_engine", lambda: engine)
+
+    def ended(run_id, state, reason=""):
+        dag_tasks.on_dag_run_finished({"run_id": run_id, "reason": reason,
+                                       "dag_run": SimpleNamespace(run_id=run_id, state=state)})
+        return _record(engine, run_id)
+
+    # the run marked failed mid-way: FAILED, with Airflow's reason
+    version, shards = _steps_until_validated(engine, "marked_failed", day, settings)
+    steps.score_shard(engine, "marked_failed", day, shards[0], version, settings)
+    record = ended("marked_failed", "failed", "marked failed in the UI")
+    assert record["status"] == "FAILED" and "marked failed in the UI" in record["message"]
+    # marked success with shards missing: it cannot finish, and says why
+    version, shards = _steps_until_validated(engine, "marked_success", day, settings)
+    steps.score_shard(engine, "marked_success", day, shards[0], version, settings)
+    record = ended("marked_success", "success")
+    assert record["status"] == "FAILED" and "shards recorded results" in record["message"]
+    # every shard written but finish_run_record skipped: finished now, with its totals
+    version, shards = _steps_until_validated(engine, "finish_skipped", day, settings)
+    for shard in shards:
+        steps.score_shard(engine, "finish_skipped", day, shard, version, settings)
+    record = ended("finish_skipped", "success")
+    assert record["status"] == "SUCCESS" and record["selected"] == record["scored"] + record["quarantined"]
+    # a record that has finished is left as it is
+    assert ended("finish_skipped", "failed") == record

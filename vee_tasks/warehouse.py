@@ -103,6 +103,25 @@ def task_engine() -> Engine:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+def callback_engine() -> Engine | None:
+    """The warehouse for a DAG-level callback, which may run outside any task (in Airflow's
+    DAG processor): the configured URL, the Airflow connection, or an embedded server that
+    `make demo` made; None rather than a new, empty embedded server."""
+    settings = get_settings()
+    if settings.warehouse_url:
+        return _engine_for(settings.warehouse_url)
+    from airflow.sdk import Connection as AirflowConnection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return _engine_for(airflow_uri_to_sqlalchemy(AirflowConnection.get(WAREHOUSE_CONN_ID).get_uri()))
+    except AirflowNotFoundException:
+        pass
+    if (settings.embedded_pg_dir / "PG_VERSION").exists():
+        return _engine_for(start_embedded_postgres(settings.embedded_pg_dir))
+    return None
+
+
 def describe_target(url: str) -> str:
     parsed = sa.engine.make_url(url)
     host = parsed.host or parsed.query.get("host") or "localhost"

@@ -88,3 +88,10 @@ def test_a_scheduled_night_waits_for_the_mdms_batch_and_an_operators_run_does_no
     tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
     assert mdm_ready({**context, "data_interval_end": tomorrow}) is False
     assert mdm_ready({"dag_run": SimpleNamespace(run_type="manual"), "data_interval_end": tomorrow})
+
+
+def test_the_nightly_run_record_is_reconciled_however_the_airflow_run_ends(dagbag):
+    dag = dagbag.dags[NIGHTLY_DAG_ID]
+    for callback in (dag.on_success_callback, dag.on_failure_callback):
+        callbacks = callback if isinstance(callback, list) else [callback]
+        assert any(getattr(c, "__name__", "") == "_reconcile_record" for c in callbacks)

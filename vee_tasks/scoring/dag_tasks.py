@@ -177,3 +177,25 @@ def on_task_failure(context: Any) -> None:
         steps.mark_failed(task_engine(), context["run_id"], f"task {task_id} failed: {exc}")
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.scoring_run")
+
+
+def on_dag_run_finished(context: Any) -> None:
+    """DAG-level callback, success and failure: the run record agrees with the Airflow run
+    (steps.reconcile_with_airflow). Never raises."""
+    try:
+        from vee_tasks.scoring import steps
+        from vee_tasks.warehouse import callback_engine
+
+        dag_run = context.get("dag_run")
+        run_id = context.get("run_id") or getattr(dag_run, "run_id", None)
+        state = str(getattr(getattr(dag_run, "state", None), "value", getattr(dag_run, "state", "")))
+        engine = callback_engine()
+        if engine is None or run_id is None:
+            log.warning("run %s: no warehouse to reconcile its record with", run_id)
+            return
+        outcome = steps.reconcile_with_airflow(engine, run_id, state.lower(), str(context.get("reason") or ""))
+        if outcome:
+            log.warning("run %s: record was still RUNNING after the Airflow run ended %s: now %s",
+                        run_id, state, outcome)
+    except Exception:  # noqa: BLE001 - a callback must never fail the scheduler's work
+        log.exception("could not reconcile the run record with the Airflow run")

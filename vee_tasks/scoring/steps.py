@@ -777,6 +777,32 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
     return summary
 
 
+def reconcile_with_airflow(engine: Engine, dag_run_id: str, airflow_state: str, reason: str) -> str | None:
+    """Make a record still RUNNING agree with its Airflow run, which has ended without
+    finish_run_record or a task's failure callback (a task or the run marked failed or
+    success by hand, finish skipped; outside probe, 2026-11-27: RUNNING for good). A failed
+    run is recorded FAILED with Airflow's reason; a successful one is finished now (totals,
+    invariant), or recorded FAILED with why it cannot be. Returns the new status, or None
+    when the record needed nothing."""
+    with engine.connect() as conn:
+        run = _run_row(conn, dag_run_id)
+    if run is None or run["status"] != "RUNNING":
+        return None
+    if airflow_state == "success":
+        try:
+            finish_run(engine, dag_run_id)
+            return "SUCCESS"
+        except Exception as exc:  # noqa: BLE001 - recorded: finish_run marks it FAILED
+            log.warning("run %s ended success in Airflow but cannot finish: %s", dag_run_id, exc)
+            mark_failed(engine, dag_run_id, f"the Airflow run was marked success without "
+                        f"finishing: {type(exc).__name__}: {exc}")
+            return "FAILED"
+    mark_failed(engine, dag_run_id, f"the Airflow run ended {airflow_state} before "
+                f"finish_run_record ({reason or 'no reason given'}); clear the failed or "
+                "missing tasks with their downstream to resume")
+    return "FAILED"
+
+
 # How far back a run looks for exceptions of earlier read dates that no run decided.
 UNSCORED_LOOKBACK_DAYS = 7
 
