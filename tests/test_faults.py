@@ -467,6 +467,10 @@ def test_registry_unreachable_fails_clearly_and_writes_nothing(world, monkeypatc
     message = str(info.value)
     assert f"127.0.0.1:{port}" in message, message
     assert "s3cret-token" not in message, message
+    # nor in the traceback a task log prints (MLflow's own error repeats the URI)
+    import traceback
+
+    assert "s3cret-token" not in "".join(traceback.format_exception(info.value))
     assert fw.statuses() == before
     assert fw.count("vee.exception_resolution") == 0
     assert fw.count("vee.quarantined_exception") == 0

@@ -671,3 +671,22 @@ def test_the_record_follows_an_airflow_run_that_ended_without_finish(cloned_worl
     assert record["status"] == "SUCCESS" and record["selected"] == record["scored"] + record["quarantined"]
     # a record that has finished is left as it is
     assert ended("finish_skipped", "failed") == record
+
+
+def test_a_database_error_is_recorded_in_one_line(cloned_world, scoring_world):
+    """A permission error went into the run record as SQLAlchemy's text: the whole statement
+    and its parameters, 1,253 characters (outside probe, 2026-11-27). The server's message
+    is what an operator reads."""
+    from vee_tasks.scoring.errors import short_reason
+
+    engine, day = cloned_world, scoring_world.days[-6]
+    steps.start_run(engine, "db_error", day)
+    with pytest.raises(sa.exc.ProgrammingError) as raised:
+        with steps._step(engine, "db_error", "score_shard_0"):
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT exception_id FROM vee.no_such_table WHERE read_date = :d"),
+                             {"d": day})
+    assert short_reason(raised.value) == (
+        'UndefinedTable: relation "vee.no_such_table" does not exist')
+    message = _record(engine, "db_error")["message"]
+    assert message == 'score_shard_0: UndefinedTable: relation "vee.no_such_table" does not exist'

@@ -529,6 +529,27 @@ def test_loading_a_model_in_an_airflow_task_writes_no_deprecation_noise(tmp_path
     assert done.stdout.split()[-2:] == ["sklearn", "0"], done.stdout[-500:]
 
 
+def test_loading_a_version_from_the_registry_draws_no_progress_bar(two_runs):
+    """MLflow's "Downloading artifacts" bar went to stderr, which Airflow logs at ERROR level:
+    ERROR lines in every successful shard's log under the scheduler (outside probe,
+    2026-11-27)."""
+    import os
+    import subprocess
+    import sys
+
+    settings = get_settings()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri,
+           "VEE_DATA_DIR": str(settings.data_dir)}
+    env.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "from vee_tasks import registry; print(registry.load_model_version('1').version)"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1:] == ["1"]
+    assert "Downloading artifacts" not in done.stderr, done.stderr[-1000:]
+    assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ  # restored, not leaked
+
+
 def test_loading_a_keras_model_writes_nothing_to_stderr(tmp_path):
     """Airflow logs a task's stderr at ERROR level: TensorFlow's start-up lines (absl, the
     oneDNN notice) made six ERROR lines in every shard's log of a successful night (outside

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from vee_tasks.alerting import scrub
 from vee_tasks.config import CHAMPION_ALIAS, RESOLUTION_CODES, Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,6 @@ def mlflow_uris(settings: Settings | None = None):
 def _first_line(exc: BaseException) -> str:
     """The cause's first line, for our one-line errors: with URL passwords masked, since
     MLflow's own messages repeat the tracking URI as given."""
-    from vee_tasks.alerting import scrub
-
     text = str(exc).strip()
     return scrub(text.splitlines()[0]) if text else type(exc).__name__
 
@@ -131,7 +130,7 @@ def check_reachable(settings: Settings | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure to answer
         raise RegistryError(
             f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
-        ) from exc
+        ) from None
 
 
 def is_missing(exc) -> bool:
@@ -161,18 +160,24 @@ def resolve_champion_version(settings: Settings | None = None) -> str:
     from mlflow.exceptions import MlflowException
 
     settings = settings or get_settings()
-    client = configure(settings)
     name = settings.registered_model_name
     try:
+        client = configure(settings)  # a SQL store connects (and migrates) here
         version = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     except MlflowException as exc:
         if not is_missing(exc):
             raise RegistryError(
                 f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
-            ) from exc
+            ) from None
         raise NoChampionError(
             f"no model {name!r} with alias {CHAMPION_ALIAS!r} in the registry at "
             f"{settings.tracking_uri_shown}: {_why_no_champion(client, name)}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - a registry store's own error (its database down)
+        # in one clean line: its text may repeat a store URL with a password; the cause stays
+        # in __context__, so a connection error is still retried as transient
+        raise RegistryError(
+            f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
         ) from None
     return str(version.version)
 
@@ -210,7 +215,7 @@ def version_info(version: str, settings: Settings | None = None):
         if not is_missing(exc):
             raise RegistryError(
                 f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
-            ) from exc
+            ) from None
         raise RegistryError(
             f"model {name!r} has no version {version!r} in the registry at "
             f"{settings.tracking_uri_shown} ({_first_line(exc)})"
@@ -237,7 +242,8 @@ def _download_predictor(name: str, version: str, settings: Settings):
         ResolutionPredictor,
     )
 
-    with tempfile.TemporaryDirectory(prefix="vee-model-") as tmp, mlflow_uris(settings):
+    with tempfile.TemporaryDirectory(prefix="vee-model-") as tmp, mlflow_uris(settings), \
+            _no_progress_bars():
         try:
             local = Path(mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{name}/{version}", dst_path=tmp)).resolve()
@@ -247,7 +253,7 @@ def _download_predictor(name: str, version: str, settings: Settings):
             raise RegistryError(
                 f"model {name} version {version}: its files could not be downloaded from "
                 f"the registry at {settings.tracking_uri_shown}: {_first_line(exc)}"
-            ) from exc
+            ) from None
         if not (local / "MLmodel").is_file():
             # files gone from the store (moved, expired, a mount missing): not a verdict on
             # the model, as for a download that fails
@@ -264,6 +270,22 @@ def _download_predictor(name: str, version: str, settings: Settings):
         if not model_dir.is_relative_to(local):
             raise ModelFormatError(f"{MODEL_DIR_ARTIFACT} points outside the model: {relative!r}")
         return ResolutionPredictor.load(model_dir)  # reads every file before tmp goes
+
+
+@contextmanager
+def _no_progress_bars():
+    """MLflow draws a "Downloading artifacts" bar on stderr, which Airflow logs as ERROR lines
+    in every shard's log (outside probe, 2026-11-27): off for the block, then restored."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    saved = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
 
 
 def load_model_version(version: str, settings: Settings | None = None) -> LoadedModel:
@@ -289,8 +311,8 @@ def load_model_version(version: str, settings: Settings | None = None) -> Loaded
         while cause.__cause__ is not None and not isinstance(cause, ModelFormatError):
             cause = cause.__cause__
         raise IncompatibleModelError(
-            f"model {name} version {version} cannot be loaded: {cause}"
-        ) from exc
+            f"model {name} version {version} cannot be loaded: {scrub(str(cause))}"
+        ) from None
     thresholds = {c: float(predictor.thresholds.get(c, 2.0)) for c in RESOLUTION_CODES}
     tagged = info.tags.get(TAG_THRESHOLDS)
     if tagged and json.loads(tagged) != thresholds:

@@ -42,7 +42,7 @@ def read_date_from_context(context: Any, timezone: str) -> dt.date:
 
 def _call(fn: Callable, *args, **kwargs):
     """Run a step with the failure policy of the module docstring."""
-    from vee_tasks.scoring.errors import is_transient
+    from vee_tasks.scoring.errors import is_transient, short_reason
 
     try:
         return fn(*args, **kwargs)
@@ -52,7 +52,7 @@ def _call(fn: Callable, *args, **kwargs):
             raise
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        raise AirflowFailException(short_reason(exc)) from exc
 
 
 def start_time_reached(run_type: str, data_interval_end: dt.datetime | None,

@@ -66,3 +66,16 @@ def is_transient(exc: BaseException) -> bool:
         current = current.__cause__ or current.__context__
         seen += 1
     return False
+
+
+def short_reason(exc: BaseException) -> str:
+    """What a run record's message says about an error: its type and text, but for a database
+    error the server's own message, not SQLAlchemy's text with the whole statement and its
+    parameters (a permission error stored 1,253 characters of SQL; outside probe 2026-11-27)."""
+    import sqlalchemy as sa
+
+    if isinstance(exc, sa.exc.StatementError) and getattr(exc, "orig", None) is not None:
+        orig = exc.orig
+        text = " ".join(str(orig).strip().splitlines()[:1]) or type(orig).__name__
+        return f"{type(orig).__name__}: {text}"
+    return f"{type(exc).__name__}: {exc}"

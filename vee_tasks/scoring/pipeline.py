@@ -51,7 +51,9 @@ def score_read_date(
         # Steps mark permanent failures themselves; this catches transient ones, which the
         # DAG would retry but a one-shot command cannot.
         try:
-            steps.mark_failed(engine, run_id, f"{type(exc).__name__}: {exc}")
+            from vee_tasks.scoring.errors import short_reason
+
+            steps.mark_failed(engine, run_id, short_reason(exc))
         except Exception:  # noqa: BLE001
             log.exception("could not mark run %s failed", run_id)
         raise

@@ -26,7 +26,13 @@ from typing import Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from vee_tasks.config import DECIDABLE_STATUSES, NIGHTLY_DAG_ID, RESOLUTION_CODES, Settings, get_settings
-from vee_tasks.scoring.errors import DataQualityError, RunFinishedError, RunStateError, is_transient
+from vee_tasks.scoring.errors import (
+    DataQualityError,
+    RunFinishedError,
+    RunStateError,
+    is_transient,
+    short_reason,
+)
 from vee_tasks.warehouse import (
     bound_query,
     copy_rows,
@@ -107,7 +113,7 @@ def _step(engine: Engine, dag_run_id: str, name: str) -> Iterator[None]:
     except Exception as exc:
         if not is_transient(exc):
             try:
-                mark_failed(engine, dag_run_id, f"{name}: {type(exc).__name__}: {exc}")
+                mark_failed(engine, dag_run_id, f"{name}: {short_reason(exc)}")
             except Exception:  # noqa: BLE001 - the original error matters more
                 log.exception("could not mark run %s failed", dag_run_id)
         raise
