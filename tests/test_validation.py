@@ -279,19 +279,6 @@ def test_staged_bad_rows_are_quarantined_and_stay_open(fresh_engine):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar() == 6
         assert set(conn.execute(sa.text("SELECT DISTINCT dag_run_id FROM vee.quarantined_exception")).scalars()) == {"t2"}
-    # an analyst resolves a quarantined exception, then the date is rerun: its old row goes,
-    # and the date's quarantine is what the rerun found (outside probe, 2026-11-27: the old
-    # row stayed, one more than the run's count)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE mdm.vee_exception SET status = 'ANALYST_RESOLVED', "
-                             "status_changed_at = now() WHERE exception_id = 1001"))
-        conn.execute(sa.text("INSERT INTO mdm.analyst_resolution VALUES "
-                             "(1001, 'ESTIMATE', 'a.analyst', now(), 'rule code typo')"))
-    _stage_and_validate(engine, run_id="t3")
-    with engine.connect() as conn:
-        ids = conn.execute(sa.text("SELECT exception_id FROM vee.quarantined_exception")).scalars().all()
-        run = conn.execute(sa.text("SELECT * FROM vee.scoring_run WHERE dag_run_id = 't3'")).mappings().one()
-    assert 1001 not in ids and len(ids) == run["quarantined"] == 5
 
 
 def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):

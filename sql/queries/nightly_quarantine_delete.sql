@@ -1,7 +1,10 @@
--- A rerun replaces this read date's quarantine: afterwards it holds what this run found, no
--- more (an exception quarantined by an earlier attempt and resolved by an analyst since is
--- not staged again, and its old row outnumbered the run's count; outside probe 2026-11-27).
--- One index range of (read_date, exception_id); the other dates' rows of exceptions that
--- moved here are nightly_quarantine_delete_moved.sql.
+-- A rerun replaces this read date's quarantine rows for the exceptions it extracted (and the
+-- rows without an id, which only a run of this date can have produced). One index range of
+-- (read_date, exception_id); the other dates' rows are nightly_quarantine_delete_moved.sql.
 DELETE FROM vee.quarantined_exception AS q
-WHERE q.read_date = :read_date;
+WHERE q.read_date = :read_date
+  AND (q.exception_id IS NULL
+       OR q.exception_id IN (SELECT x.exception_id
+                             FROM vee.nightly_extract AS x
+                             WHERE x.dag_run_id = :dag_run_id
+                               AND x.exception_id IS NOT NULL));

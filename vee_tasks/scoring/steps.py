@@ -518,7 +518,7 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             _q(conn, "nightly_failed_rows_temp")
             copy_rows(conn, "nightly_failed_rows", ["stage_row", "failed_checks"], failed)
             _q(conn, "nightly_mark_failed_rows", {"dag_run_id": dag_run_id})
-            _q(conn, "nightly_quarantine_delete", {"read_date": read_date})
+            _q(conn, "nightly_quarantine_delete", {"dag_run_id": dag_run_id, "read_date": read_date})
             with _join_methods_off(conn, "nestloop", "mergejoin"):  # see the query's comment
                 _q(conn, "nightly_quarantine_delete_moved",
                    {"dag_run_id": dag_run_id, "read_date": read_date})
