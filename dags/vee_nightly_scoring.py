@@ -74,8 +74,12 @@ def _record_failure(context) -> None:
     _tasks().on_task_failure(context)
 
 
-def _reconcile_record(context) -> None:
-    _tasks().on_dag_run_finished(context)
+def _reconcile_success(context) -> None:
+    _tasks().on_dag_run_finished(context, "success")
+
+
+def _reconcile_failure(context) -> None:
+    _tasks().on_dag_run_finished(context, "failed")
 
 
 DEFAULT_ARGS = {
@@ -101,10 +105,10 @@ DEFAULT_ARGS = {
     # see docs/operations-backfills.md.
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    # the run record agrees with the Airflow run however it ended (a task or the run marked
-    # failed or success by hand leaves no task callback to record it)
-    on_success_callback=_reconcile_record,
-    on_failure_callback=_reconcile_record,
+    # the run record agrees with the Airflow run when it ends without finish_run_record or a
+    # task's failure callback (a task marked failed or success by hand, finish skipped)
+    on_success_callback=_reconcile_success,
+    on_failure_callback=_reconcile_failure,
     doc_md=__doc__,
     tags=["vee", "nightly", "scoring"],
 )
@@ -143,7 +147,6 @@ def vee_nightly_scoring():
         poke_interval=300,
         mode="reschedule",
         timeout=(_settings.nightly_start_delay_hours + 12) * 3600,
-        retries=0,
     ) >> run
     version = resolve_champion(run)
     extracted = extract(run)

@@ -48,9 +48,10 @@ def _airflow_stored_connection_url() -> str | None:
     try:
         conn = AirflowConnection.get(WAREHOUSE_CONN_ID)
     except AirflowNotFoundException as exc:
-        # Only "not defined" falls through (to the checks in warehouse_url). Any other
-        # failure to read it propagates: a task must never pick another warehouse because
-        # the connection store hiccuped.
+        # Only "not defined" falls through (to the checks in warehouse_url); anything else
+        # we are given propagates. (Airflow 3.3 itself reports a secrets backend's errors as
+        # "not defined": then warehouse_url fails at once unless `make demo` made an
+        # embedded server on this machine.)
         log.debug("no stored Airflow connection %s: %s", WAREHOUSE_CONN_ID, exc)
         return None
     return airflow_uri_to_sqlalchemy(conn.get_uri())

@@ -95,12 +95,12 @@ def finished_task_ids(task_states: dict, run_id: str) -> tuple[str, ...]:
                         if str(getattr(state, "value", state)).lower() in _FINISHED_STATES))
 
 
-def _later_tasks_done(context: Any) -> tuple[str, ...]:
+def _later_tasks_done(context: Any, task_ids: tuple[str, ...] = LATER_TASKS) -> tuple[str, ...]:
     """The run's later tasks still in a finished state: this task was cleared without them.
     Unknown (an older API, no supervisor) counts as none: the run goes on as before."""
     ti = context.get("ti") or context.get("task_instance")
     try:
-        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(LATER_TASKS), run_ids=[ti.run_id])
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(task_ids), run_ids=[ti.run_id])
     except Exception as exc:  # noqa: BLE001 - a safeguard, never a reason to fail a run
         log.debug("could not read the run's task states: %s", exc)
         return ()
@@ -118,9 +118,12 @@ def start(context: Any) -> dict:
 
 
 def resolve_champion(run: dict) -> str:
+    from airflow.sdk import get_current_context
+
     from vee_tasks.scoring import steps
 
-    return _call(steps.resolve_champion, task_engine(), run["dag_run_id"])
+    done = _later_tasks_done(get_current_context(), ("score_shard", "finish_run_record"))
+    return _call(steps.resolve_champion, task_engine(), run["dag_run_id"], None, done)
 
 
 def extract(run: dict) -> int:
@@ -179,21 +182,22 @@ def on_task_failure(context: Any) -> None:
         log.exception("could not record the failure in vee.scoring_run")
 
 
-def on_dag_run_finished(context: Any) -> None:
-    """DAG-level callback, success and failure: the run record agrees with the Airflow run
-    (steps.reconcile_with_airflow). Never raises."""
+def on_dag_run_finished(context: Any, state: str) -> None:
+    """DAG-level callback (`state` "success" or "failed", from the callback that fired): the
+    run record agrees with the Airflow run (steps.reconcile_with_airflow). Never raises."""
     try:
         from vee_tasks.scoring import steps
         from vee_tasks.warehouse import callback_engine
 
         dag_run = context.get("dag_run")
         run_id = context.get("run_id") or getattr(dag_run, "run_id", None)
-        state = str(getattr(getattr(dag_run, "state", None), "value", getattr(dag_run, "state", "")))
         engine = callback_engine()
         if engine is None or run_id is None:
             log.warning("run %s: no warehouse to reconcile its record with", run_id)
             return
-        outcome = steps.reconcile_with_airflow(engine, run_id, state.lower(), str(context.get("reason") or ""))
+        outcome = steps.reconcile_with_airflow(
+            engine, run_id, state, str(context.get("reason") or ""),
+            ended_at=getattr(dag_run, "end_date", None))
         if outcome:
             log.warning("run %s: record was still RUNNING after the Airflow run ended %s: now %s",
                         run_id, state, outcome)

@@ -93,19 +93,24 @@ def record_step_seconds(engine: Engine, dag_run_id: str, step: str, seconds: flo
         _q(conn, "nightly_run_step", {"dag_run_id": dag_run_id, "step": step, "seconds": round(seconds, 3)})
 
 
-def mark_failed(engine: Engine, dag_run_id: str, message: str, status: str = "FAILED") -> None:
-    """Mark the run FAILED (or DQ_FAILED); keeps an earlier, more specific failure. The
-    message is stored with URL passwords and key=value secrets masked (operators read it)."""
+def mark_failed(engine: Engine, dag_run_id: str, message: str, status: str = "FAILED",
+                attempt_started: dt.datetime | None = None) -> None:
+    """Mark the run FAILED (or DQ_FAILED); keeps an earlier, more specific failure, unless
+    this one comes from an attempt started after it (`attempt_started`: a resumed shard that
+    fails for a new reason). The message is stored with URL passwords and key=value secrets
+    masked (operators read it)."""
     from vee_tasks.alerting import scrub
 
     with engine.begin() as conn:
-        _q(conn, "nightly_run_fail", {"dag_run_id": dag_run_id, "status": status, "message": scrub(message)})
+        _q(conn, "nightly_run_fail", {"dag_run_id": dag_run_id, "status": status,
+                                      "message": scrub(message), "attempt_started": attempt_started})
 
 
 @contextmanager
 def _step(engine: Engine, dag_run_id: str, name: str) -> Iterator[None]:
     """Time a step into step_seconds; on a permanent error mark the run FAILED."""
     started = time.perf_counter()
+    attempt_started = dt.datetime.now(dt.timezone.utc)
     try:
         yield
     except (DataQualityError, RunFinishedError):
@@ -113,7 +118,8 @@ def _step(engine: Engine, dag_run_id: str, name: str) -> Iterator[None]:
     except Exception as exc:
         if not is_transient(exc):
             try:
-                mark_failed(engine, dag_run_id, f"{name}: {short_reason(exc)}")
+                mark_failed(engine, dag_run_id, f"{name}: {short_reason(exc)}",
+                            attempt_started=attempt_started)
             except Exception:  # noqa: BLE001 - the original error matters more
                 log.exception("could not mark run %s failed", dag_run_id)
         raise
@@ -162,6 +168,11 @@ def _refuse_finished(run, dag_run_id: str, step: str, also: tuple[str, ...] = ()
         )
 
 
+# A run record still RUNNING this long after it started belongs to an Airflow run that ended
+# without finishing it (a night takes minutes; the wait for the MDMS comes before the record).
+ABANDONED_AFTER_HOURS = 24
+
+
 def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str | None = None,
               later_tasks_done: tuple[str, ...] = ()) -> dict:
     """Open the run record (a retried or cleared run starts afresh).
@@ -195,25 +206,33 @@ def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str
                 earlier["model_version"], earlier["selected"], earlier["scored"],
                 earlier["quarantined"])
         _q(conn, "nightly_run_start", {"dag_run_id": dag_run_id, "read_date": read_date})
+        abandoned = _q(conn, "nightly_run_abandon",
+                       {"dag_run_id": dag_run_id, "abandoned_hours": ABANDONED_AFTER_HOURS}).fetchall()
+    for row in abandoned:
+        log.warning("run %s (read date %s) was still RUNNING %d h after it started: recorded "
+                    "FAILED as abandoned", row.dag_run_id, row.read_date, ABANDONED_AFTER_HOURS)
     record_step_seconds(engine, dag_run_id, "start", time.perf_counter() - started)
     log.info("nightly run %s: read date %s", dag_run_id, read_date)
     return {"dag_run_id": dag_run_id, "read_date": read_date.isoformat()}
 
 
-def resolve_champion(engine: Engine, dag_run_id: str, settings: Settings | None = None) -> str:
+def resolve_champion(engine: Engine, dag_run_id: str, settings: Settings | None = None,
+                     later_tasks_done: tuple[str, ...] = ()) -> str:
     """Pin the run to the champion's version now; every shard loads exactly this version.
 
-    Cleared alone: refused on a finished run (like the other steps); on a run whose shards
-    have already written, the pinned version stays, so that one run never mixes two versions
-    (outside probe, 2026-11-27: the record named the new champion, the rows the old one)."""
+    Cleared alone: refused on a finished run (like the other steps); while shard tasks that
+    will not rerun keep their results (`later_tasks_done`, from Airflow), the pinned version
+    stays, so that one run never mixes two versions (outside probe, 2026-11-27: the record
+    named the new champion, the rows the old one). Cleared with its downstream, it pins the
+    champion of now: every shard then scores again."""
     settings = settings or get_settings()
     with engine.connect() as conn:
         run = _run_row(conn, dag_run_id)
-        _refuse_finished(run, dag_run_id, "resolve_champion")
-        written = _q(conn, "nightly_shard_totals", {"dag_run_id": dag_run_id}).mappings().one()["shards"]
-    if run is not None and run["model_version"] and written:
-        log.warning("run %s: %d shard(s) already wrote with %s v%s; the run keeps that version",
-                    dag_run_id, written, run["model_name"], run["model_version"])
+    _refuse_finished(run, dag_run_id, "resolve_champion")
+    kept = [t for t in later_tasks_done if t.startswith("score_shard")]
+    if run is not None and run["model_version"] and kept:
+        log.warning("run %s: %s keep what they wrote with %s v%s; the run keeps that version",
+                    dag_run_id, ", ".join(kept), run["model_name"], run["model_version"])
         return str(run["model_version"])
     with _step(engine, dag_run_id, "resolve_champion"):
         from vee_tasks.registry import resolve_champion_version
@@ -437,7 +456,8 @@ def _record_dq_failure(
             },
         )
         _q(conn, "nightly_run_fail", {"dag_run_id": dag_run_id, "status": "DQ_FAILED",
-                                      "message": "data quality: " + " | ".join(failures)})
+                                      "message": "data quality: " + " | ".join(failures),
+                                      "attempt_started": None})
 
 
 def _withdraw_earlier_decisions(conn: Connection, dag_run_id: str) -> None:
@@ -783,16 +803,20 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
     return summary
 
 
-def reconcile_with_airflow(engine: Engine, dag_run_id: str, airflow_state: str, reason: str) -> str | None:
+def reconcile_with_airflow(engine: Engine, dag_run_id: str, airflow_state: str, reason: str,
+                           ended_at: dt.datetime | None = None) -> str | None:
     """Make a record still RUNNING agree with its Airflow run, which has ended without
     finish_run_record or a task's failure callback (a task or the run marked failed or
     success by hand, finish skipped; outside probe, 2026-11-27: RUNNING for good). A failed
     run is recorded FAILED with Airflow's reason; a successful one is finished now (totals,
     invariant), or recorded FAILED with why it cannot be. Returns the new status, or None
-    when the record needed nothing."""
+    when the record needed nothing, or belongs to a newer attempt than the run that ended
+    (`ended_at`: the callback came after an operator had cleared the run again)."""
     with engine.connect() as conn:
         run = _run_row(conn, dag_run_id)
     if run is None or run["status"] != "RUNNING":
+        return None
+    if ended_at is not None and run["started_at"] is not None and run["started_at"] > ended_at:
         return None
     if airflow_state == "success":
         try:
