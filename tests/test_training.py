@@ -330,6 +330,14 @@ def test_a_register_step_retried_after_a_failure_leaves_one_version_and_one_set_
         assert len(_versions()) == versions_before + 1
         assert registry.version_info(info["version"]).tags[TAG_TRAINING_RUN] == "test_retried"
         assert info["mlflow_run_id"] in second_attempt
+        # the same run id again on another training set (labels fixed, `vee train` again):
+        # a version of its own, not the old model with the new decision; the old version's
+        # MLflow runs stay (review, 2026-11-27)
+        frame_info = json.loads((run_dir / "frame.json").read_text())
+        (run_dir / "frame.json").write_text(json.dumps({**frame_info, "digest": "another-frame"}))
+        again = register_and_promote(training_env, run_dir)
+        assert again["version"] != info["version"] and len(_versions()) == versions_before + 2
+        assert second_attempt <= {r.info.run_id for r in live_runs()}
     finally:
         monkeypatch.undo()
         reset_settings_cache()

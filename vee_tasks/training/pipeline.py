@@ -78,6 +78,11 @@ def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | 
     run_id = run_id or f"cli__{as_of.isoformat()}"
     run_dir = settings.data_dir / "runs" / safe_run_id(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # An earlier attempt's candidates were trained on its own frame: evaluate must never
+    # pick one up when this attempt's training of that kind fails (review, 2026-11-27).
+    import shutil
+
+    shutil.rmtree(run_dir / "candidates", ignore_errors=True)
     cutoff = day_start(as_of, settings.timezone)
     _write_json(
         run_dir / "context.json",

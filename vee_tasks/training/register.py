@@ -48,23 +48,43 @@ def _pip_requirements() -> list[str]:
     return out
 
 
-def _existing_version(client, name: str, run_id: str):
-    """The version this training run registered, if any. A registry error propagates: taken
-    for "none", it would register the same run twice. (A model not registered yet is an empty
+TAG_DIGEST = "vee.training_set_digest"  # on each version: the frame it was trained on
+
+
+def _run_versions(client, name: str, run_id: str) -> list:
+    """The versions this training run registered. A registry error propagates: taken for
+    "none", it would register the same run twice. (A model not registered yet is an empty
     search, not an error.)"""
-    for v in client.search_model_versions(f"name='{name}'"):
-        if v.tags.get(TAG_TRAINING_RUN) == run_id:
+    return [v for v in client.search_model_versions(f"name='{name}'")
+            if v.tags.get(TAG_TRAINING_RUN) == run_id]
+
+
+def _existing_version(client, name: str, run_id: str, digest: str | None = None):
+    """The version this training run registered from the same training set, if any: a rerun
+    on other data (`vee train` again after the labels were fixed) is a new model, and gets
+    a version of its own rather than the old model with the new evaluation's decision."""
+    for v in _run_versions(client, name, run_id):
+        if digest is None or v.tags.get(TAG_DIGEST) in (None, digest):
             return v
     return None
 
 
-def _discard_unregistered_attempts(client, experiment_id: str, run_id: str) -> None:
+def _discard_unregistered_attempts(client, experiment_id: str, run_id: str, name: str) -> None:
     """MLflow runs an earlier attempt of this training run logged but never registered (it
     failed between logging and registering; the task's retry logs them again): deleted, so
-    the experiment keeps one parent run per training run, the one its version points to."""
+    the experiment keeps one parent run per registered version. The runs behind a version
+    this training run registered before (on other data) stay."""
     earlier = client.search_runs(
         [experiment_id], filter_string=f"tags.`{TAG_TRAINING_RUN}` = '{run_id}'", max_results=1000
     )
+    parent_of = {r.info.run_id: r.data.tags.get("mlflow.parentRunId") for r in earlier}
+    # a version's run is the chosen candidate's child run; its parent holds the siblings
+    kept = set()
+    for v in _run_versions(client, name, run_id):
+        kept |= {v.run_id, parent_of.get(v.run_id)}
+    kept.discard(None)
+    earlier = [r for r in earlier
+               if r.info.run_id not in kept and parent_of.get(r.info.run_id) not in kept]
     for run in earlier:
         client.delete_run(run.info.run_id)
     if earlier:
@@ -124,14 +144,15 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     client = configure(settings)
     experiment_id = ensure_experiment(settings)
 
-    existing = _existing_version(client, name, ctx["run_id"])  # this run, registered before
+    # this run, registered before from the same training set
+    existing = _existing_version(client, name, ctx["run_id"], frame_info["digest"])
     version = existing
     parent_run_id = version.run_id if version is not None else None
     chosen_result = _read_json(run_dir / "candidates" / chosen / "result.json")
     thresholds = chosen_result["thresholds"]
 
     if version is None:
-        _discard_unregistered_attempts(client, experiment_id, ctx["run_id"])
+        _discard_unregistered_attempts(client, experiment_id, ctx["run_id"], name)
         frame = pd.read_parquet(run_dir / "training.parquet")
         hold = frame[frame["split"] == "holdout"]
         y_hold = label_index(hold[LABEL])
@@ -187,7 +208,7 @@ def _register(run_dir: Path, settings: Settings) -> dict:
                       TAG_FEATURE_SCHEMA: feature_schema_fingerprint(),
                       TAG_THRESHOLDS: json.dumps(thresholds),
                       "vee.as_of": ctx["as_of"],
-                      "vee.training_set_digest": frame_info["digest"],
+                      TAG_DIGEST: frame_info["digest"],
                       "vee.macro_f1": f"{chosen_result['metrics']['macro_f1']:.4f}",
                       "vee.ece": f"{chosen_result['metrics']['ece']:.4f}"},
             )
