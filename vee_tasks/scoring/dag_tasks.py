@@ -117,12 +117,20 @@ def start(context: Any) -> dict:
                  _later_tasks_done(context))
 
 
-def resolve_champion(run: dict) -> str:
+def _current_context() -> dict:
+    """Airflow's context of the running task; empty when called outside one."""
     from airflow.sdk import get_current_context
 
+    try:
+        return get_current_context()
+    except RuntimeError:
+        return {}
+
+
+def resolve_champion(run: dict) -> str:
     from vee_tasks.scoring import steps
 
-    done = _later_tasks_done(get_current_context(), ("score_shard", "finish_run_record"))
+    done = _later_tasks_done(_current_context(), ("score_shard", "finish_run_record"))
     return _call(steps.resolve_champion, task_engine(), run["dag_run_id"], None, done)
 
 
