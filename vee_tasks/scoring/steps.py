@@ -793,13 +793,14 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
     with engine.connect() as conn:
         late = _q(conn, "nightly_unscored_earlier",
                   {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
-    if late:
-        summary += "\n" + _late_exceptions_note(late)
+    note = _late_exceptions_note(late) if late else None
+    if note:
+        summary += "\n" + note
     with engine.begin() as conn:
         _q(conn, "nightly_run_summary", {"dag_run_id": dag_run_id, "summary": summary})
     log.info("%s", summary)
-    if late:
-        log.warning("%s", _late_exceptions_note(late))
+    if note:
+        log.warning("%s", note)
     return summary
 
 
@@ -822,10 +823,12 @@ def reconcile_with_airflow(engine: Engine, dag_run_id: str, airflow_state: str, 
         try:
             finish_run(engine, dag_run_id)
             return "SUCCESS"
-        except Exception as exc:  # noqa: BLE001 - recorded: finish_run marks it FAILED
+        except Exception as exc:  # noqa: BLE001 - recorded below
+            # finish_run records a permanent error itself (that reason is kept); this records
+            # a transient one, which finish_run leaves to a retry that will not come
             log.warning("run %s ended success in Airflow but cannot finish: %s", dag_run_id, exc)
             mark_failed(engine, dag_run_id, f"the Airflow run was marked success without "
-                        f"finishing: {type(exc).__name__}: {exc}")
+                        f"finishing: {short_reason(exc)}")
             return "FAILED"
     mark_failed(engine, dag_run_id, f"the Airflow run ended {airflow_state} before "
                 f"finish_run_record ({reason or 'no reason given'}); clear the failed or "

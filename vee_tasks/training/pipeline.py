@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import logging
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +81,6 @@ def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | 
     run_dir.mkdir(parents=True, exist_ok=True)
     # An earlier attempt's candidates were trained on its own frame: evaluate must never
     # pick one up when this attempt's training of that kind fails (review, 2026-11-27).
-    import shutil
-
     shutil.rmtree(run_dir / "candidates", ignore_errors=True)
     cutoff = day_start(as_of, settings.timezone)
     _write_json(
