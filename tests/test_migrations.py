@@ -184,3 +184,95 @@ def test_cli_reports_a_data_quality_stop_in_one_line(monkeypatch, capsys, failur
     err = capsys.readouterr().err
     assert err.startswith("vee: error: ") and "Traceback" not in err
     assert "/index.html" in err
+
+
+# The contract's tables as an outside harness might create them: its columns and keys only, in
+# another column order, no CHECK constraints, none of the supporting indexes.
+HARNESS_MDM_DDL = """
+CREATE SCHEMA mdm;
+CREATE TABLE mdm.meter (meter_id text PRIMARY KEY, region text NOT NULL,
+    service_point_id text NOT NULL, customer_class text NOT NULL, meter_kind text NOT NULL,
+    multiplier double precision NOT NULL, interval_minutes smallint NOT NULL,
+    has_der boolean NOT NULL, installed_on date NOT NULL);
+CREATE TABLE mdm.weather_daily (region text, day date, mean_temp_c real, PRIMARY KEY (region, day));
+CREATE TABLE mdm.interval_read (meter_id text NOT NULL REFERENCES mdm.meter,
+    interval_start timestamptz NOT NULL, value_kwh double precision, quality char(1) NOT NULL,
+    received_at timestamptz NOT NULL, PRIMARY KEY (meter_id, interval_start));
+CREATE TABLE mdm.vee_exception (exception_id bigint PRIMARY KEY,
+    meter_id text NOT NULL REFERENCES mdm.meter, rule_code text NOT NULL, read_date date NOT NULL,
+    window_start timestamptz NOT NULL, window_end timestamptz NOT NULL,
+    observed_value double precision, expected_value double precision, rule_version text NOT NULL,
+    raised_at timestamptz NOT NULL, status text NOT NULL, status_changed_at timestamptz NOT NULL);
+CREATE TABLE mdm.analyst_resolution (exception_id bigint PRIMARY KEY REFERENCES mdm.vee_exception,
+    resolution_code text NOT NULL, resolved_by text NOT NULL, resolved_at timestamptz NOT NULL,
+    note text);
+INSERT INTO mdm.meter VALUES ('M-1', 'R1', 'SP-1', 'RES', 'AMI_1PH', 1, 60, false, '2020-01-01');
+"""
+
+
+def _cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "VEE_WAREHOUSE_URL": url}
+    env.pop("AIRFLOW_CONN_VEE_WAREHOUSE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "vee_tasks.cli", *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+
+
+def test_with_mdm_keeps_contract_tables_made_by_someone_else(databases):
+    """An evaluation harness may create the mdm tables itself and still run
+    `vee db upgrade --with-mdm`: its tables and rows are kept, the vee schema is created."""
+    url = databases.create("adopt")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(HARNESS_MDM_DDL)
+    done = _cli(url, "db", "upgrade", "--with-mdm")
+    assert done.returncode == 0, done.stderr
+    assert "mdm tables already exist" in done.stderr
+    assert "applied mdm/" not in done.stdout and "applied vee/0001" in done.stdout
+    assert ("mdm", "0001") in {(t, v) for t, v, _ in migrations.applied(engine)}
+    assert migrations.upgrade(engine, with_mdm=True) == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM mdm.meter")).scalar() == 1
+        # the harness's column order is kept: nothing was recreated
+        assert conn.execute(sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'mdm' AND table_name = 'meter' AND ordinal_position = 2"
+        )).scalar() == "region"
+        assert conn.execute(sa.text("SELECT to_regclass('vee.exception_resolution')")).scalar()
+    # the supporting indexes are named, not created on the MDMS's tables
+    assert done.stderr.count("warning: mdm.vee_exception has no index") == 2
+    engine.dispose()
+
+
+def test_with_mdm_refuses_a_partial_mdm_schema_in_one_line(databases):
+    url = databases.create("adopt_partial")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE SCHEMA mdm; CREATE TABLE mdm.meter (meter_id text PRIMARY KEY)"
+        )
+    with pytest.raises(migrations.MigrationError, match="partly there: mdm.meter exist"):
+        migrations.upgrade(engine, with_mdm=True)
+    assert migrations.applied(engine) == []  # one transaction: nothing recorded, nothing made
+    done = _cli(url, "db", "upgrade", "--with-mdm")
+    assert done.returncode == 1
+    assert done.stderr.startswith("vee: error: schema mdm is partly there"), done.stderr
+    assert "Traceback" not in done.stderr
+    engine.dispose()
+
+
+def test_a_failing_migration_is_one_clear_line_and_applies_nothing(databases):
+    url = databases.create("migration_fails")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # something in the way of the first vee migration
+        conn.exec_driver_sql("CREATE SCHEMA vee; CREATE VIEW vee.exception_resolution AS SELECT 1")
+    done = _cli(url, "db", "upgrade")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "vee: error: vee/0001_vee_core_tables.sql failed, nothing was applied:" in done.stderr
+    assert 'relation "exception_resolution" already exists' in done.stderr
+    assert migrations.applied(engine) == []
+    engine.dispose()

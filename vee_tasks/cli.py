@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from sqlalchemy.exc import DBAPIError
 
+    from vee_tasks.migrations import MigrationError
     from vee_tasks.warehouse import WarehouseNotConfigured, WarehouseUnavailable
 
     handler: Callable[[argparse.Namespace], int] = args.func
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"vee: error: {exc}", file=sys.stderr)
         return 2
-    except (WarehouseUnavailable, WarehouseNotConfigured) as exc:
+    except (WarehouseUnavailable, WarehouseNotConfigured, MigrationError) as exc:
         print(f"vee: error: {exc}", file=sys.stderr)
         return 1
     except DBAPIError as exc:

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 TRACKS_IN_ORDER = ("mdm", "vee")
+# The contract's MDMS tables, all created by the mdm track's first migration.
+MDM_CONTRACT_TABLES = ("meter", "weather_daily", "interval_read", "vee_exception", "analyst_resolution")
+_MDM_TABLES_MIGRATION = ("mdm", "0001")
 # Serialises concurrent upgrades (two workers starting at once).
 _ADVISORY_LOCK_KEY = 7_301_994_202
 
@@ -78,10 +81,17 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                             "write a new migration instead"
                         )
                     continue
-                log.info("applying %s/%s", track, migration.path.name)
-                notices = _server_notices(conn)
-                run_script(conn, migration.script)
-                _report_notices(f"{track}/{migration.path.name}", notices)
+                if key == _MDM_TABLES_MIGRATION and _mdm_tables_made_elsewhere(conn):
+                    log.warning(
+                        "the mdm tables already exist: kept as they are, not created "
+                        "(%s/%s recorded as adopted)", track, migration.path.name,
+                    )
+                else:
+                    log.info("applying %s/%s", track, migration.path.name)
+                    notices = _server_notices(conn)
+                    _run_migration(conn, migration)
+                    _report_notices(f"{track}/{migration.path.name}", notices)
+                    applied_now.append(migration)
                 execute_sql_file(
                     conn,
                     "queries/migration_record.sql",
@@ -92,8 +102,44 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                         "checksum": migration.checksum,
                     },
                 )
-                applied_now.append(migration)
     return applied_now
+
+
+def _run_migration(conn, migration: Migration) -> None:
+    """Run one migration's script; the server's refusal becomes a one-line MigrationError."""
+    import psycopg2
+
+    try:
+        run_script(conn, migration.script)
+    except psycopg2.Error as exc:
+        reason = (exc.pgerror or str(exc)).strip().splitlines()[0]
+        raise MigrationError(
+            f"{migration.track}/{migration.path.name} failed, nothing was applied: {reason}"
+        ) from None
+
+
+def _mdm_tables_made_elsewhere(conn) -> bool:
+    """Whether `--with-mdm` meets contract tables made by someone else (an evaluation
+    harness, a restored dump). All five: they are kept and the migration that would create
+    them is recorded as done. Some of them: an error, since creating the rest would fail
+    halfway and guessing their shape could be wrong."""
+    present = [
+        row.name for row in execute_sql_file(
+            conn, "queries/migration_mdm_tables_present.sql", {"tables": list(MDM_CONTRACT_TABLES)}
+        )
+    ]
+    if not present:
+        return False
+    if len(present) == len(MDM_CONTRACT_TABLES):
+        return True
+    missing = sorted(set(MDM_CONTRACT_TABLES) - set(present))
+    raise MigrationError(
+        "schema mdm is partly there: "
+        + ", ".join(f"mdm.{name}" for name in present) + " exist but "
+        + ", ".join(f"mdm.{name}" for name in missing) + " do not. "
+        "`--with-mdm` creates all five contract tables together: create the missing ones "
+        "as ../shared/warehouse-contract.md says, or drop the others, then upgrade again"
+    )
 
 
 def _server_notices(conn) -> list[str]:
