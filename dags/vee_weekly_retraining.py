@@ -32,6 +32,9 @@ without a scheduler; `airflow dags test vee_weekly_retraining D` runs this DAG f
    `vee.training_run`.
 
 **Failures**: the failure callback marks `vee.training_run` FAILED (or DQ_FAILED) and alerts.
+A run that ends without register_and_promote and without a task callback (a task marked
+failed or success by hand) is recorded FAILED by the DAG's own callback, a whole run marked
+failed in the UI by the next run (after 24 h).
 Reruns are idempotent: the same run id reuses its directory and its registered version.
 
 Owner: VEE automation team (vee-training).
@@ -60,6 +63,14 @@ def _record_failure(context) -> None:
     _tasks().on_task_failure(context)
 
 
+def _reconcile_success(context) -> None:
+    _tasks().on_dag_run_finished(context, "success")
+
+
+def _reconcile_failure(context) -> None:
+    _tasks().on_dag_run_finished(context, "failed")
+
+
 DEFAULT_ARGS = {
     "owner": "vee-training",
     "retries": 1,
@@ -81,6 +92,8 @@ DEFAULT_ARGS = {
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_success_callback=_reconcile_success,
+    on_failure_callback=_reconcile_failure,
     doc_md=__doc__,
     tags=["vee", "weekly", "training"],
 )

@@ -716,3 +716,70 @@ def test_an_unreachable_registry_stops_the_run_before_training(training_env, mon
         monkeypatch.undo()
         reset_settings_cache()
         registry.clear_cache()
+
+
+def test_the_training_record_follows_an_airflow_run_that_ended_without_register(databases, monkeypatch):
+    """A weekly task or run marked failed or success by hand runs no task callback: its
+    vee.training_run record said RUNNING for good, as the nightly's once did. The DAG-level
+    callback records it FAILED with why; a whole run marked failed through the UI (no DAG
+    callback in Airflow 3.3) is recorded by the next training run."""
+    from types import SimpleNamespace
+
+    from vee_tasks import migrations, warehouse
+    from vee_tasks.training import dag_tasks, pipeline
+    from vee_tasks.warehouse import execute_sql_file
+
+    engine = sa.create_engine(databases.create("training_records"))
+    migrations.upgrade(engine)
+    monkeypatch.setattr(warehouse, "callback_engine", lambda: engine)
+
+    def write(run_id: str, status: str) -> None:
+        params = dict.fromkeys(
+            ("n_labels", "n_train", "n_calibration", "n_holdout", "training_digest", "chosen_kind",
+             "model_name", "model_version", "decision", "decision_reason", "mlflow_run_id",
+             "message", "finished_at"))
+        params.update(run_id=run_id, as_of=dt.date(2026, 3, 1), status=status, candidates="{}",
+                      cutoff=dt.datetime(2026, 3, 1, 5, tzinfo=dt.timezone.utc), step_seconds="{}")
+        with engine.begin() as conn:
+            execute_sql_file(conn, "queries/training_run_upsert.sql", params)
+
+    def record(run_id: str) -> dict:
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.text(
+                "SELECT status, message, started_at, finished_at FROM vee.training_run "
+                "WHERE run_id = :r"), {"r": run_id}).mappings().one())
+
+    def ended(run_id: str, state: str, reason: str = "", end_date=None) -> dict:
+        dag_tasks.on_dag_run_finished(
+            {"run_id": run_id, "reason": reason,
+             "dag_run": SimpleNamespace(run_id=run_id, end_date=end_date)}, state)
+        return record(run_id)
+
+    write("marked_failed", "RUNNING")
+    # a callback of an attempt that ended before this record's attempt started: left alone
+    long_ago = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    assert ended("marked_failed", "failed", "task_failure", end_date=long_ago)["status"] == "RUNNING"
+    failed = ended("marked_failed", "failed", "task_failure")
+    assert failed["status"] == "FAILED" and "task_failure" in failed["message"]
+    assert failed["finished_at"] is not None
+    write("marked_success", "RUNNING")
+    marked = ended("marked_success", "success")
+    assert marked["status"] == "FAILED" and "nothing was registered" in marked["message"]
+    # a finished record is left as it is
+    write("finished", "SUCCESS")
+    assert ended("finished", "failed")["status"] == "SUCCESS"
+    # a rerun's RUNNING write is a new attempt: started_at moves, so the late callback of
+    # the earlier attempt (ended before it) leaves it alone
+    first_start = record("marked_failed")["started_at"]
+    write("marked_failed", "RUNNING")
+    assert record("marked_failed")["started_at"] > first_start
+    assert ended("marked_failed", "failed", end_date=first_start)["status"] == "RUNNING"
+    # a whole run marked failed in the UI: the next run records it as abandoned
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE vee.training_run SET started_at = now() - interval '25 hours' "
+                             "WHERE run_id = 'marked_failed'"))
+    write("next_week", "RUNNING")
+    assert pipeline.abandon_stale_records(engine, "next_week") == ["marked_failed"]
+    assert record("marked_failed")["message"].startswith("abandoned: still RUNNING 24 h")
+    assert record("next_week")["status"] == "RUNNING"
+    engine.dispose()

@@ -1,4 +1,6 @@
--- Record (or update) one training run; every column is the latest known state.
+-- Record (or update) one training run; every column is the latest known state. started_at is
+-- when the latest attempt started (a RUNNING write), so that a late callback of an earlier
+-- attempt can tell it apart (training_run_reconcile.sql).
 INSERT INTO vee.training_run AS t (
     run_id, as_of, cutoff, status, n_labels, n_train, n_calibration, n_holdout,
     training_digest, candidates, chosen_kind, model_name, model_version, decision,
@@ -26,4 +28,5 @@ ON CONFLICT (run_id) DO UPDATE SET
     mlflow_run_id = EXCLUDED.mlflow_run_id,
     step_seconds = EXCLUDED.step_seconds,
     message = EXCLUDED.message,
-    finished_at = EXCLUDED.finished_at
+    finished_at = EXCLUDED.finished_at,
+    started_at = CASE WHEN EXCLUDED.status = 'RUNNING' THEN now() ELSE t.started_at END

@@ -90,8 +90,9 @@ def test_a_scheduled_night_waits_for_the_mdms_batch_and_an_operators_run_does_no
     assert mdm_ready({"dag_run": SimpleNamespace(run_type="manual"), "data_interval_end": tomorrow})
 
 
-def test_the_nightly_run_record_is_reconciled_however_the_airflow_run_ends(dagbag):
-    dag = dagbag.dags[NIGHTLY_DAG_ID]
+@pytest.mark.parametrize("dag_id", [NIGHTLY_DAG_ID, WEEKLY_DAG_ID])
+def test_the_run_record_is_reconciled_however_the_airflow_run_ends(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
     for callback, name in ((dag.on_success_callback, "_reconcile_success"),
                            (dag.on_failure_callback, "_reconcile_failure")):
         callbacks = callback if isinstance(callback, list) else [callback]

@@ -56,6 +56,7 @@ def extract_labels(context: Any) -> str:
     run_dir = pipeline.prepare_run(as_of_from_context(context), context["run_id"])
     engine = task_engine()
     pipeline.record_status(engine, run_dir, "RUNNING")
+    pipeline.abandon_stale_records(engine, context["run_id"])
     _call(pipeline.extract_labels, engine, run_dir)
     return run_dir
 
@@ -116,3 +117,26 @@ def on_task_failure(context: Any) -> None:
             pipeline.record_status(task_engine(), run_dir, status or "FAILED", message)
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.training_run")
+
+
+def on_dag_run_finished(context: Any, state: str) -> None:
+    """DAG-level callback (`state` "success" or "failed"): a vee.training_run record still
+    RUNNING is recorded FAILED with why (pipeline.reconcile_with_airflow). Never raises."""
+    try:
+        from vee_tasks.training import pipeline
+        from vee_tasks.warehouse import callback_engine
+
+        dag_run = context.get("dag_run")
+        run_id = context.get("run_id") or getattr(dag_run, "run_id", None)
+        engine = callback_engine()
+        if engine is None or run_id is None:
+            log.warning("training run %s: no warehouse to reconcile its record with", run_id)
+            return
+        outcome = pipeline.reconcile_with_airflow(
+            engine, run_id, state, str(context.get("reason") or ""),
+            ended_at=getattr(dag_run, "end_date", None))
+        if outcome:
+            log.warning("training run %s: record was still RUNNING after the Airflow run ended "
+                        "%s: now %s", run_id, state, outcome)
+    except Exception:  # noqa: BLE001 - a callback must never fail the scheduler's work
+        log.exception("could not reconcile the training run record with the Airflow run")

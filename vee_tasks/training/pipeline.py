@@ -580,6 +580,51 @@ def record_status(engine: Engine | None, run_dir: str | Path, status: str,
     _record(engine, Path(run_dir), status=status, message=message)
 
 
+# A record still RUNNING this long after it started belongs to an Airflow run that ended
+# without finishing it; the next training run records it FAILED (abandon_stale_records).
+ABANDONED_AFTER_HOURS = 24
+
+
+def reconcile_with_airflow(engine: Engine, run_id: str, airflow_state: str, reason: str = "",
+                           ended_at: dt.datetime | None = None) -> str | None:
+    """Make a record still RUNNING agree with its Airflow run, which has ended without
+    register_and_promote or a task's failure callback (a task or the run marked failed or
+    success by hand). Returns "FAILED" when it changed the record, None when the record needed
+    nothing or belongs to an attempt started after the run ended (`ended_at`)."""
+    from vee_tasks.warehouse import execute_sql_file
+
+    if airflow_state == "success":
+        message = ("the Airflow run was marked success before register_and_promote recorded a "
+                   "model: nothing was registered or promoted by it; clear register_and_promote "
+                   "with its upstream tasks to finish")
+    else:
+        message = (f"the Airflow run ended {airflow_state} before register_and_promote "
+                   f"({reason or 'no reason given'}); clear the failed or missing tasks with "
+                   "their downstream to resume")
+    with engine.begin() as conn:
+        changed = execute_sql_file(
+            conn, "queries/training_run_reconcile.sql",
+            {"run_id": run_id, "message": message, "ended_at": ended_at},
+        ).fetchall()
+    return "FAILED" if changed else None
+
+
+def abandon_stale_records(engine: Engine, run_id: str) -> list[str]:
+    """Other runs' records still RUNNING ABANDONED_AFTER_HOURS after they started: FAILED
+    (Airflow 3.3 runs no DAG callback for a whole run marked failed through the UI)."""
+    from vee_tasks.warehouse import execute_sql_file
+
+    with engine.begin() as conn:
+        rows = execute_sql_file(
+            conn, "queries/training_run_abandon.sql",
+            {"run_id": run_id, "abandoned_hours": ABANDONED_AFTER_HOURS},
+        ).fetchall()
+    for row in rows:
+        log.warning("training run %s (as of %s) was still RUNNING %d h after it started: "
+                    "recorded FAILED as abandoned", row.run_id, row.as_of, ABANDONED_AFTER_HOURS)
+    return [row.run_id for row in rows]
+
+
 # --- the whole run without a scheduler --------------------------------------------------
 
 
