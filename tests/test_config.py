@@ -23,6 +23,17 @@ def test_a_json_connection_keeps_a_password_with_url_characters_intact():
         None, None, "db.example", 5432, "postgres")
 
 
+def test_a_json_connection_keeps_its_tls_and_other_libpq_options():
+    """Found in review on 2026-11-27: the extra was dropped, so a connection asking for
+    sslmode=verify-full connected without checking the server's certificate."""
+    extra = {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem", "connect_timeout": 10}
+    for given in (extra, json.dumps(extra)):  # Airflow accepts a dict or a JSON string
+        spec = {"conn_type": "postgres", "login": "vee", "host": "db.example", "extra": given}
+        url = sa.engine.make_url(airflow_uri_to_sqlalchemy(json.dumps(spec)))
+        assert dict(url.query) == {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem",
+                                   "connect_timeout": "10"}
+
+
 def test_a_logged_settings_object_shows_no_credentials(tmp_path):
     settings = Settings(
         data_dir=tmp_path,

@@ -65,8 +65,13 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
         from sqlalchemy.engine import URL
 
         spec = json.loads(uri)
+        extra = spec.get("extra") or {}
+        if isinstance(extra, str):  # Airflow accepts the extra as a JSON string too
+            extra = json.loads(extra) if extra.strip() else {}
         # URL.create quotes what the URL syntax reserves: a password with @ / : # ? in it
-        # otherwise named another host or database.
+        # otherwise named another host or database. The extra's plain values are libpq
+        # options (sslmode, sslrootcert, connect_timeout...): dropping them connected
+        # without the TLS checks they asked for.
         return URL.create(
             "postgresql+psycopg2",
             username=spec.get("login") or None,
@@ -74,6 +79,11 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
             host=spec.get("host") or "localhost",
             port=int(spec.get("port") or 5432),
             database=spec.get("schema") or "postgres",
+            query={
+                str(key): str(value).lower() if isinstance(value, bool) else str(value)
+                for key, value in extra.items()
+                if isinstance(value, (str, int, float, bool))
+            },
         ).render_as_string(hide_password=False)
     parts = urlsplit(uri)
     scheme = parts.scheme.split("+")[0]
