@@ -263,6 +263,35 @@ def test_a_task_stopped_by_a_data_quality_gate_is_a_dq_breach(settings, monkeypa
     assert payload["link"] == Ti.log_url
 
 
+@pytest.mark.parametrize("dag_id, expected", [("vee_nightly_scoring", "2026-03-01"),
+                                              ("vee_weekly_retraining", "2026-03-02")])
+def test_an_alert_names_the_date_the_run_is_about_when_triggered_without_a_logical_date(
+        settings, monkeypatch, dag_id, expected):
+    """A manual trigger without a logical date scores the read date that ended last (the
+    nightly) or trains as of today (the weekly); the nightly's alert named today, a date the
+    run never touched (review, 2026-11-27)."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from vee_tasks.scoring.dag_tasks import read_date_from_context
+    from vee_tasks.training.dag_tasks import as_of_from_context
+
+    requested = dt.datetime(2026, 3, 2, 15, tzinfo=dt.timezone.utc)  # 10:00 in Toronto
+    dag_run = SimpleNamespace(run_after=requested, logical_date=None, dag_id=dag_id)
+    ti = SimpleNamespace(dag_id=dag_id, task_id="extract", run_id="manual__x", log_url="http://ui/x")
+    context = {"ti": ti, "dag_run": dag_run, "logical_date": None, "run_id": "manual__x",
+               "exception": RuntimeError("boom")}
+    with WebhookReceiver() as hook:
+        monkeypatch.setattr(alerting, "get_settings",
+                            lambda: settings.with_overrides(alert_webhook_url=hook.url))
+        alerting.on_failure(context)
+    (payload,) = hook.payloads()
+    assert payload["read_date"] == expected
+    task_date = (read_date_from_context(context, settings.timezone) if dag_id == "vee_nightly_scoring"
+                 else as_of_from_context(context))
+    assert task_date.isoformat() == expected  # the date the tasks themselves use
+
+
 @pytest.mark.parametrize("dag_id", ["vee_nightly_scoring", "vee_weekly_retraining"])
 def test_a_failed_task_of_each_dag_alerts_exactly_once(request, settings, monkeypatch, tmp_path, dag_id):
     """Every failure callback a task of the DAG runs, called as Airflow calls them: one alert,

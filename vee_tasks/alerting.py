@@ -164,16 +164,21 @@ def _ui_link(dag_id: str, run_id: str | None) -> str | None:
     return f"{base.rstrip('/')}/dags/{dag_id}/runs/{run_id}"
 
 
-def _read_date_from(context, settings: Settings) -> str | None:
-    from vee_tasks.dates import read_date_for
+def _read_date_from(context, settings: Settings, dag_id: str) -> str | None:
+    """The date the run is about: the nightly's read date, the weekly's as-of date, by the
+    same mappings the tasks use (a manual nightly trigger scores yesterday: the alert said
+    today)."""
+    from vee_tasks.dates import nightly_read_date, weekly_as_of
 
     dag_run = context.get("dag_run")
-    logical = context.get("logical_date") or getattr(dag_run, "logical_date", None)
-    if logical is None:
-        logical = getattr(dag_run, "run_after", None)
-    if logical is None:
+    known = {"logical_date": context.get("logical_date") or getattr(dag_run, "logical_date", None),
+             "data_interval_start": context.get("data_interval_start"),
+             "data_interval_end": context.get("data_interval_end"), "dag_run": dag_run}
+    mapping = nightly_read_date if dag_id == NIGHTLY_DAG_ID else weekly_as_of
+    try:
+        return mapping(known, settings.timezone).isoformat()
+    except (AttributeError, KeyError, TypeError):  # no dates in the context at all
         return None
-    return read_date_for(logical, settings.timezone).isoformat()
 
 
 def _is_data_quality(exception) -> bool:
@@ -217,7 +222,7 @@ def alert_from_context(context, settings: Settings | None = None) -> Alert:
         event=event,
         dag_id=str(dag_id),
         run_id=run_id,
-        read_date=_read_date_from(context, settings),
+        read_date=_read_date_from(context, settings, str(dag_id)),
         reason=reason,
         link=link or _ui_link(str(dag_id), run_id),
         task_id=task_id,

@@ -17,6 +17,7 @@ it falls on.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -52,3 +53,26 @@ def today_in(timezone: str, now: dt.datetime | None = None) -> dt.date:
     """Today's date in the utility's time zone (the machine's own zone may be another)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def nightly_read_date(context: Any, timezone: str) -> dt.date:
+    """The read date a nightly DAG run scores (contract: logical date D scores read date D).
+
+    `airflow dags test DAG D`, scheduled runs (logical date = local midnight of D, run after
+    D ends) and backfills all carry a logical date. A manual trigger without one (Airflow 3
+    allows it) scores the last read date that has ended when the run was requested.
+    """
+    logical = context.get("logical_date") or context.get("data_interval_start")
+    if logical is not None:
+        return read_date_for(logical, timezone)
+    run_after = context["dag_run"].run_after
+    return run_after.astimezone(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
+
+
+def weekly_as_of(context: Any, timezone: str) -> dt.date:
+    """Logical date D -> D (labels resolved before the start of D in the utility's zone).
+    A manual trigger without a logical date trains as of the local date it was requested."""
+    logical = context.get("logical_date") or context.get("data_interval_end")
+    if logical is not None:
+        return read_date_for(logical, timezone)
+    return context["dag_run"].run_after.astimezone(ZoneInfo(timezone)).date()

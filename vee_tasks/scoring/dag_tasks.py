@@ -15,29 +15,16 @@ import logging
 from typing import Any, Callable
 
 from vee_tasks.config import get_settings
-from vee_tasks.dates import read_date_for
+from vee_tasks.dates import nightly_read_date
 from vee_tasks.warehouse import task_engine
 
 log = logging.getLogger(__name__)
 
 
 def read_date_from_context(context: Any, timezone: str) -> dt.date:
-    """The read date a DAG run scores (contract: logical date D scores read date D).
-
-    `airflow dags test DAG D`, scheduled runs (logical date = local midnight of D, run after
-    D ends) and backfills all carry a logical date. A manual trigger without one (Airflow 3
-    allows it) scores the last read date that has ended when the run was requested.
-    """
-    logical = context.get("logical_date")
-    if logical is None:
-        interval_start = context.get("data_interval_start")
-        logical = interval_start
-    if logical is not None:
-        return read_date_for(logical, timezone)
-    run_after = context["dag_run"].run_after
-    from zoneinfo import ZoneInfo
-
-    return run_after.astimezone(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
+    """The read date this run scores: dates.nightly_read_date (one mapping, shared with the
+    alerts)."""
+    return nightly_read_date(context, timezone)
 
 
 def _call(fn: Callable, *args, **kwargs):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vee_tasks.config import get_settings
-from vee_tasks.dates import read_date_for
+from vee_tasks.dates import weekly_as_of
 from vee_tasks.warehouse import task_engine
 
 log = logging.getLogger(__name__)
@@ -33,15 +33,9 @@ def _call(fn: Callable, *args, **kwargs):
 
 
 def as_of_from_context(context: Any):
-    """Logical date D -> D (labels resolved before the start of D in the utility's zone).
-    A manual trigger without a logical date trains as of the local date it was requested."""
-    from zoneinfo import ZoneInfo
-
-    settings = get_settings()
-    logical = context.get("logical_date") or context.get("data_interval_end")
-    if logical is not None:
-        return read_date_for(logical, settings.timezone)
-    return context["dag_run"].run_after.astimezone(ZoneInfo(settings.timezone)).date()
+    """The date this run trains as of: dates.weekly_as_of (one mapping, shared with the
+    alerts)."""
+    return weekly_as_of(context, get_settings().timezone)
 
 
 def run_dir_for(run_id: str) -> str:
