@@ -35,7 +35,8 @@ without a scheduler; `airflow dags test vee_weekly_retraining D` runs this DAG f
 A run that ends without register_and_promote and without a task callback (a task marked
 failed or success by hand) is recorded FAILED by the DAG's own callback, a whole run marked
 failed in the UI by the next run (after 24 h).
-Reruns are idempotent: the same run id reuses its directory and its registered version.
+Reruns are idempotent: each attempt starts its run directory afresh, and the version a run id
+registered is found again in the registry (by run id and training-set digest).
 
 Owner: VEE automation team (vee-training).
 """

@@ -783,3 +783,45 @@ def test_the_training_record_follows_an_airflow_run_that_ended_without_register(
     assert record("marked_failed")["message"].startswith("abandoned: still RUNNING 24 h")
     assert record("next_week")["status"] == "RUNNING"
     engine.dispose()
+
+
+def test_a_rerun_starts_from_an_empty_run_directory_and_records_its_own_failure(databases, monkeypatch):
+    """A cleared run reused the earlier attempt's files: after a data-quality failure, a rerun
+    failing on the registry was recorded DQ_FAILED (the old quality.json), and its RUNNING
+    record showed the old attempt's version (review, 2026-11-27)."""
+    from types import SimpleNamespace
+
+    from vee_tasks import migrations
+    from vee_tasks.quality import DataQualityError
+    from vee_tasks.training import dag_tasks, pipeline
+
+    engine = sa.create_engine(databases.create("training_rerun_files"))
+    migrations.upgrade(engine)
+    monkeypatch.setattr(dag_tasks, "task_engine", lambda: engine)
+    run_id = "scheduled__2026-03-01_rerun_files"
+    run_dir = pipeline.prepare_run(dt.date(2026, 3, 1), run_id)
+    from pathlib import Path
+
+    stale = {"quality.json": {"success": False}, "registration.json": {"version": "7"},
+             "evaluation.json": {"chosen": "sklearn"}}
+    for name, data in stale.items():
+        (Path(run_dir) / name).write_text(json.dumps(data))
+    assert pipeline.prepare_run(dt.date(2026, 3, 1), run_id) == run_dir
+    assert sorted(p.name for p in Path(run_dir).iterdir()) == ["context.json"]
+
+    def failed_with(exception) -> dict:
+        dag_tasks.on_task_failure({"run_id": run_id, "exception": exception,
+                                   "ti": SimpleNamespace(task_id="extract_labels")})
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.text(
+                "SELECT status, model_version, message FROM vee.training_run WHERE run_id = :r"),
+                {"r": run_id}).mappings().one())
+
+    (Path(run_dir) / "quality.json").write_text(json.dumps({"success": False}))  # even so
+    record = failed_with(RuntimeError("registry unreachable"))
+    assert record["status"] == "FAILED" and record["model_version"] is None
+    try:
+        raise RuntimeError("AirflowFailException stand-in") from DataQualityError("class share", None)
+    except RuntimeError as wrapped:
+        assert failed_with(wrapped)["status"] == "DQ_FAILED"
+    engine.dispose()

@@ -181,7 +181,7 @@ def _read_date_from(context, settings: Settings, dag_id: str) -> str | None:
         return None
 
 
-def _is_data_quality(exception) -> bool:
+def is_data_quality_failure(exception) -> bool:
     """A data-quality gate stopped the task (DataQualityError, possibly wrapped by the DAG's
     AirflowFailException)."""
     seen = 0
@@ -216,7 +216,7 @@ def alert_from_context(context, settings: Settings | None = None) -> Alert:
         except Exception:  # noqa: BLE001
             link = None
     event = "task_failed" if task_id else "dag_failed"
-    if _is_data_quality(exception):
+    if is_data_quality_failure(exception):
         event = "dq_breach"
     return Alert(
         event=event,

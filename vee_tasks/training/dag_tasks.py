@@ -100,15 +100,16 @@ def on_task_failure(context: Any) -> None:
     try:
         from vee_tasks.training import pipeline
 
+        from vee_tasks.alerting import is_data_quality_failure
+
         run_dir = Path(run_dir_for(context["run_id"]))
         if (run_dir / "context.json").exists():
-            status = None
-            quality = run_dir / "quality.json"
-            if quality.exists() and '"success": false' in quality.read_text():
-                status = "DQ_FAILED"
+            # from this failure, not from a file an earlier attempt may have left
+            exception = context.get("exception")
+            status = "DQ_FAILED" if is_data_quality_failure(exception) else "FAILED"
             ti = context.get("task_instance") or context.get("ti")
-            message = f"task {getattr(ti, 'task_id', '?')} failed: {context.get('exception')}"
-            pipeline.record_status(task_engine(), run_dir, status or "FAILED", message)
+            message = f"task {getattr(ti, 'task_id', '?')} failed: {exception}"
+            pipeline.record_status(task_engine(), run_dir, status, message)
     except Exception:  # noqa: BLE001 - a callback must not hide the task's own failure
         log.exception("could not record the failure in vee.training_run")
 

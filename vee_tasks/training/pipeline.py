@@ -78,10 +78,12 @@ def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | 
     # the version it registered) instead of registering another; pass a run id to train anew.
     run_id = run_id or f"cli__{as_of.isoformat()}"
     run_dir = settings.data_dir / "runs" / safe_run_id(run_id)
+    # An earlier attempt's files describe its own labels, frame and models: evaluate picked up
+    # its candidates when this attempt's training of that kind failed, and the run record
+    # showed its version and decision (reviews, 2026-11-27). Each attempt starts empty; the
+    # version a run registered is found in the registry, by run id and training digest.
+    shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # An earlier attempt's candidates were trained on its own frame: evaluate must never
-    # pick one up when this attempt's training of that kind fails (review, 2026-11-27).
-    shutil.rmtree(run_dir / "candidates", ignore_errors=True)
     cutoff = day_start(as_of, settings.timezone)
     _write_json(
         run_dir / "context.json",
@@ -93,7 +95,6 @@ def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | 
             "timezone": settings.timezone,
         },
     )
-    _record(None, run_dir, status="RUNNING", settings=settings)
     return str(run_dir)
 
 
