@@ -170,18 +170,31 @@ def test_an_analyst_committing_while_the_shard_waits_for_its_lock_wins(world_eng
     analyst.execute(sa.text(
         "UPDATE mdm.vee_exception SET status = 'ANALYST_RESOLVED', status_changed_at = now() "
         "WHERE exception_id = :e"), {"e": target})
-    timer = threading.Timer(2.0, tx.commit)
-    waited = {}
+    analyst_pid = analyst.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    seen = {"blocked": False}
 
-    def start_clock(conn):
-        waited["from"] = time.perf_counter()
-        timer.start()
+    def commit_once_the_shard_waits(shard_pid: int) -> None:
+        # the analyst commits only once the server shows the shard blocked by their lock
+        with engine.connect() as watcher:
+            for _ in range(600):
+                if watcher.execute(sa.text("SELECT CAST(:a AS int) = ANY(pg_blocking_pids(:s))"),
+                                   {"a": analyst_pid, "s": shard_pid}).scalar():
+                    seen["blocked"] = True
+                    break
+                time.sleep(0.1)
+        tx.commit()
 
-    result = steps.score_shard(engine, "race_2", day, shard, version, settings, before_write=start_clock)
-    waited["seconds"] = time.perf_counter() - waited["from"]
-    timer.join()
+    watcher = {}
+
+    def watch(conn):
+        shard_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        watcher["thread"] = threading.Thread(target=commit_once_the_shard_waits, args=(shard_pid,))
+        watcher["thread"].start()
+
+    result = steps.score_shard(engine, "race_2", day, shard, version, settings, before_write=watch)
+    watcher["thread"].join()
     analyst.close()
-    assert waited["seconds"] >= 1.5  # it did wait for the analyst's transaction
+    assert seen["blocked"]  # the shard did wait for the analyst's transaction
     assert result["skipped_analyst"] == 1
     with engine.connect() as conn:
         status = conn.execute(sa.text("SELECT status FROM mdm.vee_exception WHERE exception_id = :e"),
