@@ -105,6 +105,13 @@ def _html_body(message) -> str:
     return ""
 
 
+def _send_dq_alert(*, settings, **fields) -> bool:
+    """A data-quality alert through every configured channel: True when all delivered."""
+    alert = alerting.Alert(event="dq_breach", dag_id="vee_nightly_scoring", **fields)
+    results = alerting.send_alert(alert, settings)
+    return bool(results) and all(results.values())
+
+
 @pytest.fixture
 def settings():
     return get_settings().with_overrides(alert_webhook_url=None, alert_email=None)
@@ -112,7 +119,7 @@ def settings():
 
 def test_dq_breach_posts_json_to_the_webhook(settings):
     with WebhookReceiver() as hook:
-        ok = alerting.notify_dq_breach(
+        ok = _send_dq_alert(
             run_id="scheduled__2026-03-01T05:00:00+00:00",
             read_date="2026-03-01",
             reason=f"quarantine share 0.41 > 0.20 (postgresql://vee:{SECRET}@db:5432/vee)",
@@ -136,7 +143,7 @@ def test_dq_breach_posts_json_to_the_webhook(settings):
 
 def test_a_broken_webhook_is_logged_not_raised(settings, caplog, capfd):
     with WebhookReceiver(status=500) as hook:
-        ok = alerting.notify_dq_breach(run_id="r", read_date="2026-03-01", reason="x",
+        ok = _send_dq_alert(run_id="r", read_date="2026-03-01", reason="x",
                                        settings=settings.with_overrides(alert_webhook_url=hook.url))
     assert ok is False and len(hook.requests) == 1
     # Airflow's logging setup may own the handlers: look at whatever reached the terminal too.
@@ -145,17 +152,17 @@ def test_a_broken_webhook_is_logged_not_raised(settings, caplog, capfd):
     assert "T0KEN" not in logged  # the webhook's path (its token) is never logged
 
     dead = f"http://127.0.0.1:{_free_port()}/hooks/T0KEN"  # nothing listens: refused
-    assert alerting.notify_dq_breach(run_id="r", read_date="2026-03-01", reason="x",
+    assert _send_dq_alert(run_id="r", read_date="2026-03-01", reason="x",
                                      settings=settings.with_overrides(alert_webhook_url=dead)) is False
     # No channel configured: nothing sent, reported as not delivered.
-    assert alerting.notify_dq_breach(run_id="r", read_date="2026-03-01", reason="x",
+    assert _send_dq_alert(run_id="r", read_date="2026-03-01", reason="x",
                                      settings=settings) is False
 
 
 def test_dq_breach_sends_email_through_the_airflow_smtp_connection(settings, monkeypatch):
     with SmtpReceiver() as smtp, WebhookReceiver() as hook:
         monkeypatch.setenv("AIRFLOW_CONN_VEE_TEST_SMTP", smtp.conn_uri())
-        ok = alerting.notify_dq_breach(
+        ok = _send_dq_alert(
             run_id="manual__1", read_date="2026-03-02",
             reason=f"volume ratio 7.5 above 5.0; password={SECRET}",
             settings=settings.with_overrides(
@@ -175,7 +182,7 @@ def test_dq_breach_sends_email_through_the_airflow_smtp_connection(settings, mon
 
 
 def test_missing_smtp_connection_does_not_raise(settings):
-    assert alerting.notify_dq_breach(
+    assert _send_dq_alert(
         run_id="r", read_date="2026-03-01", reason="x",
         settings=settings.with_overrides(alert_email="ops@example.com",
                                          alert_smtp_conn_id="no_such_connection")) is False
@@ -243,7 +250,8 @@ def test_a_task_stopped_by_a_data_quality_gate_is_a_dq_breach(settings, monkeypa
 
     try:
         try:
-            raise DataQualityError("data quality: volume ratio 9.1 above 5.0")
+            raise DataQualityError("data quality: volume ratio 9.1 above 5.0 (report "
+                                   "/var/vee/reports/nightly/2026-03-02/r1/index.html)")
         except DataQualityError as inner:
             raise RuntimeError("AirflowFailException stand-in") from inner
     except RuntimeError as exc:
@@ -260,7 +268,8 @@ def test_a_task_stopped_by_a_data_quality_gate_is_a_dq_breach(settings, monkeypa
     assert payload["event"] == "dq_breach"
     assert payload["read_date"] == "2026-03-02"
     assert payload["task_id"] == "validate"
-    assert payload["link"] == Ti.log_url
+    # the breach links to the gate's Data Docs, as docs/reports.md says (it linked the log)
+    assert payload["link"] == "/var/vee/reports/nightly/2026-03-02/r1/index.html"
 
 
 @pytest.mark.parametrize("dag_id, expected", [("vee_nightly_scoring", "2026-03-01"),

@@ -181,6 +181,11 @@ def _read_date_from(context, settings: Settings, dag_id: str) -> str | None:
         return None
 
 
+# How a data-quality gate names its report in its message (scoring.steps.validate,
+# quality.QualityResult.describe): "... (report /path/to/index.html)".
+_REPORT_IN_MESSAGE = re.compile(r"\(report ([^()\s]+)\)")
+
+
 def is_data_quality_failure(exception) -> bool:
     """A data-quality gate stopped the task (DataQualityError, possibly wrapped by the DAG's
     AirflowFailException)."""
@@ -218,6 +223,10 @@ def alert_from_context(context, settings: Settings | None = None) -> Alert:
     event = "task_failed" if task_id else "dag_failed"
     if is_data_quality_failure(exception):
         event = "dq_breach"
+        # the gate's message names its Data Docs: what the reader of the alert needs first
+        report = _REPORT_IN_MESSAGE.search(str(exception))
+        if report:
+            link = report.group(1)
     return Alert(
         event=event,
         dag_id=str(dag_id),
@@ -236,36 +245,3 @@ def on_failure(context) -> None:
         send_alert(alert_from_context(context, settings), settings)
     except Exception:  # noqa: BLE001 - a callback must not raise
         log.exception("failure alert could not be built")
-
-
-def notify_dq_breach(
-    *,
-    run_id: str | None,
-    read_date,
-    reason: str,
-    dag_id: str = NIGHTLY_DAG_ID,
-    link: str | None = None,
-    settings: Settings | None = None,
-) -> bool:
-    """The scoring code calls this when a batch data-quality gate is breached.
-
-    `link` is the run's Data Docs (a path or URL); default: the run in the Airflow UI.
-    Returns True when at least one channel is configured and all of them delivered.
-    """
-    try:
-        settings = settings or get_settings()
-        if isinstance(read_date, (dt.date, dt.datetime)):
-            read_date = read_date.isoformat()
-        alert = Alert(
-            event="dq_breach",
-            dag_id=dag_id,
-            run_id=run_id,
-            read_date=str(read_date) if read_date is not None else None,
-            reason=reason,
-            link=str(link) if link else _ui_link(dag_id, run_id),
-        )
-        results = send_alert(alert, settings)
-        return bool(results) and all(results.values())
-    except Exception:  # noqa: BLE001
-        log.exception("data-quality alert could not be sent")
-        return False
