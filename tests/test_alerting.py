@@ -165,6 +165,7 @@ def test_dq_breach_sends_email_through_the_airflow_smtp_connection(settings, mon
         ok = _send_dq_alert(
             run_id="manual__1", read_date="2026-03-02",
             reason=f"volume ratio 7.5 above 5.0; password={SECRET}",
+            link="/var/vee/reports/nightly/2026-03-02/manual__1/index.html",
             settings=settings.with_overrides(
                 alert_email="ops@example.com, oncall@example.com",
                 alert_smtp_conn_id="vee_test_smtp", alert_webhook_url=hook.url),
@@ -177,7 +178,7 @@ def test_dq_breach_sends_email_through_the_airflow_smtp_connection(settings, mon
     assert message["From"] == "vee-alerts@localhost"
     body = _html_body(message)
     assert "manual__1" in body and "volume ratio 7.5 above 5.0" in body
-    assert "/dags/vee_nightly_scoring/runs/manual__1" in body  # the default link: the run in the UI
+    assert "/var/vee/reports/nightly/2026-03-02/manual__1/index.html" in body
     assert SECRET not in message.as_string() and SECRET not in body
 
 

@@ -186,6 +186,18 @@ def _read_date_from(context, settings: Settings, dag_id: str) -> str | None:
 _REPORT_IN_MESSAGE = re.compile(r"\(report ([^()\s]+)\)")
 
 
+def _report_named_by(exception) -> str | None:
+    """The report path a data-quality gate's message names, along the chain of causes."""
+    seen = 0
+    while exception is not None and seen < 5:
+        found = _REPORT_IN_MESSAGE.search(str(exception))
+        if found:
+            return found.group(1)
+        exception = exception.__cause__
+        seen += 1
+    return None
+
+
 def is_data_quality_failure(exception) -> bool:
     """A data-quality gate stopped the task (DataQualityError, possibly wrapped by the DAG's
     AirflowFailException)."""
@@ -224,9 +236,7 @@ def alert_from_context(context, settings: Settings | None = None) -> Alert:
     if is_data_quality_failure(exception):
         event = "dq_breach"
         # the gate's message names its Data Docs: what the reader of the alert needs first
-        report = _REPORT_IN_MESSAGE.search(str(exception))
-        if report:
-            link = report.group(1)
+        link = _report_named_by(exception) or link
     return Alert(
         event=event,
         dag_id=str(dag_id),
