@@ -19,8 +19,9 @@ without a scheduler; `airflow dags test vee_weekly_retraining D` runs this DAG f
    domain, nulls, ranges, class balance). A failure stops the run: nothing is trained or
    registered. Data Docs: `<reports_dir>/training/<D>/<run id>/index.html`.
 4. `train_sklearn` and `train_keras` (in parallel): gradient boosting and a Keras network with
-   embeddings, each calibrated by temperature scaling on the calibration slice, scored on the
-   holdout; per-class auto-apply thresholds for `VEE_TARGET_PRECISION` chosen on the holdout.
+   embeddings, each calibrated by temperature scaling on the calibration slice, with per-class
+   auto-apply thresholds for `VEE_TARGET_PRECISION` chosen on that slice too; scored on the
+   holdout, which so measures the thresholds out of sample.
 5. `evaluate`: the per-rule majority baseline, both candidates and the current champion on
    the same holdout; the best candidate by macro-F1. Runs if at least one candidate trained.
 6. `register_and_promote`: an MLflow run (params, metrics, confusion matrix, reliability

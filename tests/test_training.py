@@ -825,3 +825,35 @@ def test_a_rerun_starts_from_an_empty_run_directory_and_records_its_own_failure(
     except RuntimeError as wrapped:
         assert failed_with(wrapped)["status"] == "DQ_FAILED"
     engine.dispose()
+
+
+def test_thresholds_are_chosen_on_the_calibration_slice_and_measured_on_the_holdout(two_runs, tmp_path):
+    """Chosen and reported on the same holdout rows, the auto-apply precision was the target by
+    construction (ML review, 2026-11-27): the calibration slice chooses them now, and the
+    holdout's auto_apply_precision measures them out of sample. (This module's warehouse is
+    small: a lower support and target give every slice thresholds to compare.)"""
+    import shutil
+
+    from vee_tasks.training.metrics import NEVER, choose_thresholds, evaluate
+    from vee_tasks.training.models import label_index
+    from vee_tasks.training.pipeline import train_candidate
+    from vee_tasks.training.predictor import ResolutionPredictor
+
+    first, _ = two_runs
+    run_dir = tmp_path / "run"
+    shutil.copytree(first.run_dir, run_dir)
+    settings = get_settings().with_overrides(threshold_min_support=5, target_precision=0.9)
+    result = train_candidate(run_dir, "sklearn", settings)
+    model = ResolutionPredictor.load(run_dir / "candidates" / "sklearn" / "model")
+    frame = pd.read_parquet(run_dir / "training.parquet")
+    by_split = {}
+    for part in ("calibration", "holdout"):
+        rows = frame[frame["split"] == part]
+        by_split[part] = (label_index(rows["resolution_code"]), model.predict_proba(rows).to_numpy())
+    from_calibration = choose_thresholds(*by_split["calibration"], 0.9, 5)
+    from_holdout = choose_thresholds(*by_split["holdout"], 0.9, 5)
+    assert model.thresholds == pytest.approx(from_calibration)
+    assert any(v < NEVER for v in from_calibration.values())  # something is auto-applied
+    assert from_calibration != pytest.approx(from_holdout)  # (what the old code stored)
+    metrics, _ = evaluate(*by_split["holdout"], thresholds=model.thresholds)
+    assert result["metrics"]["auto_apply_precision"] == pytest.approx(metrics["auto_apply_precision"])

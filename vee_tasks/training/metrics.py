@@ -37,11 +37,12 @@ def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = 15)
 def choose_thresholds(
     y: np.ndarray, proba: np.ndarray, target: float, min_support: int
 ) -> dict[str, float]:
-    """Per code, the lowest confidence at which the holdout's predictions of that code reach
+    """Per code, the lowest confidence at which these rows' predictions of that code reach
     `target` precision, measured on at least `min_support` of them; NEVER when none does.
-    A precision needs rows that could be wrong: with fewer than `min_support` holdout rows of
-    other codes (a holdout of one class, outside probe 2026-11-27: ESTIMATE auto-applied from
-    0.405, 67 % right at night) it measures nothing, and the code gets NEVER."""
+    Training passes the calibration slice, so that the holdout measures the thresholds out
+    of sample. A precision needs rows that could be wrong: with fewer than `min_support` rows
+    of other codes (a slice of one class, outside probe 2026-11-27: ESTIMATE auto-applied
+    from 0.405, 67 % right at night) it measures nothing, and the code gets NEVER."""
     pred = proba.argmax(axis=1)
     conf = proba.max(axis=1)
     out: dict[str, float] = {}

@@ -294,9 +294,10 @@ def _split_xy(frame: pd.DataFrame, part: str):
 
 
 def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = None) -> dict:
-    """Fit, calibrate on the calibration slice, score the holdout; files under candidates/."""
+    """Fit, calibrate and choose thresholds on the calibration slice, score the holdout;
+    files under candidates/."""
     from vee_tasks.training import models
-    from vee_tasks.training.metrics import evaluate
+    from vee_tasks.training.metrics import choose_thresholds, evaluate
 
     settings = settings or get_settings()
     run_dir = Path(run_dir)
@@ -315,9 +316,16 @@ def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = 
         raise ValueError(f"unknown candidate {kind!r}")
     if kind != models.BASELINE:
         models.calibrate(predictor, calib, y_calib)
+    # The auto-apply thresholds come from the calibration slice, so that the holdout, which
+    # decides promotion, also measures them out of sample: chosen and reported on the same
+    # holdout rows, their precision was the target by construction (ML review, 2026-11-27).
+    thresholds = choose_thresholds(
+        y_calib, predictor.predict_proba(calib).to_numpy(), settings.target_precision,
+        settings.threshold_min_support,
+    )
     proba = predictor.predict_proba(hold)
-    metrics, thresholds = evaluate(
-        y_hold, proba.to_numpy(), target=settings.target_precision,
+    metrics, _ = evaluate(
+        y_hold, proba.to_numpy(), thresholds=thresholds, target=settings.target_precision,
         min_support=settings.threshold_min_support,
     )
     predictor.thresholds = thresholds
