@@ -38,6 +38,7 @@ from vee_tasks.airflow_runtime import (
     stop_process_groups,
 )
 from vee_tasks.config import get_settings
+from vee_tasks.warehouse import execute_sql_file
 
 HOSTNAME_CALLABLE = "vee_tasks.celery_runtime.worker_hostname"
 _WORKLOAD_RE = re.compile(r"Executing workload in Celery: .*?task_id='(?P<task>[^']+)'.*?"
@@ -64,10 +65,16 @@ def _die_with_parent() -> None:
 # --- databases -------------------------------------------------------------------------
 
 
-def create_database(server_url: str, name: str) -> str:
-    """(Re)create database `name` on the PostgreSQL server; returns its SQLAlchemy URL."""
+def _plain_database_name(name: str) -> str:
+    """A name safe to write into DDL (a database name cannot be a bound parameter)."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise ValueError(f"not a plain database name: {name!r}")
+    return name
+
+
+def create_database(server_url: str, name: str) -> str:
+    """(Re)create database `name` on the PostgreSQL server; returns its SQLAlchemy URL."""
+    name = _plain_database_name(name)
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -79,6 +86,7 @@ def create_database(server_url: str, name: str) -> str:
 
 
 def drop_database(server_url: str, name: str) -> None:
+    name = _plain_database_name(name)
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -160,9 +168,8 @@ class DistributedStack:
             while time.monotonic() - started < timeout:
                 self.stack._check_alive()
                 with engine.connect() as conn:
-                    found = conn.execute(sa.text(
-                        "SELECT 1 FROM serialized_dag WHERE dag_id = :d LIMIT 1"), {"d": dag_id}
-                    ).first()
+                    found = execute_sql_file(
+                        conn, "queries/airflow_dag_serialized.sql", {"dag_id": dag_id}).first()
                 if found:
                     return time.monotonic() - started
                 time.sleep(2)
@@ -185,10 +192,8 @@ class DistributedStack:
         engine = self.metadata()
         try:
             with engine.connect() as conn:
-                rows = conn.execute(sa.text(
-                    "SELECT run_id, run_type, state, logical_date, backfill_id, start_date, end_date"
-                    " FROM dag_run WHERE dag_id = :d ORDER BY logical_date"), {"d": dag_id}
-                ).mappings().all()
+                rows = execute_sql_file(
+                    conn, "queries/airflow_dag_runs.sql", {"dag_id": dag_id}).mappings().all()
             return [dict(r) for r in rows]
         finally:
             engine.dispose()
@@ -212,11 +217,9 @@ class DistributedStack:
         engine = self.metadata()
         try:
             with engine.connect() as conn:
-                rows = conn.execute(sa.text(
-                    "SELECT task_id, map_index, state, hostname, try_number, start_date, end_date"
-                    " FROM task_instance WHERE dag_id = :d AND run_id = :r"
-                    " ORDER BY start_date, task_id, map_index"), {"d": dag_id, "r": run_id}
-                ).mappings().all()
+                rows = execute_sql_file(
+                    conn, "queries/airflow_task_instances.sql",
+                    {"dag_id": dag_id, "run_id": run_id}).mappings().all()
             return [dict(r) for r in rows]
         finally:
             engine.dispose()

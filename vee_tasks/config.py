@@ -48,6 +48,12 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def in_airflow_task() -> bool:
+    """Whether this process runs an Airflow task (the task runner exports its context as
+    AIRFLOW_CTX_* variables); read at each call, since one process may run both."""
+    return bool(_env("AIRFLOW_CTX_DAG_ID"))
+
+
 def _default_data_dir() -> Path:
     # A checkout keeps its state beside the code (var/ is git-ignored); an installed package
     # (the Docker image) uses the user's data directory.

@@ -239,12 +239,13 @@ def build_features(
     tz = timezone or get_settings().timezone
     execute_sql_file(conn, "queries/features_ids_temp.sql")
     copy_rows(conn, "vee_feature_ids", ["exception_id"], ids.to_frame())
-    conn.exec_driver_sql("ANALYZE vee_feature_ids")
+    execute_sql_file(conn, "queries/features_ids_analyze.sql")
     # JIT compiling this wide query cost ~5 s per chunk, more than running it; its sorts of
     # wide rows spilled to disk under the default 4 MB of work_mem. Both for this
     # transaction only.
-    conn.exec_driver_sql("SET LOCAL jit = off")
-    conn.exec_driver_sql(f"SET LOCAL work_mem = '{FEATURES_WORK_MEM_MB}MB'")
+    execute_sql_file(conn, "queries/session_setting_set.sql", {"name": "jit", "value": "off"})
+    execute_sql_file(conn, "queries/session_setting_set.sql",
+                     {"name": "work_mem", "value": f"{FEATURES_WORK_MEM_MB}MB"})
     execute_sql_file(conn, "queries/features_prepare.sql")
     params = {
         "tz": tz,
@@ -261,10 +262,7 @@ def build_features(
         conn, "queries/features_context_rows.sql", params
     )
     names, ids_out, values = copy_query_matrix(conn, "queries/features_exception_rows.sql", params)
-    conn.exec_driver_sql(
-        "DROP TABLE IF EXISTS pg_temp.vee_feature_ids, pg_temp.vee_feature_exc,"
-        " pg_temp.vee_feature_ctx"
-    )
+    execute_sql_file(conn, "queries/features_temp_drop.sql")
     if len(ids_out) != len(ids):
         missing = sorted(set(ids) - set(ids_out.tolist()))
         raise UnknownExceptionIds(

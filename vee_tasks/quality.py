@@ -48,9 +48,6 @@ class QualityResult:
         lines += [f"  - {f}" for f in self.failed]
         return "\n".join(lines)
 
-    def raise_for_failure(self) -> None:
-        if not self.success:
-            raise DataQualityError(self.describe(), self)
 
 
 _HTML_SPECIAL = r"[<>&\"']"
@@ -209,7 +206,7 @@ def run_suite(
     suite_spec: dict | None = None,
 ) -> QualityResult:
     """Validate `df` with expectations/<suite_name>.json (or `suite_spec`); never raises on
-    failing expectations (see QualityResult.raise_for_failure)."""
+    failing expectations: the caller decides what a failure stops (DataQualityError)."""
     spec = dict(suite_spec or load_suite_spec(suite_name))
     spec["name"] = suite_name
     report_dir = Path(report_dir) if report_dir is not None else None

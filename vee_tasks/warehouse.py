@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +24,7 @@ from vee_tasks.config import (
     Settings,
     airflow_uri_to_sqlalchemy,
     get_settings,
+    in_airflow_task,
 )
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class WarehouseNotConfigured(RuntimeError):
 
 def _airflow_stored_connection_url() -> str | None:
     """The `vee_warehouse` connection from Airflow's store, when running inside a task."""
-    if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
+    if not in_airflow_task():
         return None
     from airflow.sdk import Connection as AirflowConnection
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -74,7 +74,7 @@ def warehouse_url(settings: Settings | None = None) -> str:
     stored = _airflow_stored_connection_url()
     if stored:
         return stored
-    if os.environ.get("AIRFLOW_CTX_DAG_ID"):
+    if in_airflow_task():
         # A task with no warehouse configured: the embedded server only if one was made
         # before (`make demo`, then runs from `vee ui`); never a new, empty one on a worker
         # whose connection is missing, where the run would then fail far from the cause.

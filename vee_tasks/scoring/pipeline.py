@@ -1,7 +1,7 @@
 """The nightly scoring of one read date without a scheduler (`vee score --read-date D`).
 
-The same step functions as the DAG (`vee_tasks.scoring.steps`), in the same order, shards one
-after the other. A failure marks the run record FAILED (DQ_FAILED for data quality) and is
+The same step functions as the DAG (`vee_tasks.scoring.steps`), in the same order (the usage
+rollup after the extract, where the DAG runs them side by side), shards one after the other. A failure marks the run record FAILED (DQ_FAILED for data quality) and is
 raised again.
 """
 
@@ -40,6 +40,7 @@ def score_read_date(
     try:
         version = steps.resolve_champion(engine, run_id, settings)
         steps.extract(engine, run_id, read_date, settings)
+        steps.refresh_usage_rollup(engine, run_id, read_date, settings)
         shards = steps.validate(engine, run_id, read_date, settings)
         from vee_tasks.registry import load_model_version
 

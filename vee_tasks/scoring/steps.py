@@ -134,11 +134,13 @@ def _join_methods_off(conn: Connection, *methods: str) -> Iterator[None]:
     """The planner without these join methods for the statements of the block (SET LOCAL:
     the transaction's other statements keep the defaults)."""
     assert set(methods) <= set(_JOIN_METHODS), methods
-    for method in methods:
-        conn.exec_driver_sql(f"SET LOCAL enable_{method} = off")
+    names = [f"enable_{method}" for method in methods]
+    before = {name: _q(conn, "session_setting_get", {"name": name}).scalar() for name in names}
+    for name in names:
+        _q(conn, "session_setting_set", {"name": name, "value": "off"})
     yield
-    for method in methods:
-        conn.exec_driver_sql(f"SET LOCAL enable_{method} = DEFAULT")
+    for name in names:
+        _q(conn, "session_setting_set", {"name": name, "value": before[name]})
 
 
 def _require_staged(run, staged: int, dag_run_id: str, step: str) -> None:
@@ -333,7 +335,7 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
             shards = shards_for(decidable, settings)
             _q(conn, "nightly_stage_row_sequence")
             # the meters' hash table in memory: at the default 4 MB a day's rows spilled to disk
-            conn.exec_driver_sql(f"SET LOCAL work_mem = '{EXTRACT_WORK_MEM_MB}MB'")
+            _q(conn, "session_setting_set", {"name": "work_mem", "value": f"{EXTRACT_WORK_MEM_MB}MB"})
             result = _q(
                 conn,
                 "nightly_extract",
@@ -343,7 +345,7 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
             selected = result.rowcount
             _q(conn, "nightly_run_shards",
                {"dag_run_id": dag_run_id, "shard_count": shards, "staged": selected})
-            conn.exec_driver_sql("ANALYZE vee.nightly_extract")
+            _q(conn, "nightly_extract_analyze")
     log.info("run %s: staged %d decidable exceptions of %s in %d shard(s)", dag_run_id, selected,
              read_date, shards)
     return int(selected)
@@ -676,7 +678,7 @@ def score_shard(
                 after = ids[-1]
                 if len(ids) < settings.scoring_chunk_rows:
                     break
-            conn.exec_driver_sql("ANALYZE nightly_result")
+            _q(conn, "nightly_result_analyze")
             if before_write is not None:
                 before_write(conn)
             params = {
