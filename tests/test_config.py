@@ -99,3 +99,17 @@ def test_the_airflow_defaults_touch_nothing_outside_a_checkout(tmp_path):
     ).stdout.split()
     assert out == ["None", "None"]
     assert not (tmp_path / "site-packages" / "var").exists()
+
+
+def test_auto_apply_codes_are_read_checked_and_ordered(monkeypatch):
+    from vee_tasks.config import RESOLUTION_CODES, load_settings
+
+    monkeypatch.delenv("VEE_AUTO_APPLY_CODES", raising=False)
+    assert load_settings().auto_apply_codes == RESOLUTION_CODES
+    monkeypatch.setenv("VEE_AUTO_APPLY_CODES", "estimate, ACCEPT")
+    assert load_settings().auto_apply_codes == ("ACCEPT", "ESTIMATE")
+    monkeypatch.setenv("VEE_AUTO_APPLY_CODES", "none")
+    assert load_settings().auto_apply_codes == ()
+    monkeypatch.setenv("VEE_AUTO_APPLY_CODES", "ACCEPT,TRUCK")
+    with pytest.raises(ValueError, match="unknown resolution code.*TRUCK"):
+        load_settings()

@@ -68,6 +68,10 @@ def test_decide_applies_the_threshold_of_the_predicted_code():
     assert list(out["predicted_resolution"]) == ["ACCEPT", "ESTIMATE", "FIELD_ORDER"]
     assert list(out["decision"]) == ["AUTO_APPLY", "REVIEW", "AUTO_APPLY"]
     assert out["confidence"].tolist() == [0.97, 0.7, 0.6]
+    # codes the operator keeps for analysts (VEE_AUTO_APPLY_CODES) are never auto-applied
+    kept = decide(proba, {"ACCEPT": 0.95, "ESTIMATE": 0.75, "FIELD_ORDER": 0.6},
+                  auto_apply_codes=("ACCEPT", "ESTIMATE"))
+    assert list(kept["decision"]) == ["AUTO_APPLY", "REVIEW", "REVIEW"]
 
 
 def test_a_night_scores_every_decidable_exception_and_a_rerun_is_identical(world_engine, scoring_world):
@@ -240,6 +244,21 @@ def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(wor
             "JOIN mdm.vee_exception e USING (exception_id) WHERE r.read_date = :d"), {"d": day}).fetchall()
     assert len(rows) == run.scored
     assert {tuple(r) for r in rows} == {("REVIEW", "auto_2", "PENDING_REVIEW")}
+    # the operator's policy holds whatever the model says: codes left out of
+    # VEE_AUTO_APPLY_CODES always go to review (here: every code but one)
+    only_edit = settings.with_overrides(auto_apply_codes=("EDIT",))
+    _steps_until_validated(engine, "auto_policy", day, only_edit)
+    for shard in shards:
+        steps.score_shard(engine, "auto_policy", day, shard, version, only_edit, model=permissive)
+    steps.finish_run(engine, "auto_policy", only_edit)
+    with engine.connect() as conn:
+        applied = conn.execute(sa.text(
+            "SELECT DISTINCT predicted_resolution FROM vee.exception_resolution "
+            "WHERE read_date = :d AND decision = 'AUTO_APPLY'"), {"d": day}).scalars().all()
+        reviewed = conn.execute(sa.text(
+            "SELECT count(*) FROM vee.exception_resolution WHERE read_date = :d "
+            "AND decision = 'REVIEW' AND predicted_resolution <> 'EDIT'"), {"d": day}).scalar()
+    assert set(applied) <= {"EDIT"} and reviewed > 0
 
 
 def test_a_decided_exception_whose_data_turns_bad_is_quarantined_and_reopened(world_engine, scoring_world):

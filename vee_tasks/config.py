@@ -123,6 +123,10 @@ class Settings:
     registered_model_name: str = REGISTERED_MODEL_NAME
     # Decisions
     target_precision: float = 0.98
+    # The codes a confident prediction may apply without an analyst. The others always go to
+    # review with the recommendation, whatever the model's threshold: e.g. leave FIELD_ORDER
+    # out where a truck roll needs a person's say, or EDIT where edits must be signed.
+    auto_apply_codes: tuple[str, ...] = RESOLUTION_CODES
     promotion_margin: float = 0.005
     max_recall_drop: float = 0.05
     holdout_days: int = 21
@@ -220,6 +224,21 @@ def _int(name: str, default: int) -> int:
     return int(value) if value is not None else default
 
 
+def _codes(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of resolution codes ("" or "none": no code at all)."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    codes = tuple(c.strip().upper() for c in value.split(",") if c.strip())
+    if codes == ("NONE",):
+        return ()
+    unknown = sorted(set(codes) - set(RESOLUTION_CODES))
+    if unknown:
+        raise ValueError(f"{name}: unknown resolution code(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(RESOLUTION_CODES)}")
+    return tuple(c for c in RESOLUTION_CODES if c in codes)
+
+
 def load_settings() -> Settings:
     """Read the environment once. Names are listed in the README."""
     conn = _env("AIRFLOW_CONN_VEE_WAREHOUSE")
@@ -234,6 +253,7 @@ def load_settings() -> Settings:
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI"),
         mlflow_registry_uri=_env("MLFLOW_REGISTRY_URI"),
         target_precision=_float("VEE_TARGET_PRECISION", 0.98),
+        auto_apply_codes=_codes("VEE_AUTO_APPLY_CODES", RESOLUTION_CODES),
         promotion_margin=_float("VEE_PROMOTION_MARGIN", 0.005),
         max_recall_drop=_float("VEE_MAX_RECALL_DROP", 0.05),
         holdout_days=_int("VEE_HOLDOUT_DAYS", 21),

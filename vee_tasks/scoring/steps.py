@@ -566,9 +566,10 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
 # --- score one shard ---------------------------------------------------------------------
 
 
-def decide(proba, thresholds: dict[str, float]):
+def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODES):
     """Predicted code, its confidence, and AUTO_APPLY when the confidence reaches the pinned
-    version's threshold for that code (no threshold for a code: always REVIEW)."""
+    version's threshold for that code (no threshold for a code, or a code outside
+    `auto_apply_codes` (setting VEE_AUTO_APPLY_CODES): always REVIEW)."""
     import numpy as np
     import pandas as pd
 
@@ -579,7 +580,8 @@ def decide(proba, thresholds: dict[str, float]):
     best = values.argmax(axis=1)
     predicted = np.asarray(RESOLUTION_CODES, dtype=object)[best]
     confidence = np.clip(values[np.arange(len(values)), best], 0.0, 1.0)
-    per_code = np.array([float(thresholds.get(code, np.inf)) for code in RESOLUTION_CODES])
+    per_code = np.array([float(thresholds.get(code, np.inf)) if code in auto_apply_codes
+                         else np.inf for code in RESOLUTION_CODES])
     limit = per_code[best]
     decision = np.where(confidence >= limit, AUTO_APPLY, REVIEW)
     out = pd.DataFrame(
@@ -673,7 +675,8 @@ def score_shard(
                 with threadpool_limits(limits=PREDICT_THREADS):
                     proba = model.predict_proba(features)
                 proba = proba.reindex(features.index)
-                copy_rows(conn, "nightly_result", RESULT_COLUMNS, decide(proba, model.thresholds))
+                decided = decide(proba, model.thresholds, settings.auto_apply_codes)
+                copy_rows(conn, "nightly_result", RESULT_COLUMNS, decided)
                 chunks += 1
                 after = ids[-1]
                 if len(ids) < settings.scoring_chunk_rows:
