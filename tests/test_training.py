@@ -74,6 +74,14 @@ def test_promotion_policy():
     # ...but a first model may still be made champion (its thresholds are NEVER there)
     assert promotion_decision({"metrics": _metrics(0.80, {})}, {"present": False}, settings,
                               baseline, blind_spots=["ACCEPT"])[0] == "champion"
+    # a run as of an earlier date than the champion's (a backfill) compares it on read dates
+    # it learned from: it never replaces it (ML review, 2026-11-27)
+    newer = {**champion, "as_of": "2026-08-31"}
+    decision, reason = promotion_decision({"metrics": _metrics(0.90, {})}, newer, settings,
+                                          baseline, as_of="2026-08-10")
+    assert decision == "challenger" and "trained as of 2026-08-31, after this run's 2026-08-10" in reason
+    assert promotion_decision({"metrics": _metrics(0.90, {})}, newer, settings, baseline,
+                              as_of="2026-09-07")[0] == "champion"
     # a one-row swing is not a recall drop (support 10: 0.8 -> 0.7 is one row)
     small = {**champion, "metrics": {**champion["metrics"], "support_EDIT": 10.0}}
     assert promotion_decision({"metrics": _metrics(0.75, {"EDIT": 0.70})}, small,

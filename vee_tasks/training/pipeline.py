@@ -367,8 +367,10 @@ def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Setti
         return {"present": True, "version": version, "usable": False, "error": str(exc)}
     proba = loaded.predict_proba(hold).to_numpy()
     metrics, _ = evaluate(y_hold, proba, thresholds=loaded.thresholds)
+    # the date it was trained as of (a version registered before the tag existed has none)
+    as_of = (registry.version_info(version, settings).tags or {}).get("vee.as_of")
     return {"present": True, "version": version, "usable": True, "kind": loaded.kind,
-            "metrics": metrics}
+            "metrics": metrics, "as_of": as_of}
 
 
 # The fewest holdout rows a per-class recall drop must cost to block a promotion: below,
@@ -388,7 +390,7 @@ def holdout_blind_spots(frame: pd.DataFrame, min_support: int) -> list[str]:
 
 def promotion_decision(
     challenger: dict, champion: dict, settings: Settings, baseline: dict | None = None,
-    blind_spots: list[str] | None = None,
+    blind_spots: list[str] | None = None, as_of: str | None = None,
 ) -> tuple[str, str]:
     """('champion' | 'challenger', reason). See module docstring of the DAG for the policy.
 
@@ -397,7 +399,11 @@ def promotion_decision(
     2026-11-27: 0.765 against the baseline's 0.935 was promoted) may make a model that knows
     less than a lookup table the one that decides. A champion is not replaced on a holdout
     with `blind_spots` (classes the training set knows and the holdout lacks): the comparison
-    cannot see whether the challenger lost them."""
+    cannot see whether the challenger lost them. Nor by a run `as_of` an earlier date than the
+    champion's (a backfill): the champion was fitted and calibrated on read dates of this
+    holdout, so it is compared on its own training data (ML review, 2026-11-27: refused a
+    challenger by -0.14 that way), and an older view of the labels should not replace a
+    newer one anyway."""
     new_f1 = challenger["metrics"]["macro_f1"]
     if baseline is not None and new_f1 <= baseline["macro_f1"]:
         return "challenger", (
@@ -410,6 +416,12 @@ def promotion_decision(
         if not champion.get("present"):
             return "champion", "first model: no champion yet"
         return "champion", f"current champion v{champion['version']} unusable: {champion['error']}"
+    if as_of and champion.get("as_of") and str(champion["as_of"]) > str(as_of):
+        return "challenger", (
+            f"champion v{champion['version']} was trained as of {champion['as_of']}, after this "
+            f"run's {as_of}: it learned from this holdout's read dates, so no fair comparison; "
+            "a run as of an earlier date does not replace it"
+        )
     if blind_spots:
         return "challenger", (
             f"the holdout has no {', '.join(blind_spots)} labels, which the training set has: "
@@ -506,7 +518,8 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     if blind_spots:
         log.warning("the holdout holds no %s labels (the training set does)", ", ".join(blind_spots))
     decision, reason = promotion_decision(
-        results[best], champion, settings, baseline["metrics"], blind_spots)
+        results[best], champion, settings, baseline["metrics"], blind_spots,
+        as_of=context(run_dir)["as_of"])
     aside = set_aside(metrics, best, max_ece)
     if aside:
         reason = f"{reason}; {best} chosen: " + "; ".join(aside)
