@@ -98,9 +98,8 @@ def on_task_failure(context: Any) -> None:
     alert is the DAG's own callback (alerting.on_failure), as in the nightly DAG. Never
     raises."""
     try:
-        from vee_tasks.training import pipeline
-
         from vee_tasks.alerting import is_data_quality_failure
+        from vee_tasks.training import pipeline
 
         run_dir = Path(run_dir_for(context["run_id"]))
         if (run_dir / "context.json").exists():
