@@ -113,3 +113,15 @@ def test_auto_apply_codes_are_read_checked_and_ordered(monkeypatch):
     monkeypatch.setenv("VEE_AUTO_APPLY_CODES", "ACCEPT,TRUCK")
     with pytest.raises(ValueError, match="unknown resolution code.*TRUCK"):
         load_settings()
+
+
+def test_a_wrong_time_zone_name_is_named_at_startup(monkeypatch):
+    """`Mars/Base` surfaced as "Dag 'vee_nightly_scoring' could not be found" (outside probe,
+    2026-11-27)."""
+    from vee_tasks.config import load_settings
+
+    monkeypatch.setenv("VEE_TIMEZONE", "Mars/Base")
+    with pytest.raises(ValueError, match="VEE_TIMEZONE='Mars/Base' is not a time zone name"):
+        load_settings()
+    monkeypatch.setenv("VEE_TIMEZONE", "Australia/Sydney")
+    assert load_settings().timezone == "Australia/Sydney"

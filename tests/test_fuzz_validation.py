@@ -106,7 +106,7 @@ def _as_float(value) -> float | None:
 
 
 def _plausible(value: float) -> bool:
-    """The suite's bound: finite, and zero or 1e-9 <= |v| <= 1e9 (validation.MAX_ABS_VALUE)."""
+    """The suite's bound: finite, and zero or 1e-30 <= |v| <= 1e9 (validation.MAX_ABS_VALUE)."""
     from vee_tasks.scoring.validation import MAX_ABS_VALUE, MIN_ABS_NONZERO
 
     return math.isfinite(value) and (value == 0 or MIN_ABS_NONZERO <= abs(value) <= MAX_ABS_VALUE)
@@ -140,7 +140,9 @@ def expected_failures(rows: list[dict]) -> dict[int, set[str]]:
             failed.add("window_end_in_day")
         if ws is None or we is None or we <= ws:
             failed.add("window_ordered")
-        if row["raised"] is None or row["raised"] < DAY_START - dt.timedelta(days=1):
+        # the earliest: the day's local start, or its midnight in UTC when that comes first
+        earliest = min(DAY_START, dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.timezone.utc))
+        if row["raised"] is None or row["raised"] < earliest:
             failed.add("raised_at_plausible")
         obs, exp = _as_float(row["observed_value"]), _as_float(row["expected_value"])
         if obs is None or not _plausible(obs):

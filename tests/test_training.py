@@ -365,7 +365,8 @@ def test_failing_suite_stops_before_registration(two_runs, training_env, monkeyp
     before = len(_versions())
     with pytest.raises(quality.DataQualityError) as failure:
         train(training_env, as_of=SIM_END, run_id="test_dq")
-    assert "resolution_code" in str(failure.value)
+    # the first line (an alert's subject, Airflow's one-line error) names what failed
+    assert "expect_column_values_to_be_in_set" in str(failure.value).splitlines()[0]
     assert len(_versions()) == before
     assert registry.resolve_champion_version() == "1"
     assert failure.value.result.docs_index is not None and failure.value.result.docs_index.exists()
@@ -398,6 +399,18 @@ def test_the_class_share_gate_says_which_code_and_follows_its_setting(two_runs, 
         validate_training_set(run_dir, settings)
     assert re.search(r"ESTIMATE is 96\.\d% of the \d+ labels, above VEE_MAX_CLASS_SHARE 95%", str(refused.value))
     assert validate_training_set(run_dir, settings.with_overrides(max_class_share=0.97))["success"]
+
+
+def test_the_suite_row_floor_follows_the_minimum_label_setting():
+    """A fixed floor of 50 rows in the suite stopped a run that VEE_MIN_TRAINING_LABELS, lowered
+    as the label step's message advises, had let through (outside probe, 2026-11-27)."""
+    from vee_tasks.training.pipeline import training_suite_spec
+
+    for minimum in (10, 500):
+        spec = training_suite_spec(get_settings().with_overrides(min_training_labels=minimum))
+        (floor,) = [e["kwargs"]["min_value"] for e in spec["expectations"]
+                    if e["type"] == "expect_table_row_count_to_be_between"]
+        assert floor == minimum
 
 
 def test_too_few_labels_fail_with_a_clear_message(training_env, monkeypatch):

@@ -125,13 +125,14 @@ def test_each_bad_row_fails_its_named_check(tmp_path):
 
 def test_raised_at_may_be_the_read_dates_utc_midnight_not_days_earlier():
     """An MDMS stamping raised_at with the read date's midnight in UTC (19:00 the evening
-    before, in Toronto) is let through; a day and more before the read date is not."""
+    before, in Toronto) is let through; anything earlier is not (a day of slack was, until an
+    outside probe on 2026-11-27)."""
     utc_midnight = pd.Timestamp(dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.timezone.utc))
     day_start = pd.Timestamp(local(DAY, 0))
     rows = [_row(1, raised_at=utc_midnight), _row(2, raised_at=day_start - pd.Timedelta(hours=23)),
             _row(3, raised_at=day_start - pd.Timedelta(hours=25))]
     outcome = validate_frame(_frame(rows + [_row(i) for i in range(4, 30)]), DAY, TZ)
-    assert outcome.row_failures == {3: ["raised_at_plausible"]}
+    assert outcome.row_failures == {2: ["raised_at_plausible"], 3: ["raised_at_plausible"]}
 
 
 def test_hostile_text_is_escaped_in_the_data_docs(tmp_path):
@@ -191,6 +192,8 @@ def test_volume_check_needs_history_and_bounds_the_ratio():
     assert volume_check(100, history, settings)[0] is None
     assert volume_check(30, history, settings)[0].startswith("volume")
     assert volume_check(250, history, settings)[0].startswith("volume")
+    # a real busy day is for the operator to let through: the message names the settings
+    assert "VEE_MAX_VOLUME_RATIO" in volume_check(250, history, settings)[0]
     short = dict(list(history.items())[:3])
     breach, detail = volume_check(5, short, settings)
     assert breach is None and detail["checked"] is False
@@ -375,8 +378,10 @@ def test_an_id_shared_with_an_analysts_row_is_quarantined_and_the_analyst_row_un
 
 def test_implausible_magnitudes_are_quarantined():
     rows = [_row(1, observed_value=1e299, expected_value=1e-300), _row(2, observed_value=0.0, expected_value=2e9),
-            _row(3, observed_value=-5e8, expected_value=1e-9)]
-    outcome = validate_frame(_frame(rows + [_row(i) for i in range(4, 40)]), DAY, TZ)
+            _row(3, observed_value=-5e8, expected_value=1e-9),
+            # the rounding residue of a sum near zero is a value, not an encoding error
+            _row(4, observed_value=-1.1e-12, expected_value=3e-15)]
+    outcome = validate_frame(_frame(rows + [_row(i) for i in range(5, 40)]), DAY, TZ)
     assert outcome.row_failures == {
         1: ["observed_value_finite", "expected_value_finite"],
         2: ["expected_value_finite"],
@@ -404,3 +409,26 @@ def test_hostile_text_is_escaped_in_the_training_data_docs(tmp_path):
     assert any("&lt;script&gt;alert(&#x27;train&#x27;)&lt;/script&gt;" in page for page in pages)
     # the caller's frame is not changed
     assert frame["resolution_code"][1] == "<script>alert('train')</script>"
+
+
+@pytest.mark.parametrize("zone, before_start_hours, expected", [
+    # Sydney (+11 on 2026-03-10): 12 h before the day began is no UTC stamp of the date,
+    # whose UTC midnight comes 11 h after the local start (outside probe, 2026-11-27)
+    ("Australia/Sydney", 12, ["raised_at_plausible"]),
+    ("Australia/Sydney", 0, []),
+    # Toronto (-4): the date's UTC midnight is 4 h before the local start: let through
+    ("America/Toronto", 4, []),
+    ("America/Toronto", 6, ["raised_at_plausible"]),
+])
+def test_a_raise_before_the_read_date_starts_is_plausible_only_as_its_utc_midnight(
+        zone, before_start_hours, expected):
+    from zoneinfo import ZoneInfo
+
+    start = dt.datetime.combine(DAY, dt.time(0), tzinfo=ZoneInfo(zone))
+    raised = pd.Timestamp(start - dt.timedelta(hours=before_start_hours))
+    window = {"window_start": pd.Timestamp(start + dt.timedelta(hours=1)),
+              "window_end": pd.Timestamp(start + dt.timedelta(hours=3))}
+    rows = [_row(1, raised_at=raised, **window)] + [
+        _row(i, raised_at=pd.Timestamp(start + dt.timedelta(hours=26)), **window) for i in range(2, 30)]
+    outcome = validate_frame(_frame(rows), DAY, zone)
+    assert outcome.row_failures.get(1, []) == expected

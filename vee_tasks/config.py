@@ -224,6 +224,20 @@ def _int(name: str, default: int) -> int:
     return int(value) if value is not None else default
 
 
+def _timezone(name: str, default: str) -> str:
+    """An IANA zone name; a wrong one fails here, saying so, not later as a DAG that Airflow
+    "could not find" (its parse error buried in a traceback)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = _env(name, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a time zone name (e.g. America/Toronto, "
+                         "Europe/Berlin, Australia/Sydney)") from None
+    return value
+
+
 def _codes(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     """A comma-separated list of resolution codes ("" or "none": no code at all)."""
     value = os.environ.get(name)
@@ -248,7 +262,7 @@ def load_settings() -> Settings:
     )
     return Settings(
         data_dir=Path(_env("VEE_DATA_DIR") or _default_data_dir()).resolve(),
-        timezone=_env("VEE_TIMEZONE", "America/Toronto"),
+        timezone=_timezone("VEE_TIMEZONE", "America/Toronto"),
         warehouse_url=warehouse_url,
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI"),
         mlflow_registry_uri=_env("MLFLOW_REGISTRY_URI"),

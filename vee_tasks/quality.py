@@ -42,7 +42,13 @@ class QualityResult:
     result_json: Path | None = None
 
     def describe(self) -> str:
+        """The outcome; its first line (an alert's subject, the UI's one-line error) names
+        the first failed expectation, the lines after list them all."""
         state = "passed" if self.success else f"FAILED {len(self.failed)}/{self.evaluated}"
+        if self.failed:
+            state += f": {self.failed[0]}"
+            if len(self.failed) > 1:
+                state += f" and {len(self.failed) - 1} more"
         where = f" (report {self.docs_index or self.report_dir})" if self.report_dir else ""
         lines = [f"suite {self.suite_name}: {state}{where}"]
         lines += [f"  - {f}" for f in self.failed]

@@ -15,11 +15,13 @@ WHERE a.resolved_at < :cutoff
   AND a.resolved_at >= :since
   AND e.status = 'ANALYST_RESOLVED'
   -- rows the nightly run would quarantine for their timestamps (checks raised_at_plausible,
-  -- window_*_in_day): infinite ones fail the features' arithmetic, and a raise more than a
-  -- day before the read date starts has point-in-time features that saw none of its reads
+  -- window_*_in_day): infinite ones fail the features' arithmetic, and a raise before the
+  -- read date starts (locally, or at its UTC midnight when that is earlier) has
+  -- point-in-time features that saw none of its reads
   -- raised before the cutoff too: a resolution stamped before its exception was raised (an
   -- MDMS clock problem) would otherwise bring in an exception, and features, from after it
   AND e.raised_at < :cutoff
   AND isfinite(e.raised_at) AND isfinite(e.window_start) AND isfinite(e.window_end)
-  AND e.raised_at >= (e.read_date::timestamp AT TIME ZONE :tz) - interval '24 hours'
+  AND e.raised_at >= least(e.read_date::timestamp AT TIME ZONE :tz,
+                           e.read_date::timestamp AT TIME ZONE 'UTC')
 ORDER BY e.raised_at, e.exception_id

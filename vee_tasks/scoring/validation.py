@@ -76,15 +76,24 @@ FRAME_COLUMNS = (
     "id_copies",
 )
 # Plausible magnitudes of observed/expected values (kWh, interval counts, ratios): zero, or
-# between 1e-9 and 1e9 in absolute value. Beyond that a value is an encoding or unit error,
-# and its ratios would overflow double precision in the feature SQL.
+# between 1e-30 and 1e9 in absolute value. Beyond that a value is an encoding or unit error,
+# and its ratios would overflow double precision in the feature SQL (1e9 / 1e-30 does not).
+# The floor is far below the rounding residue of a sum near zero (-1e-12 on a REVERSE_FLOW
+# was quarantined under a floor of 1e-9: outside probe, 2026-11-27).
 MAX_ABS_VALUE = 1e9
-MIN_ABS_NONZERO = 1e-9
-# How long before its read date starts an exception may have been raised. None can be raised
-# before the day's reads exist: earlier is a clock or load error (and its point-in-time
-# features would see no reads at all). The day of slack lets through an MDMS that stamps
-# raised_at with the read date's midnight in UTC, hours before the local day starts.
-RAISED_AT_SLACK_S = 86_400.0
+MIN_ABS_NONZERO = 1e-30
+# The earliest plausible raised_at of a read date's exception: the day's start in the
+# utility's zone, or the read date's midnight in UTC when that comes first (an MDMS that
+# stamps the date so: hours before the local day starts west of UTC). None can be raised
+# before the day's reads exist: earlier is a clock or load error, and its point-in-time
+# features would see no reads at all. (A fixed day of slack let through, in Sydney, an
+# exception raised 12 hours before its day began: outside probe, 2026-11-27.)
+
+
+def earliest_raised_at(read_date: dt.date, timezone: str) -> dt.datetime:
+    local_start, _ = day_bounds(read_date, timezone)
+    utc_midnight = dt.datetime.combine(read_date, dt.time(0), tzinfo=dt.timezone.utc)
+    return min(local_start, utc_midnight)
 
 
 def load_suite() -> dict:
@@ -157,7 +166,7 @@ def prepare_frame(frame: pd.DataFrame, read_date: dt.date, timezone: str) -> pd.
         out["window_start_offset_s"] = np.where((ws >= start_s) & (ws < end_s), ws - start_s, -1.0)
         out["window_end_offset_s"] = np.where((we > start_s) & (we <= end_s), end_s - we, -1.0)
         out["window_length_s"] = np.where(np.isfinite(ws) & np.isfinite(we), we - ws, -1.0)
-        earliest = start_s - RAISED_AT_SLACK_S
+        earliest = earliest_raised_at(read_date, timezone).timestamp()
         out["raised_at_offset_s"] = np.where(
             np.isfinite(raised) & (raised >= earliest), raised - earliest, -1.0
         )
@@ -331,7 +340,8 @@ def volume_check(
         return (
             f"{VOLUME_CHECK}: {today} exceptions is {ratio:.2f}x the median {median:g} of the "
             f"last {len(counts)} days (allowed {settings.min_volume_ratio:g}x-"
-            f"{settings.max_volume_ratio:g}x)"
+            f"{settings.max_volume_ratio:g}x); if the day is real (an outage, a heat wave), "
+            "rerun it with VEE_MIN_VOLUME_RATIO / VEE_MAX_VOLUME_RATIO widened"
         ), detail
     return None, detail
 
@@ -346,7 +356,8 @@ def quarantine_share_check(selected: int, quarantined: int, settings: Settings) 
     if share > settings.max_quarantine_share:
         return (
             f"{QUARANTINE_SHARE_CHECK}: {quarantined} of {selected} rows ({share:.0%}) failed "
-            f"row checks (allowed {settings.max_quarantine_share:.0%})"
+            f"row checks (allowed {settings.max_quarantine_share:.0%}, "
+            "VEE_MAX_QUARANTINE_SHARE): see the report's failed checks"
         )
     return None
 

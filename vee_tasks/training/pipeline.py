@@ -263,7 +263,9 @@ def validate_training_set(
 def training_suite_spec(settings: Settings) -> dict:
     """expectations/training_set.json with the class-share gate at settings.max_class_share
     (VEE_MAX_CLASS_SHARE): each code's "not this code" expectation holds for at least
-    1 - max_class_share of the labels."""
+    1 - max_class_share of the labels; and the row-count floor at VEE_MIN_TRAINING_LABELS
+    (a fixed 50 there stopped a run the label step had let through on the operator's
+    lower setting, outside probe 2026-11-27)."""
     from vee_tasks.quality import load_suite_spec
 
     spec = load_suite_spec(SUITE_NAME)
@@ -271,6 +273,8 @@ def training_suite_spec(settings: Settings) -> dict:
         kwargs = expectation.get("kwargs", {})
         if expectation["type"] == "expect_column_values_to_not_be_in_set" and kwargs.get("column") == LABEL:
             kwargs["mostly"] = round(1.0 - settings.max_class_share, 6)
+        if expectation["type"] == "expect_table_row_count_to_be_between":
+            kwargs["min_value"] = settings.min_training_labels
     return spec
 
 
