@@ -232,3 +232,24 @@ def test_list_reports_without_the_warehouse_reads_the_folders(seeded):
     assert len(lines) == 3
     assert lines[2].startswith("2026-03-03  nightly   PASSED      scheduled__x")
     assert lines[0].startswith("2026-03-01  nightly   UNKNOWN")  # no marker: date from the path
+
+
+def test_the_summary_page_shows_the_live_precision_of_the_auto_apply_audit(seeded):
+    """Audited decisions (VEE_AUDIT_SHARE: confident, sent to analysts instead) are what
+    measures auto-apply out in the field: the page says how many analysts resolved as
+    predicted."""
+    engine, settings, _ = seeded
+    text = reports.write_summary(engine, settings, days=30).read_text()
+    assert "no confident decision was sent to the analysts for audit" in text
+    with engine.begin() as conn:
+        audited = conn.execute(sa.text(
+            "UPDATE vee.exception_resolution SET audit = true, decision = 'REVIEW' "
+            "WHERE exception_id IN (SELECT exception_id FROM vee.exception_resolution "
+            "ORDER BY exception_id LIMIT 3) RETURNING exception_id")).scalars().all()
+        for exception_id, code in zip(audited[:2], ("ESTIMATE", "ACCEPT")):  # predicted: ESTIMATE
+            conn.execute(sa.text(
+                "INSERT INTO mdm.analyst_resolution VALUES (:id, :code, 'a1', now(), NULL)"),
+                {"id": exception_id, "code": code})
+    text = reports.write_summary(engine, settings, days=30).read_text()
+    assert ("Auto-apply audit: 3 confident decision(s) sent to the analysts instead of applied; "
+            "2 resolved so far, 1 as the model predicted (50.0%)") in text

@@ -745,3 +745,27 @@ def test_a_database_error_is_recorded_in_one_line(cloned_world, scoring_world):
         'UndefinedTable: relation "vee.no_such_table" does not exist')
     message = _record(engine, "db_error")["message"]
     assert message == 'score_shard_0: UndefinedTable: relation "vee.no_such_table" does not exist'
+
+
+def test_the_audit_sends_a_stable_share_of_confident_decisions_to_the_analysts():
+    """VEE_AUDIT_SHARE: drawn by exception id, so a rerun audits the same rows; only decisions
+    that would have been applied are audited; 0 audits none."""
+    import numpy as np
+
+    from vee_tasks.scoring.steps import audit_draw
+
+    ids = pd.Index(np.arange(1, 20_001), name="exception_id")
+    confident = pd.DataFrame({"ACCEPT": 0.99, "ESTIMATE": 0.0025, "EDIT": 0.0025, "REREAD": 0.0025,
+                              "FIELD_ORDER": 0.0025}, index=ids)
+    thresholds = {"ACCEPT": 0.95}
+    out = decide(confident, thresholds, audit_share=0.05)
+    audited = out["audit"].to_numpy()
+    assert 0.04 < audited.mean() < 0.06
+    assert (out.loc[audited, "decision"] == "REVIEW").all()
+    assert (out.loc[~audited, "decision"] == "AUTO_APPLY").all()
+    again = decide(confident.iloc[::-1], thresholds, audit_share=0.05)  # another order, same draw
+    assert set(again.loc[again["audit"], "exception_id"]) == set(out.loc[audited, "exception_id"])
+    assert not decide(confident, thresholds, audit_share=0.0)["audit"].any()
+    unsure = confident.assign(ACCEPT=0.5, ESTIMATE=0.5 - 0.0075)
+    assert not decide(unsure, thresholds, audit_share=1.0)["audit"].any()  # REVIEW anyway
+    assert np.array_equal(audit_draw([7, 7]), audit_draw([7, 7]))

@@ -127,6 +127,11 @@ class Settings:
     # review with the recommendation, whatever the model's threshold: e.g. leave FIELD_ORDER
     # out where a truck roll needs a person's say, or EDIT where edits must be signed.
     auto_apply_codes: tuple[str, ...] = RESOLUTION_CODES
+    # The share of would-be auto-applied decisions sent to the analysts instead, drawn by
+    # exception id (a rerun draws the same rows): live auto-apply precision is measured on
+    # them (summary page), and the easy cases keep reaching the training labels, which only
+    # analysts' resolutions make. 0 turns the audit off.
+    audit_share: float = 0.05
     promotion_margin: float = 0.005
     max_recall_drop: float = 0.05
     holdout_days: int = 21
@@ -224,6 +229,13 @@ def _int(name: str, default: int) -> int:
     return int(value) if value is not None else default
 
 
+def _share(name: str, default: float) -> float:
+    value = _float(name, default)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={value!r} must be a share between 0 and 1")
+    return value
+
+
 def _timezone(name: str, default: str) -> str:
     """An IANA zone name; a wrong one fails here, saying so, not later as a DAG that Airflow
     "could not find" (its parse error buried in a traceback)."""
@@ -268,6 +280,7 @@ def load_settings() -> Settings:
         mlflow_registry_uri=_env("MLFLOW_REGISTRY_URI"),
         target_precision=_float("VEE_TARGET_PRECISION", 0.98),
         auto_apply_codes=_codes("VEE_AUTO_APPLY_CODES", RESOLUTION_CODES),
+        audit_share=_share("VEE_AUDIT_SHARE", 0.05),
         promotion_margin=_float("VEE_PROMOTION_MARGIN", 0.005),
         max_recall_drop=_float("VEE_MAX_RECALL_DROP", 0.05),
         holdout_days=_int("VEE_HOLDOUT_DAYS", 21),

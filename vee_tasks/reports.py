@@ -399,6 +399,18 @@ def _stacked_bars(ax, table, colours: dict | None = None) -> None:
         bottom = table[column] if bottom is None else bottom + table[column]
 
 
+def _audit_line(audit) -> str:
+    """The live precision of auto-apply, from the audit sample (VEE_AUDIT_SHARE)."""
+    audited = int(audit["audited"]) if audit is not None else 0
+    if not audited:
+        return "Auto-apply audit: no confident decision was sent to the analysts for audit."
+    resolved, agreed = int(audit["resolved"]), int(audit["agreed"])
+    share = f" ({agreed / resolved:.1%})" if resolved else ""
+    return (f"Auto-apply audit: {audited} confident decision(s) sent to the analysts instead "
+            f"of applied; {resolved} resolved so far, {agreed} as the model predicted{share}: "
+            "the live precision of what is auto-applied.")
+
+
 def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
                   until: dt.date | None = None) -> Path:
     """Write reports_dir/summary/index.html for the `days` read dates ending at `until`.
@@ -421,6 +433,7 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
             "volume": read_frame(conn, "queries/report_volume_by_rule.sql", params),
             "decisions": read_frame(conn, "queries/report_decisions.sql", params),
             "quarantined_now": read_frame(conn, "queries/report_quarantined_now.sql", params),
+            "audit": read_frame(conn, "queries/report_audit.sql", params),
         }
     for frame in frames.values():
         if "read_date" in frame:
@@ -466,6 +479,7 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
         "quarantined": int(frames["quarantined_now"]["quarantined"].iloc[0]),
     }
     auto_rate = f"{totals['auto'] / totals['scored']:.1%}" if totals["scored"] else "n/a"
+    audit_line = _audit_line(frames["audit"].iloc[0] if len(frames["audit"]) else None)
     images = "\n".join(
         f'<figure id="plot-{key}"><img alt="{key}" src="data:image/png;base64,{data}"></figure>'
         for key, data in plots.items()
@@ -488,6 +502,7 @@ figure {{ margin: 0.5em 0; }}
 <p>{totals['runs']} nightly run(s), {totals['failed']} not successful;
 {totals['scored']} exceptions scored, auto-apply rate {auto_rate};
 {totals['quarantined']} exceptions in quarantine now.</p>
+<p id="audit">{audit_line}</p>
 <h2>Trends</h2>
 {images}
 <h2>Nightly runs</h2>

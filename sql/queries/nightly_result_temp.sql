@@ -8,7 +8,8 @@ CREATE TEMP TABLE nightly_result (
     p_edit                double precision NOT NULL,
     p_reread              double precision NOT NULL,
     p_field_order         double precision NOT NULL,
-    decision              text NOT NULL
+    decision              text NOT NULL,
+    audit                 boolean NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE nightly_locked (
     exception_id  bigint PRIMARY KEY

@@ -3,7 +3,7 @@
 -- changed decision replaces it.
 INSERT INTO vee.exception_resolution AS t (
     exception_id, read_date, predicted_resolution, confidence, probabilities, decision,
-    model_name, model_version, dag_run_id, scored_at
+    model_name, model_version, dag_run_id, scored_at, audit
 )
 SELECT r.exception_id,
        :read_date,
@@ -20,7 +20,8 @@ SELECT r.exception_id,
        :model_name,
        :model_version,
        :dag_run_id,
-       now()
+       now(),
+       r.audit
 FROM nightly_result AS r
 JOIN nightly_locked AS l ON l.exception_id = r.exception_id
 ORDER BY r.exception_id
@@ -33,9 +34,11 @@ SET read_date = EXCLUDED.read_date,
     model_name = EXCLUDED.model_name,
     model_version = EXCLUDED.model_version,
     dag_run_id = EXCLUDED.dag_run_id,
-    scored_at = EXCLUDED.scored_at
+    scored_at = EXCLUDED.scored_at,
+    audit = EXCLUDED.audit
 WHERE (t.read_date, t.predicted_resolution, t.confidence, t.probabilities, t.decision,
-       t.model_name, t.model_version)
+       t.model_name, t.model_version, t.audit)
       IS DISTINCT FROM
       (EXCLUDED.read_date, EXCLUDED.predicted_resolution, EXCLUDED.confidence,
-       EXCLUDED.probabilities, EXCLUDED.decision, EXCLUDED.model_name, EXCLUDED.model_version);
+       EXCLUDED.probabilities, EXCLUDED.decision, EXCLUDED.model_name, EXCLUDED.model_version,
+       EXCLUDED.audit);

@@ -54,6 +54,7 @@ RESULT_COLUMNS = [
     "p_reread",
     "p_field_order",
     "decision",
+    "audit",
 ]
 # OpenMP/BLAS threads per shard while predicting. Shards are the unit of parallelism (the
 # DAG maps them onto the workers); measured on 2 cores, a gradient-boosting predict fanned
@@ -566,10 +567,24 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
 # --- score one shard ---------------------------------------------------------------------
 
 
-def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODES):
+def audit_draw(exception_ids) -> "np.ndarray":
+    """A uniform number in [0, 1) per exception id, the same on every run and machine
+    (splitmix64 of the id): which confident decisions the audit sends to the analysts."""
+    import numpy as np
+
+    x = np.asarray(exception_ids, dtype=np.int64).view(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODES,
+           audit_share: float = 0.0):
     """Predicted code, its confidence, and AUTO_APPLY when the confidence reaches the pinned
     version's threshold for that code (no threshold for a code, or a code outside
-    `auto_apply_codes` (setting VEE_AUTO_APPLY_CODES): always REVIEW)."""
+    `auto_apply_codes` (setting VEE_AUTO_APPLY_CODES): always REVIEW). Of those, the
+    `audit_share` drawn by id (VEE_AUDIT_SHARE) go to REVIEW instead, marked `audit`."""
     import numpy as np
     import pandas as pd
 
@@ -583,13 +598,18 @@ def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODE
     per_code = np.array([float(thresholds.get(code, np.inf)) if code in auto_apply_codes
                          else np.inf for code in RESOLUTION_CODES])
     limit = per_code[best]
-    decision = np.where(confidence >= limit, AUTO_APPLY, REVIEW)
+    ids = proba.index.to_numpy(dtype="int64")
+    confident = confidence >= limit
+    with np.errstate(over="ignore"):
+        audit = confident & (audit_draw(ids) < audit_share)
+    decision = np.where(confident & ~audit, AUTO_APPLY, REVIEW)
     out = pd.DataFrame(
         {
-            "exception_id": proba.index.to_numpy(dtype="int64"),
+            "exception_id": ids,
             "predicted_resolution": predicted,
             "confidence": confidence,
             "decision": decision,
+            "audit": audit,
         }
     )
     for code in RESOLUTION_CODES:
@@ -675,7 +695,8 @@ def score_shard(
                 with threadpool_limits(limits=PREDICT_THREADS):
                     proba = model.predict_proba(features)
                 proba = proba.reindex(features.index)
-                decided = decide(proba, model.thresholds, settings.auto_apply_codes)
+                decided = decide(proba, model.thresholds, settings.auto_apply_codes,
+                                 settings.audit_share)
                 copy_rows(conn, "nightly_result", RESULT_COLUMNS, decided)
                 chunks += 1
                 after = ids[-1]
