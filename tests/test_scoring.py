@@ -632,6 +632,36 @@ def test_exceptions_raised_after_their_dates_run_are_named_with_the_way_to_score
     assert "undecided" not in _summary(engine, "next_night") and again.status == "SUCCESS"
 
 
+def test_a_night_scored_without_its_weather_says_so_and_names_the_rerun(cloned_world, scoring_world, caplog):
+    """Weather has no as-of stamp: a region whose row for the read date had not arrived was
+    scored with its temperature features unknown, silently (ML review, 2026-11-27: 1 of 145
+    decisions moved). The summary and the log name the regions and the rerun."""
+    import logging
+
+    engine, day = cloned_world, scoring_world.days[-3]
+    with engine.begin() as conn:
+        region = conn.execute(sa.text(
+            "SELECT m.region FROM mdm.vee_exception e JOIN mdm.meter m USING (meter_id) "
+            "WHERE e.read_date = :d GROUP BY m.region ORDER BY count(*) DESC LIMIT 1"), {"d": day}).scalar()
+        held = conn.execute(sa.text(
+            "DELETE FROM mdm.weather_daily WHERE region = :r AND day = :d RETURNING *"),
+            {"r": region, "d": day}).mappings().all()
+    assert held
+    try:
+        with caplog.at_level(logging.WARNING, logger="vee_tasks.scoring.steps"):
+            assert score_read_date(engine, day, run_id="no_weather").status == "SUCCESS"
+        note = f"weather for {day} is missing for 1 region(s)"
+        assert note in _summary(engine, "no_weather") and note in caplog.text
+        assert f"{region} (" in caplog.text and f"vee_nightly_scoring {day}" in caplog.text
+    finally:
+        with engine.begin() as conn:
+            for row in held:
+                conn.execute(sa.text("INSERT INTO mdm.weather_daily VALUES (:region, :day, :mean_temp_c)"),
+                             dict(row))
+    assert score_read_date(engine, day, run_id="no_weather").status == "SUCCESS"
+    assert "weather for" not in _summary(engine, "no_weather")
+
+
 def _summary(engine, run_id) -> str:
     with engine.connect() as conn:
         return conn.execute(sa.text(

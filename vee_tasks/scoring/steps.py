@@ -819,7 +819,10 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
     with engine.connect() as conn:
         late = _q(conn, "nightly_unscored_earlier",
                   {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
-    note = _late_exceptions_note(late) if late else None
+        no_weather = _q(conn, "nightly_weather_missing", {"read_date": run["read_date"]}).fetchall()
+    notes = [_late_exceptions_note(late) if late else None,
+             _missing_weather_note(run["read_date"], no_weather) if no_weather else None]
+    note = "\n".join(n for n in notes if n) or None
     if note:
         summary += "\n" + note
     with engine.begin() as conn:
@@ -864,6 +867,20 @@ def reconcile_with_airflow(engine: Engine, dag_run_id: str, airflow_state: str, 
 
 # How far back a run looks for exceptions of earlier read dates that no run decided.
 UNSCORED_LOOKBACK_DAYS = 7
+
+
+def _missing_weather_note(read_date, regions) -> str:
+    """Weather the features needed that had not arrived: those exceptions were scored with
+    their temperature features unknown (filled as neutral), which moves some decisions."""
+    total = sum(row.exceptions for row in regions)
+    names = ", ".join(f"{row.region} ({row.exceptions})" for row in regions[:10])
+    more = f" and {len(regions) - 10} more" if len(regions) > 10 else ""
+    return (
+        f"  weather for {read_date} is missing for {len(regions)} region(s) holding {total} of "
+        f"its exception(s): {names}{more}; they were scored without temperature features. "
+        f"Rerun the date once mdm.weather_daily has it (e.g. `airflow dags test "
+        f"{NIGHTLY_DAG_ID} {read_date}`)"
+    )
 
 
 def _late_exceptions_note(late) -> str:
