@@ -25,13 +25,35 @@ def test_a_json_connection_keeps_a_password_with_url_characters_intact():
 
 def test_a_json_connection_keeps_its_tls_and_other_libpq_options():
     """Found in review on 2026-11-27: the extra was dropped, so a connection asking for
-    sslmode=verify-full connected without checking the server's certificate."""
-    extra = {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem", "connect_timeout": 10}
+    sslmode=verify-full connected without checking the server's certificate. Only libpq's
+    own keywords go through: the Postgres provider's (cursor, iam...) made libpq refuse the
+    connection, and a boolean is libpq's 1 or 0 (a second review, the same day)."""
+    extra = {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem", "connect_timeout": 10,
+             "keepalives": True, "cursor": "realdictcursor", "iam": False,
+             "enable_log_db_messages": True, "sqlalchemy_scheme": "postgresql"}
     for given in (extra, json.dumps(extra)):  # Airflow accepts a dict or a JSON string
         spec = {"conn_type": "postgres", "login": "vee", "host": "db.example", "extra": given}
         url = sa.engine.make_url(airflow_uri_to_sqlalchemy(json.dumps(spec)))
         assert dict(url.query) == {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem",
-                                   "connect_timeout": "10"}
+                                   "connect_timeout": "10", "keepalives": "1"}
+    unreadable = {"conn_type": "postgres", "host": "db.example", "extra": "{not json"}
+    assert dict(sa.engine.make_url(airflow_uri_to_sqlalchemy(json.dumps(unreadable))).query) == {}
+
+
+def test_a_json_connection_with_provider_extras_still_connects(server_url):
+    """The provider's keys in the extra do not reach libpq: a real connection succeeds."""
+    server = sa.engine.make_url(server_url)
+    spec = {"conn_type": "postgres", "login": server.username, "host": server.host,
+            "port": server.port, "schema": server.database,
+            "extra": {"cursor": "realdictcursor", "iam": False, "keepalives": True,
+                      "application_name": "vee-config-test"}}
+    engine = sa.create_engine(airflow_uri_to_sqlalchemy(json.dumps(spec)))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT current_setting('application_name')")).scalar() \
+                == "vee-config-test"
+    finally:
+        engine.dispose()
 
 
 def test_a_logged_settings_object_shows_no_credentials(tmp_path):
@@ -110,6 +132,9 @@ def test_auto_apply_codes_are_read_checked_and_ordered(monkeypatch):
     assert load_settings().auto_apply_codes == ("ACCEPT", "ESTIMATE")
     monkeypatch.setenv("VEE_AUTO_APPLY_CODES", "none")
     assert load_settings().auto_apply_codes == ()
+    for empty in ("", " "):  # an env file's `VEE_AUTO_APPLY_CODES=`: the default, as elsewhere
+        monkeypatch.setenv("VEE_AUTO_APPLY_CODES", empty)
+        assert load_settings().auto_apply_codes == RESOLUTION_CODES
     monkeypatch.setenv("VEE_AUTO_APPLY_CODES", "ACCEPT,TRUCK")
     with pytest.raises(ValueError, match="unknown resolution code.*TRUCK"):
         load_settings()
@@ -122,6 +147,9 @@ def test_a_wrong_time_zone_name_is_named_at_startup(monkeypatch):
 
     monkeypatch.setenv("VEE_TIMEZONE", "Mars/Base")
     with pytest.raises(ValueError, match="VEE_TIMEZONE='Mars/Base' is not a time zone name"):
+        load_settings()
+    monkeypatch.setenv("VEE_TIMEZONE", "America")  # a directory of the zone database
+    with pytest.raises(ValueError, match="is not a time zone name"):
         load_settings()
     monkeypatch.setenv("VEE_TIMEZONE", "Australia/Sydney")
     assert load_settings().timezone == "Australia/Sydney"

@@ -179,14 +179,16 @@ def test_an_analyst_committing_while_the_shard_waits_for_its_lock_wins(world_eng
 
     def commit_once_the_shard_waits(shard_pid: int) -> None:
         # the analyst commits only once the server shows the shard blocked by their lock
-        with engine.connect() as watcher:
-            for _ in range(600):
-                if watcher.execute(sa.text("SELECT CAST(:a AS int) = ANY(pg_blocking_pids(:s))"),
-                                   {"a": analyst_pid, "s": shard_pid}).scalar():
-                    seen["blocked"] = True
-                    break
-                time.sleep(0.1)
-        tx.commit()
+        try:
+            with engine.connect() as watcher:
+                for _ in range(600):
+                    if watcher.execute(sa.text("SELECT CAST(:a AS int) = ANY(pg_blocking_pids(:s))"),
+                                       {"a": analyst_pid, "s": shard_pid}).scalar():
+                        seen["blocked"] = True
+                        break
+                    time.sleep(0.1)
+        finally:  # commit whatever happened: the shard must never wait for good
+            tx.commit()
 
     watcher = {}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -804,6 +805,21 @@ def test_the_training_record_follows_an_airflow_run_that_ended_without_register(
     assert record("marked_failed")["message"].startswith("abandoned: still RUNNING 24 h")
     assert record("next_week")["status"] == "RUNNING"
     engine.dispose()
+
+
+def test_a_run_id_of_dots_never_names_more_than_its_own_directory(tmp_path):
+    """Each attempt deletes its run directory: a run id of ".." (Airflow allows it) named the
+    data directory itself (review, 2026-11-27)."""
+    from vee_tasks.training.pipeline import prepare_run, safe_run_id
+
+    settings = get_settings().with_overrides(data_dir=tmp_path)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "keep.txt").write_text("state")
+    for run_id in ("..", ".", "./..", "...", "a/../.."):
+        assert safe_run_id(run_id) not in (".", "..")
+        run_dir = Path(prepare_run(dt.date(2026, 3, 1), run_id, settings))
+        assert run_dir.parent == tmp_path / "runs"
+    assert (tmp_path / "keep.txt").read_text() == "state" and (tmp_path / "reports").is_dir()
 
 
 def test_a_rerun_starts_from_an_empty_run_directory_and_records_its_own_failure(databases, monkeypatch):

@@ -62,6 +62,19 @@ def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "vee"
 
 
+# libpq connection keywords a connection's extra may carry through to psycopg2. The Postgres
+# provider's own keys (cursor, iam, aws_conn_id, enable_log_db_messages, sqlalchemy_scheme...)
+# are not libpq's, and libpq refuses a connection naming an option it does not know.
+LIBPQ_OPTIONS = frozenset({
+    "application_name", "channel_binding", "client_encoding", "connect_timeout",
+    "gssencmode", "keepalives", "keepalives_count", "keepalives_idle", "keepalives_interval",
+    "krbsrvname", "options", "passfile", "requirepeer", "sslcert", "sslcompression", "sslcrl",
+    "sslcrldir", "sslkey", "sslmode", "sslpassword", "sslrootcert", "sslsni",
+    "ssl_max_protocol_version", "ssl_min_protocol_version", "target_session_attrs",
+    "tcp_user_timeout",
+})
+
+
 def airflow_uri_to_sqlalchemy(uri: str) -> str:
     """Turn an Airflow connection URI (postgres:// or postgresql://) into a SQLAlchemy URL.
 
@@ -73,7 +86,12 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
         spec = json.loads(uri)
         extra = spec.get("extra") or {}
         if isinstance(extra, str):  # Airflow accepts the extra as a JSON string too
-            extra = json.loads(extra) if extra.strip() else {}
+            try:
+                extra = json.loads(extra) if extra.strip() else {}
+            except json.JSONDecodeError:
+                extra = {}  # as Airflow does: an unreadable extra is no options
+        if not isinstance(extra, dict):
+            extra = {}
         # URL.create quotes what the URL syntax reserves: a password with @ / : # ? in it
         # otherwise named another host or database. The extra's plain values are libpq
         # options (sslmode, sslrootcert, connect_timeout...): dropping them connected
@@ -86,9 +104,9 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
             port=int(spec.get("port") or 5432),
             database=spec.get("schema") or "postgres",
             query={
-                str(key): str(value).lower() if isinstance(value, bool) else str(value)
+                key: str(int(value)) if isinstance(value, bool) else str(value)
                 for key, value in extra.items()
-                if isinstance(value, (str, int, float, bool))
+                if key in LIBPQ_OPTIONS and isinstance(value, (str, int, float, bool))
             },
         ).render_as_string(hide_password=False)
     parts = urlsplit(uri)
@@ -244,16 +262,17 @@ def _timezone(name: str, default: str) -> str:
     value = _env(name, default)
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, "America"
         raise ValueError(f"{name}={value!r} is not a time zone name (e.g. America/Toronto, "
                          "Europe/Berlin, Australia/Sydney)") from None
     return value
 
 
 def _codes(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    """A comma-separated list of resolution codes ("" or "none": no code at all)."""
-    value = os.environ.get(name)
-    if value is None:
+    """A comma-separated list of resolution codes; unset or empty: the default; "none": no
+    code at all."""
+    value = _env(name)  # unset or empty: the default, as for every setting
+    if value is None or not value.strip():
         return default
     codes = tuple(c.strip().upper() for c in value.split(",") if c.strip())
     if codes == ("NONE",):

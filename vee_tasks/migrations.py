@@ -112,7 +112,7 @@ def _run_migration(conn, migration: Migration) -> None:
     try:
         run_script(conn, migration.script)
     except psycopg2.Error as exc:
-        reason = (exc.pgerror or str(exc)).strip().splitlines()[0]
+        reason = ((exc.pgerror or str(exc)).strip().splitlines() or [type(exc).__name__])[0]
         raise MigrationError(
             f"{migration.track}/{migration.path.name} failed, nothing was applied: {reason}"
         ) from None

@@ -5,7 +5,7 @@ UPDATE vee.training_run
 SET status = 'FAILED',
     message = 'abandoned: still RUNNING ' || CAST(:abandoned_hours AS text) || ' h after it started '
               || '(its Airflow run ended without finishing it, e.g. marked failed or success by '
-              || 'hand); nothing was registered by it',
+              || 'hand); see the registry for any version it registered',
     finished_at = now()
 WHERE status = 'RUNNING'
   AND run_id <> :run_id

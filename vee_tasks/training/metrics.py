@@ -1,7 +1,8 @@
 """Holdout metrics, per-class auto-apply thresholds, and the two plots MLflow keeps.
 
 The confidence policy: for each class, the lowest confidence threshold such that, on the
-holdout, the exceptions predicted as that class with at least that confidence are right
+calibration slice (the holdout then measures it out of sample), the exceptions predicted as
+that class with at least that confidence are right
 with precision >= target (default 0.98) and number at least `min_support`. A class that
 cannot get there gets a threshold above 1: it is never auto-applied.
 """

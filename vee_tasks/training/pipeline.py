@@ -53,7 +53,9 @@ class InsufficientLabelsError(TrainingError):
 
 
 def safe_run_id(run_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_") or "run"
+    """A run id as one directory name: never "." or ".." (Airflow allows those run ids; the
+    run directory, which each attempt deletes, would then be runs/ or the data directory)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_.") or "run"
 
 
 def _read_json(path: Path) -> dict:
@@ -82,6 +84,9 @@ def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | 
     # its candidates when this attempt's training of that kind failed, and the run record
     # showed its version and decision (reviews, 2026-11-27). Each attempt starts empty; the
     # version a run registered is found in the registry, by run id and training digest.
+    runs = (settings.data_dir / "runs").resolve()
+    if run_dir.resolve().parent != runs:  # never anything but one run's own directory
+        raise ValueError(f"run id {run_id!r} does not name a directory under {runs}")
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     cutoff = day_start(as_of, settings.timezone)
