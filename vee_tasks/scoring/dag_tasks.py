@@ -180,21 +180,11 @@ def on_task_failure(context: Any) -> None:
 def on_dag_run_finished(context: Any, state: str) -> None:
     """DAG-level callback (`state` "success" or "failed", from the callback that fired): the
     run record agrees with the Airflow run (steps.reconcile_with_airflow). Never raises."""
-    try:
-        from vee_tasks.scoring import steps
-        from vee_tasks.warehouse import callback_engine
+    from vee_tasks.callbacks import reconcile_on_dag_end
 
-        dag_run = context.get("dag_run")
-        run_id = context.get("run_id") or getattr(dag_run, "run_id", None)
-        engine = callback_engine()
-        if engine is None or run_id is None:
-            log.warning("run %s: no warehouse to reconcile its record with", run_id)
-            return
-        outcome = steps.reconcile_with_airflow(
-            engine, run_id, state, str(context.get("reason") or ""),
-            ended_at=getattr(dag_run, "end_date", None))
-        if outcome:
-            log.warning("run %s: record was still RUNNING after the Airflow run ended %s: now %s",
-                        run_id, state, outcome)
-    except Exception:  # noqa: BLE001 - a callback must never fail the scheduler's work
-        log.exception("could not reconcile the run record with the Airflow run")
+    def reconcile(*args, **kwargs):
+        from vee_tasks.scoring import steps
+
+        return steps.reconcile_with_airflow(*args, **kwargs)
+
+    reconcile_on_dag_end(context, state, reconcile, "nightly run record")
