@@ -27,7 +27,8 @@ without a scheduler; `airflow dags test vee_weekly_retraining D` runs this DAG f
 6. `register_and_promote`: an MLflow run (params, metrics, confusion matrix, reliability
    diagram, training-set digest), the best candidate registered as a new version of
    `vee-resolution`. Alias `champion` moves only if it beats the per-rule baseline and the
-   champion's macro-F1 by `VEE_PROMOTION_MARGIN`, with no class's recall dropping more than
+   champion's macro-F1 by `VEE_PROMOTION_MARGIN` and beyond the holdout's noise (paired
+   bootstrap, `VEE_PROMOTION_SE_MULTIPLE`), with no class's recall dropping more than
    `VEE_MAX_RECALL_DROP` and no class of the training set missing from the holdout (with no
    usable champion: if it beats the baseline); otherwise the version gets alias `challenger`. Decision and reason are version tags and a row in
    `vee.training_run`.

@@ -83,10 +83,33 @@ def test_promotion_policy():
     assert decision == "challenger" and "trained as of 2026-08-31, after this run's 2026-08-10" in reason
     assert promotion_decision({"metrics": _metrics(0.90, {})}, newer, settings, baseline,
                               as_of="2026-09-07")[0] == "champion"
+    # a gain within the holdout's noise is no win: above the margin, below 1 standard error
+    decision, reason = promotion_decision({"metrics": _metrics(0.75, {})}, champion, settings,
+                                          baseline, gain_se=0.06)
+    assert decision == "challenger" and "within the holdout's noise" in reason
+    assert promotion_decision({"metrics": _metrics(0.75, {})}, champion, settings, baseline,
+                              gain_se=0.02)[0] == "champion"
     # a one-row swing is not a recall drop (support 10: 0.8 -> 0.7 is one row)
     small = {**champion, "metrics": {**champion["metrics"], "support_EDIT": 10.0}}
     assert promotion_decision({"metrics": _metrics(0.75, {"EDIT": 0.70})}, small,
                               settings)[0] == "champion"
+
+
+def test_the_paired_bootstrap_measures_the_noise_of_a_gain():
+    from sklearn.metrics import f1_score
+
+    from vee_tasks.training.metrics import _macro_f1, paired_gain_se
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 5, 600)
+    good = np.where(rng.random(600) < 0.8, y, rng.integers(0, 5, 600))
+    other = np.where(rng.random(600) < 0.8, y, rng.integers(0, 5, 600))
+    assert _macro_f1(y, good, np.unique(y), 5) == pytest.approx(
+        f1_score(y, good, labels=np.unique(y), average="macro", zero_division=0))
+    assert paired_gain_se(y, good, good) == 0.0  # the same model: no noise in the gain
+    se = paired_gain_se(y, good, other)
+    assert 0.005 < se < 0.05  # two equally good models on 600 rows differ by chance
+    assert paired_gain_se(y, good, other) == se  # a fixed seed: a rerun decides alike
 
 
 def test_a_badly_calibrated_candidate_is_chosen_only_if_all_are():

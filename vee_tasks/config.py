@@ -151,6 +151,10 @@ class Settings:
     # analysts' resolutions make. 0 turns the audit off.
     audit_share: float = 0.05
     promotion_margin: float = 0.005
+    # ...and by this many standard errors of the gain (paired bootstrap on the holdout): a
+    # gain within the holdout's noise is no win (ML review, 2026-11-27: a model no better
+    # than the champion passed a 0.005 margin about a third of the time)
+    promotion_se_multiple: float = 1.0
     max_recall_drop: float = 0.05
     holdout_days: int = 21
     # Weekly training: minimum labels, time-ordered calibration slice before the holdout,
@@ -301,6 +305,7 @@ def load_settings() -> Settings:
         auto_apply_codes=_codes("VEE_AUTO_APPLY_CODES", RESOLUTION_CODES),
         audit_share=_share("VEE_AUDIT_SHARE", 0.05),
         promotion_margin=_float("VEE_PROMOTION_MARGIN", 0.005),
+        promotion_se_multiple=_float("VEE_PROMOTION_SE_MULTIPLE", 1.0),
         max_recall_drop=_float("VEE_MAX_RECALL_DROP", 0.05),
         holdout_days=_int("VEE_HOLDOUT_DAYS", 21),
         min_training_labels=_int("VEE_MIN_TRAINING_LABELS", 200),

@@ -19,6 +19,33 @@ from vee_tasks.config import RESOLUTION_CODES
 NEVER = 2.0  # threshold of a class that is never auto-applied
 
 
+def _macro_f1(y: np.ndarray, pred: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Macro-F1 over `labels` (the classes of the whole holdout), from one confusion matrix."""
+    matrix = np.bincount(y * k + pred, minlength=k * k).reshape(k, k).astype("float64")
+    tp = np.diag(matrix)
+    denominator = matrix.sum(axis=0) + matrix.sum(axis=1)  # predicted + actual = 2tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(k), where=denominator > 0)
+    return float(f1[labels].mean()) if len(labels) else 0.0
+
+
+def paired_gain_se(y: np.ndarray, pred_new: np.ndarray, pred_old: np.ndarray,
+                   resamples: int = 200, seed: int = 0) -> float:
+    """Standard error of the macro-F1 gain of `pred_new` over `pred_old` on the same rows, by
+    a paired bootstrap (both models on each resample). A fixed seed: a rerun decides alike."""
+    y, pred_new, pred_old = (np.asarray(a, dtype="int64") for a in (y, pred_new, pred_old))
+    n, k = len(y), len(RESOLUTION_CODES)
+    if n < 2:
+        return 0.0
+    labels = np.unique(y)
+    rng = np.random.default_rng(seed)
+    gains = np.empty(resamples)
+    for i in range(resamples):
+        rows = rng.integers(0, n, n)
+        gains[i] = (_macro_f1(y[rows], pred_new[rows], labels, k)
+                    - _macro_f1(y[rows], pred_old[rows], labels, k))
+    return float(gains.std(ddof=1))
+
+
 def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = 15) -> float:
     """Top-label ECE with equal-width confidence bins."""
     if len(y) == 0:

@@ -379,7 +379,8 @@ def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Setti
     # the date it was trained as of (a version registered before the tag existed has none)
     as_of = (registry.version_info(version, settings).tags or {}).get("vee.as_of")
     return {"present": True, "version": version, "usable": True, "kind": loaded.kind,
-            "metrics": metrics, "as_of": as_of}
+            "metrics": metrics, "as_of": as_of,
+            "predictions": proba.argmax(axis=1).tolist()}
 
 
 # The fewest holdout rows a per-class recall drop must cost to block a promotion: below,
@@ -399,7 +400,7 @@ def holdout_blind_spots(frame: pd.DataFrame, min_support: int) -> list[str]:
 
 def promotion_decision(
     challenger: dict, champion: dict, settings: Settings, baseline: dict | None = None,
-    blind_spots: list[str] | None = None, as_of: str | None = None,
+    blind_spots: list[str] | None = None, as_of: str | None = None, gain_se: float = 0.0,
 ) -> tuple[str, str]:
     """('champion' | 'challenger', reason). See module docstring of the DAG for the policy.
 
@@ -442,6 +443,14 @@ def promotion_decision(
         return "challenger", (
             f"macro-F1 {new['macro_f1']:.4f} vs champion v{champion['version']} "
             f"{old['macro_f1']:.4f}: gain {gain:+.4f} below margin {settings.promotion_margin}"
+        )
+    noise = settings.promotion_se_multiple * gain_se
+    if gain < noise:
+        return "challenger", (
+            f"macro-F1 {new['macro_f1']:.4f} vs champion v{champion['version']} "
+            f"{old['macro_f1']:.4f}: gain {gain:+.4f} within the holdout's noise "
+            f"({settings.promotion_se_multiple:g} x standard error {gain_se:.4f}, paired "
+            "bootstrap; VEE_PROMOTION_SE_MULTIPLE)"
         )
     if baseline is not None and old["macro_f1"] <= baseline["macro_f1"] < new["macro_f1"]:
         # a champion that knows less than the per-rule lookup table does not get to keep its
@@ -526,9 +535,18 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     blind_spots = holdout_blind_spots(frame, settings.threshold_min_support)
     if blind_spots:
         log.warning("the holdout holds no %s labels (the training set does)", ", ".join(blind_spots))
+    gain_se = 0.0
+    champion_predictions = champion.pop("predictions", None)
+    if champion_predictions is not None:
+        from vee_tasks.training.metrics import paired_gain_se
+
+        chosen = pd.read_parquet(run_dir / "candidates" / best / "holdout_proba.parquet")
+        chosen_predictions = chosen[list(RESOLUTION_CODES)].to_numpy().argmax(axis=1)
+        gain_se = paired_gain_se(y_hold, chosen_predictions, np.asarray(champion_predictions))
+        champion["gain_se"] = round(gain_se, 6)
     decision, reason = promotion_decision(
         results[best], champion, settings, baseline["metrics"], blind_spots,
-        as_of=context(run_dir)["as_of"])
+        as_of=context(run_dir)["as_of"], gain_se=gain_se)
     aside = set_aside(metrics, best, max_ece)
     if aside:
         reason = f"{reason}; {best} chosen: " + "; ".join(aside)
