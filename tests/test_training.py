@@ -95,6 +95,28 @@ def test_promotion_policy():
                               settings)[0] == "champion"
 
 
+def test_a_threshold_the_holdout_shows_missing_the_target_is_withdrawn():
+    """Out-of-sample evidence that auto-apply misses the target precision takes auto-apply
+    away for that code (outside probe, 2026-11-27: v1 auto-applied at 0.867 against 0.98);
+    a code whose misses are within chance keeps its threshold. Nothing applied: no precision
+    reported (it said 1.0)."""
+    from vee_tasks.training.metrics import NEVER, evaluate, wilson_upper, withdraw_missed_thresholds
+
+    k = len(RESOLUTION_CODES)
+    accept, estimate = RESOLUTION_CODES.index("ACCEPT"), RESOLUTION_CODES.index("ESTIMATE")
+    proba = np.full((200, k), 0.01)
+    proba[:100, accept] = 0.96   # 100 confident ACCEPTs, 87 right
+    proba[100:, estimate] = 0.96  # 100 confident ESTIMATEs, 99 right
+    y = np.array([accept] * 87 + [estimate] * 13 + [estimate] * 99 + [accept])
+    thresholds = {"ACCEPT": 0.9, "ESTIMATE": 0.9}
+    kept, withdrawn = withdraw_missed_thresholds(y, proba, thresholds, 0.98)
+    assert kept["ACCEPT"] == NEVER and kept["ESTIMATE"] == 0.9
+    assert withdrawn == ["ACCEPT (holdout 87/100 right at >= 0.900, below 0.98)"]
+    assert wilson_upper(29, 30) > 0.98 > wilson_upper(87, 100)
+    metrics, _ = evaluate(y, proba, thresholds={c: NEVER for c in RESOLUTION_CODES})
+    assert metrics["auto_apply_share"] == 0.0 and "auto_apply_precision" not in metrics
+
+
 def test_the_paired_bootstrap_measures_the_noise_of_a_gain():
     from sklearn.metrics import f1_score
 
@@ -894,7 +916,12 @@ def test_thresholds_are_chosen_on_the_calibration_slice_and_measured_on_the_hold
     small: a lower support and target give every slice thresholds to compare.)"""
     import shutil
 
-    from vee_tasks.training.metrics import NEVER, choose_thresholds, evaluate
+    from vee_tasks.training.metrics import (
+        NEVER,
+        choose_thresholds,
+        evaluate,
+        withdraw_missed_thresholds,
+    )
     from vee_tasks.training.models import label_index
     from vee_tasks.training.pipeline import train_candidate
     from vee_tasks.training.predictor import ResolutionPredictor
@@ -912,8 +939,12 @@ def test_thresholds_are_chosen_on_the_calibration_slice_and_measured_on_the_hold
         by_split[part] = (label_index(rows["resolution_code"]), model.predict_proba(rows).to_numpy())
     from_calibration = choose_thresholds(*by_split["calibration"], 0.9, 5)
     from_holdout = choose_thresholds(*by_split["holdout"], 0.9, 5)
-    assert model.thresholds == pytest.approx(from_calibration)
+    # ...less any the holdout shows missing the target (withdrawn: NEVER)
+    kept, withdrawn = withdraw_missed_thresholds(*by_split["holdout"], from_calibration, 0.9)
+    assert model.thresholds == pytest.approx(kept)
+    assert result["thresholds_withdrawn"] == withdrawn
     assert any(v < NEVER for v in from_calibration.values())  # something is auto-applied
     assert from_calibration != pytest.approx(from_holdout)  # (what the old code stored)
     metrics, _ = evaluate(*by_split["holdout"], thresholds=model.thresholds)
-    assert result["metrics"]["auto_apply_precision"] == pytest.approx(metrics["auto_apply_precision"])
+    assert result["metrics"].get("auto_apply_precision") == pytest.approx(
+        metrics.get("auto_apply_precision"))

@@ -134,8 +134,40 @@ def evaluate(
         thresholds = choose_thresholds(y, proba, target, min_support)
     auto = auto_apply_mask(proba, thresholds)
     metrics["auto_apply_share"] = float(auto.mean()) if len(y) else 0.0
-    metrics["auto_apply_precision"] = float((pred[auto] == y[auto]).mean()) if auto.any() else 1.0
+    if auto.any():  # none applied: no precision to report (1.0 read as "always right")
+        metrics["auto_apply_precision"] = float((pred[auto] == y[auto]).mean())
     return metrics, thresholds
+
+
+def wilson_upper(right: int, total: int, z: float = 1.645) -> float:
+    """One-sided 95 % upper confidence bound of a proportion (Wilson score)."""
+    if total == 0:
+        return 1.0
+    p = right / total
+    centre = p + z * z / (2 * total)
+    spread = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return float(min(1.0, (centre + spread) / (1 + z * z / total)))
+
+
+def withdraw_missed_thresholds(y: np.ndarray, proba: np.ndarray, thresholds: dict[str, float],
+                               target: float) -> tuple[dict[str, float], list[str]]:
+    """Thresholds (chosen on the calibration slice) whose auto-applied holdout rows show, with
+    95 % confidence, a precision below `target`: set to NEVER, with why. Only ever takes
+    auto-apply away, and only on evidence: each code is judged on its own holdout rows."""
+    pred = proba.argmax(axis=1)
+    conf = proba.max(axis=1)
+    kept, withdrawn = dict(thresholds), []
+    for k, code in enumerate(RESOLUTION_CODES):
+        limit = thresholds.get(code, NEVER)
+        if limit > 1.0:
+            continue
+        applied = (pred == k) & (conf >= limit)
+        total, right = int(applied.sum()), int((y[applied] == k).sum())
+        if total and wilson_upper(right, total) < target:
+            kept[code] = NEVER
+            withdrawn.append(f"{code} (holdout {right}/{total} right at >= {limit:.3f}, "
+                             f"below {target:g})")
+    return kept, withdrawn
 
 
 def plot_confusion(y: np.ndarray, proba: np.ndarray, path: Path, title: str) -> Path:

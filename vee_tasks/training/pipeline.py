@@ -306,7 +306,11 @@ def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = 
     """Fit, calibrate and choose thresholds on the calibration slice, score the holdout;
     files under candidates/."""
     from vee_tasks.training import models
-    from vee_tasks.training.metrics import choose_thresholds, evaluate
+    from vee_tasks.training.metrics import (
+        choose_thresholds,
+        evaluate,
+        withdraw_missed_thresholds,
+    )
 
     settings = settings or get_settings()
     run_dir = Path(run_dir)
@@ -333,6 +337,12 @@ def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = 
         settings.threshold_min_support,
     )
     proba = predictor.predict_proba(hold)
+    # A threshold the holdout shows missing the target (95 % confidence) is withdrawn: a
+    # calibration slice can be lucky, and a miss auto-applies wrong resolutions every night.
+    thresholds, withdrawn = withdraw_missed_thresholds(
+        y_hold, proba.to_numpy(), thresholds, settings.target_precision)
+    for note in withdrawn:
+        log.warning("%s: auto-apply withdrawn for %s", kind, note)
     metrics, _ = evaluate(
         y_hold, proba.to_numpy(), thresholds=thresholds, target=settings.target_precision,
         min_support=settings.threshold_min_support,
@@ -349,6 +359,7 @@ def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = 
     )
     seconds = time.monotonic() - t0
     result = {"kind": kind, "metrics": metrics, "thresholds": thresholds,
+              "thresholds_withdrawn": withdrawn,
               "temperature": predictor.temperature,
               "class_bias": predictor.meta.get("class_bias"),
               "params": predictor.meta.get("params", {}),
@@ -550,6 +561,9 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     aside = set_aside(metrics, best, max_ece)
     if aside:
         reason = f"{reason}; {best} chosen: " + "; ".join(aside)
+    withdrawn = results[best].get("thresholds_withdrawn") or []
+    if withdrawn:
+        reason = f"{reason}; auto-apply withdrawn for " + ", ".join(withdrawn)
     evaluation = {
         "chosen": best,
         "calibration_limit": max_ece,
