@@ -153,3 +153,25 @@ def test_a_wrong_time_zone_name_is_named_at_startup(monkeypatch):
         load_settings()
     monkeypatch.setenv("VEE_TIMEZONE", "Australia/Sydney")
     assert load_settings().timezone == "Australia/Sydney"
+
+
+@pytest.mark.parametrize("name, value, said", [
+    ("VEE_TIMEZONE", "Mars/Base", "VEE_TIMEZONE='Mars/Base' is not a time zone name"),
+    ("VEE_AUTO_APPLY_CODES", "ACCEPT,TRUCK", "VEE_AUTO_APPLY_CODES: unknown resolution code(s) TRUCK"),
+    ("VEE_AUDIT_SHARE", "2", "VEE_AUDIT_SHARE=2.0 must be a share between 0 and 1"),
+    ("VEE_AUDIT_SHARE", "abc", "VEE_AUDIT_SHARE='abc' is not a number"),
+    ("VEE_SHARD_COUNT", "four", "VEE_SHARD_COUNT='four' is not a whole number"),
+])
+def test_a_bad_setting_is_one_line_from_the_command_line(name, value, said, tmp_path):
+    """Each printed 28 lines of traceback before its message (outside probe, 2026-11-27)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, name: value, "VEE_DATA_DIR": str(tmp_path),
+           "VEE_WAREHOUSE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    done = subprocess.run([sys.executable, "-m", "vee_tasks.cli", "db", "status"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"vee: error: {said}"), done.stderr

@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from sqlalchemy.exc import DBAPIError
 
+    from vee_tasks.config import SettingsError
     from vee_tasks.migrations import MigrationError
     from vee_tasks.warehouse import WarehouseNotConfigured, WarehouseUnavailable
 
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"vee: error: {exc}", file=sys.stderr)
         return 2
-    except (WarehouseUnavailable, WarehouseNotConfigured, MigrationError) as exc:
+    except (WarehouseUnavailable, WarehouseNotConfigured, MigrationError, SettingsError) as exc:
         print(f"vee: error: {exc}", file=sys.stderr)
         return 1
     except DBAPIError as exc:

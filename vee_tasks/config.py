@@ -241,33 +241,45 @@ class Settings:
         return replace(self, **changes)
 
 
+class SettingsError(ValueError):
+    """A setting's value is unusable: named, with what it should be (the `vee` command line
+    prints it as one line)."""
+
+
 def _float(name: str, default: float) -> float:
     value = _env(name)
-    return float(value) if value is not None else default
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number") from None
 
 
 def _int(name: str, default: int) -> int:
     value = _env(name)
-    return int(value) if value is not None else default
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a whole number") from None
 
 
 def _share(name: str, default: float) -> float:
     value = _float(name, default)
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={value!r} must be a share between 0 and 1")
+        raise SettingsError(f"{name}={value!r} must be a share between 0 and 1")
     return value
 
 
 def _timezone(name: str, default: str) -> str:
-    """An IANA zone name; a wrong one fails here, saying so, not later as a DAG that Airflow
-    "could not find" (its parse error buried in a traceback)."""
+    """An IANA zone name; a wrong one fails here, naming the setting, rather than later in
+    date arithmetic far from the cause. (In Airflow the DAG then fails to parse: this message
+    is in its import error, though `dags test` ends with "could not be found".)"""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     value = _env(name, default)
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, "America"
-        raise ValueError(f"{name}={value!r} is not a time zone name (e.g. America/Toronto, "
+        raise SettingsError(f"{name}={value!r} is not a time zone name (e.g. America/Toronto, "
                          "Europe/Berlin, Australia/Sydney)") from None
     return value
 
@@ -283,7 +295,7 @@ def _codes(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         return ()
     unknown = sorted(set(codes) - set(RESOLUTION_CODES))
     if unknown:
-        raise ValueError(f"{name}: unknown resolution code(s) {', '.join(unknown)}; "
+        raise SettingsError(f"{name}: unknown resolution code(s) {', '.join(unknown)}; "
                          f"known: {', '.join(RESOLUTION_CODES)}")
     return tuple(c for c in RESOLUTION_CODES if c in codes)
 
