@@ -232,7 +232,9 @@ def test_with_mdm_keeps_contract_tables_made_by_someone_else(databases):
     assert done.returncode == 0, done.stderr
     assert "mdm tables already exist" in done.stderr
     assert "applied mdm/" not in done.stdout and "applied vee/0001" in done.stdout
-    assert ("mdm", "0001") in {(t, v) for t, v, _ in migrations.applied(engine)}
+    assert ("mdm", "0001", "mdm_contract_tables (adopted)") in set(migrations.applied(engine))
+    status = _cli(url, "db", "status")
+    assert "mdm/0001_mdm_contract_tables (adopted)" in status.stdout
     assert migrations.upgrade(engine, with_mdm=True) == []
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM mdm.meter")).scalar() == 1
@@ -244,6 +246,28 @@ def test_with_mdm_keeps_contract_tables_made_by_someone_else(databases):
         assert conn.execute(sa.text("SELECT to_regclass('vee.exception_resolution')")).scalar()
     # the supporting indexes are named, not created on the MDMS's tables
     assert done.stderr.count("warning: mdm.vee_exception has no index") == 2
+    engine.dispose()
+
+
+def test_with_mdm_refuses_tables_that_break_the_contract_in_one_line(databases):
+    """Adopted tables missing a contract column failed later, in a grant, naming neither the
+    table nor the contract (outside probe, 2026-11-27)."""
+    url = databases.create("adopt_broken")
+    engine = sa.create_engine(url)
+    broken = (HARNESS_MDM_DDL
+              .replace(", status text NOT NULL, status_changed_at timestamptz NOT NULL)",
+                       ", status text NOT NULL)")
+              .replace("interval_minutes smallint NOT NULL", "interval_minutes text NOT NULL")
+              .replace("'AMI_1PH', 1, 60,", "'AMI_1PH', 1, '60',"))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(broken)
+    done = _cli(url, "db", "upgrade", "--with-mdm")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    (line,) = [l for l in done.stderr.splitlines() if l.startswith("vee: error:")]
+    assert "do not match ../shared/warehouse-contract.md" in line
+    assert "mdm.vee_exception.status_changed_at is missing" in line
+    assert "mdm.meter.interval_minutes is text, not smallint" in line
+    assert migrations.applied(engine) == []
     engine.dispose()
 
 

@@ -23,8 +23,35 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 TRACKS_IN_ORDER = ("mdm", "vee")
-# The contract's MDMS tables, all created by the mdm track's first migration.
-MDM_CONTRACT_TABLES = ("meter", "weather_daily", "interval_read", "vee_exception", "analyst_resolution")
+# The contract's MDMS tables (../shared/warehouse-contract.md), all created by the mdm track's
+# first migration: each column with its type as information_schema names it.
+MDM_CONTRACT_COLUMNS = {
+    "meter": {
+        "meter_id": "text", "service_point_id": "text", "customer_class": "text",
+        "meter_kind": "text", "multiplier": "double precision", "interval_minutes": "smallint",
+        "has_der": "boolean", "region": "text", "installed_on": "date",
+    },
+    "weather_daily": {"region": "text", "day": "date", "mean_temp_c": "real"},
+    "interval_read": {
+        "meter_id": "text", "interval_start": "timestamp with time zone",
+        "value_kwh": "double precision", "quality": "character",
+        "received_at": "timestamp with time zone",
+    },
+    "vee_exception": {
+        "exception_id": "bigint", "meter_id": "text", "rule_code": "text", "read_date": "date",
+        "window_start": "timestamp with time zone", "window_end": "timestamp with time zone",
+        "observed_value": "double precision", "expected_value": "double precision",
+        "rule_version": "text", "raised_at": "timestamp with time zone", "status": "text",
+        "status_changed_at": "timestamp with time zone",
+    },
+    "analyst_resolution": {
+        "exception_id": "bigint", "resolution_code": "text", "resolved_by": "text",
+        "resolved_at": "timestamp with time zone", "note": "text",
+    },
+}
+MDM_CONTRACT_TABLES = tuple(MDM_CONTRACT_COLUMNS)
+# How the ledger names a migration whose tables were found in place, not created by it.
+ADOPTED_SUFFIX = " (adopted)"
 _MDM_TABLES_MIGRATION = ("mdm", "0001")
 # Serialises concurrent upgrades (two workers starting at once).
 _ADVISORY_LOCK_KEY = 7_301_994_202
@@ -81,11 +108,14 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                             "write a new migration instead"
                         )
                     continue
+                name = migration.name
                 if key == _MDM_TABLES_MIGRATION and _mdm_tables_made_elsewhere(conn):
+                    _check_adopted_columns(conn)
                     log.warning(
                         "the mdm tables already exist: kept as they are, not created "
                         "(%s/%s recorded as adopted)", track, migration.path.name,
                     )
+                    name += ADOPTED_SUFFIX
                 else:
                     log.info("applying %s/%s", track, migration.path.name)
                     notices = _server_notices(conn)
@@ -98,7 +128,7 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                     {
                         "track": migration.track,
                         "version": migration.version,
-                        "name": migration.name,
+                        "name": name,
                         "checksum": migration.checksum,
                     },
                 )
@@ -116,6 +146,29 @@ def _run_migration(conn, migration: Migration) -> None:
         raise MigrationError(
             f"{migration.track}/{migration.path.name} failed, nothing was applied: {reason}"
         ) from None
+
+
+def _check_adopted_columns(conn) -> None:
+    """Tables found in place hold every contract column with its type (more columns are
+    fine): a missing or retyped one would otherwise fail later, in a grant or a night's run,
+    far from the cause."""
+    found: dict[str, dict[str, str]] = {}
+    for row in execute_sql_file(conn, "queries/migration_mdm_columns.sql",
+                                {"tables": list(MDM_CONTRACT_TABLES)}):
+        found.setdefault(row.table_name, {})[row.column_name] = row.data_type
+    problems = []
+    for table, columns in MDM_CONTRACT_COLUMNS.items():
+        for column, data_type in columns.items():
+            actual = found.get(table, {}).get(column)
+            if actual is None:
+                problems.append(f"mdm.{table}.{column} is missing")
+            elif actual != data_type:
+                problems.append(f"mdm.{table}.{column} is {actual}, not {data_type}")
+    if problems:
+        raise MigrationError(
+            "the mdm tables already there do not match ../shared/warehouse-contract.md: "
+            + "; ".join(problems) + ". Nothing was applied"
+        )
 
 
 def _mdm_tables_made_elsewhere(conn) -> bool:
