@@ -232,10 +232,11 @@ def plot_reliability(y: np.ndarray, proba: np.ndarray, path: Path, title: str, b
 
 def metrics_table(rows: dict[str, dict[str, float]]) -> str:
     """A fixed-width table of the main metrics, one line per candidate."""
-    cols = ["macro_f1", "accuracy", "log_loss", "ece", "auto_apply_share"]
-    head = f"{'candidate':<12}" + "".join(f"{c:>18}" for c in cols)
+    cols = ["macro_f1", "accuracy", "log_loss", "ece", "auto_apply_share", "auto_apply_precision"]
+    head = f"{'candidate':<12}" + "".join(f"{c:>21}" for c in cols)
     lines = [head]
     for name, m in rows.items():
-        lines.append(f"{name:<12}" + "".join(f"{m.get(c, float('nan')):>18.4f}" for c in cols))
+        cells = [f"{m[c]:>21.4f}" if c in m else f"{'-':>21}" for c in cols]  # -: none applied
+        lines.append(f"{name:<12}" + "".join(cells))
     return "\n".join(lines)
 
