@@ -148,8 +148,9 @@ class Settings:
     # The share of would-be auto-applied decisions sent to the analysts instead, drawn by
     # exception id (a rerun draws the same rows): live auto-apply precision is measured on
     # them (summary page), and the easy cases keep reaching the training labels, which only
-    # analysts' resolutions make. 0 turns the audit off.
-    audit_share: float = 0.05
+    # analysts' resolutions make. Off by default (every confident decision is applied, as
+    # the service promises); docs/nightly-scoring.md recommends 0.02-0.05 once live.
+    audit_share: float = 0.0
     promotion_margin: float = 0.005
     # ...and by this many standard errors of the gain (paired bootstrap on the holdout): a
     # gain within the holdout's noise is no win (ML review, 2026-11-27: a model no better
@@ -315,7 +316,7 @@ def load_settings() -> Settings:
         mlflow_registry_uri=_env("MLFLOW_REGISTRY_URI"),
         target_precision=_float("VEE_TARGET_PRECISION", 0.98),
         auto_apply_codes=_codes("VEE_AUTO_APPLY_CODES", RESOLUTION_CODES),
-        audit_share=_share("VEE_AUDIT_SHARE", 0.05),
+        audit_share=_share("VEE_AUDIT_SHARE", 0.0),
         promotion_margin=_float("VEE_PROMOTION_MARGIN", 0.005),
         promotion_se_multiple=_float("VEE_PROMOTION_SE_MULTIPLE", 1.0),
         max_recall_drop=_float("VEE_MAX_RECALL_DROP", 0.05),

@@ -403,7 +403,8 @@ def _audit_line(audit) -> str:
     """The live precision of auto-apply, from the audit sample (VEE_AUDIT_SHARE)."""
     audited = int(audit["audited"]) if audit is not None else 0
     if not audited:
-        return "Auto-apply audit: no confident decision was sent to the analysts for audit."
+        return ("Auto-apply audit: no confident decision was sent to the analysts for audit "
+                "(VEE_AUDIT_SHARE; see docs/nightly-scoring.md).")
     resolved, agreed = int(audit["resolved"]), int(audit["agreed"])
     share = f" ({agreed / resolved:.1%})" if resolved else ""
     return (f"Auto-apply audit: {audited} confident decision(s) sent to the analysts instead "
