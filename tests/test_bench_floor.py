@@ -1,0 +1,36 @@
+"""The benchmark's I/O floor (vee_tasks/bench.py, not part of this suite) writes rows shaped
+like vee.exception_resolution: when the table gained a column, the floor's COPY failed after
+a whole benchmark run (2026-11-27)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from vee_tasks import migrations
+from vee_tasks.bench import _time_io_floor_once
+
+DAY = dt.date(2026, 3, 1)
+
+
+def test_the_io_floor_moves_one_row_per_exception_into_the_resolution_shape(databases):
+    engine = sa.create_engine(databases.create("bench_floor"))
+    migrations.upgrade(engine, with_mdm=True)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO mdm.meter VALUES ('M1', 'SP1', 'RES', 'AMI_1PH', 1, 60, false, 'R1', "
+            "'2020-01-01')"))
+        for exception_id in (1, 2, 3):
+            conn.execute(sa.text(
+                "INSERT INTO mdm.vee_exception VALUES (:id, 'M1', 'SPIKE', :day, :ws, :we, 3, 1, "
+                "'SPIKE/3', :raised, 'OPEN', :raised)"),
+                {"id": exception_id, "day": DAY,
+                 "ws": dt.datetime(2026, 3, 1, 6, tzinfo=dt.timezone.utc),
+                 "we": dt.datetime(2026, 3, 1, 7, tzinfo=dt.timezone.utc),
+                 "raised": dt.datetime(2026, 3, 2, 7, tzinfo=dt.timezone.utc)})
+    floor = _time_io_floor_once(engine, DAY)
+    assert floor["rows_written"] == 3 and floor["bytes_read"] > 0
+    with engine.connect() as conn:  # the floor's own table is gone again
+        assert conn.execute(sa.text("SELECT to_regclass('public.bench_floor_resolution')")).scalar() is None
+    engine.dispose()
