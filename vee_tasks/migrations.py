@@ -148,6 +148,19 @@ def _run_migration(conn, migration: Migration) -> None:
         ) from None
 
 
+def contract_column_problems(table: str, actual: dict[str, str]) -> list[str]:
+    """How an mdm table's columns ({name: information_schema data_type}) differ from the
+    contract's: a missing or retyped column (more columns are fine)."""
+    problems = []
+    for column, data_type in MDM_CONTRACT_COLUMNS[table].items():
+        found = actual.get(column)
+        if found is None:
+            problems.append(f"mdm.{table}.{column} is missing")
+        elif found != data_type:
+            problems.append(f"mdm.{table}.{column} is {found}, not {data_type}")
+    return problems
+
+
 def _check_adopted_columns(conn) -> None:
     """Tables found in place hold every contract column with its type (more columns are
     fine): a missing or retyped one would otherwise fail later, in a grant or a night's run,
@@ -156,14 +169,8 @@ def _check_adopted_columns(conn) -> None:
     for row in execute_sql_file(conn, "queries/migration_mdm_columns.sql",
                                 {"tables": list(MDM_CONTRACT_TABLES)}):
         found.setdefault(row.table_name, {})[row.column_name] = row.data_type
-    problems = []
-    for table, columns in MDM_CONTRACT_COLUMNS.items():
-        for column, data_type in columns.items():
-            actual = found.get(table, {}).get(column)
-            if actual is None:
-                problems.append(f"mdm.{table}.{column} is missing")
-            elif actual != data_type:
-                problems.append(f"mdm.{table}.{column} is {actual}, not {data_type}")
+    problems = [problem for table in MDM_CONTRACT_TABLES
+                for problem in contract_column_problems(table, found.get(table, {}))]
     if problems:
         raise MigrationError(
             "the mdm tables already there do not match ../shared/warehouse-contract.md: "

@@ -26,6 +26,7 @@ from typing import Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from vee_tasks.config import DECIDABLE_STATUSES, NIGHTLY_DAG_ID, RESOLUTION_CODES, Settings, get_settings
+from vee_tasks.migrations import MDM_CONTRACT_COLUMNS, contract_column_problems
 from vee_tasks.scoring.errors import (
     DataQualityError,
     RunFinishedError,
@@ -66,20 +67,7 @@ EXTRACT_WORK_MEM_MB = 64
 _PROB_COLUMN = {code: f"p_{code.lower()}" for code in RESOLUTION_CODES}
 
 # mdm.vee_exception as the contract defines it: the batch-level schema check.
-CONTRACT_COLUMNS = {
-    "exception_id": "bigint",
-    "meter_id": "text",
-    "rule_code": "text",
-    "read_date": "date",
-    "window_start": "timestamp with time zone",
-    "window_end": "timestamp with time zone",
-    "observed_value": "double precision",
-    "expected_value": "double precision",
-    "rule_version": "text",
-    "raised_at": "timestamp with time zone",
-    "status": "text",
-    "status_changed_at": "timestamp with time zone",
-}
+CONTRACT_COLUMNS = MDM_CONTRACT_COLUMNS["vee_exception"]
 
 
 # --- the run record ----------------------------------------------------------------------
@@ -293,14 +281,7 @@ def refresh_usage_rollup(
 def contract_schema_problems(conn: Connection) -> list[str]:
     """Differences between mdm.vee_exception and the contract's columns (batch check)."""
     rows = _q(conn, "nightly_contract_columns").fetchall()
-    actual = {r.column_name: r.data_type for r in rows}
-    problems = []
-    for column, data_type in CONTRACT_COLUMNS.items():
-        if column not in actual:
-            problems.append(f"mdm.vee_exception.{column} is missing")
-        elif actual[column] != data_type:
-            problems.append(f"mdm.vee_exception.{column} is {actual[column]}, not {data_type}")
-    return problems
+    return contract_column_problems("vee_exception", {r.column_name: r.data_type for r in rows})
 
 
 def shards_for(decidable: int, settings: Settings) -> int:
