@@ -210,6 +210,13 @@ def test_an_analyst_committing_while_the_shard_waits_for_its_lock_wins(world_eng
     assert status == "ANALYST_RESOLVED" and written == 0
 
 
+def _score_validated_run(engine, run_id, day, shards, version, settings, model) -> None:
+    """Every shard of a validated run scored with `model`, then the run finished."""
+    for shard in shards:
+        steps.score_shard(engine, run_id, day, shard, version, settings, model=model)
+    steps.finish_run(engine, run_id, settings)
+
+
 def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(world_engine, scoring_world):
     """The champion's real predictor with a permissive policy: AUTO_APPLY -> AUTO_RESOLVED.
     A later run under the strict policy (a newer model's view) updates the same rows."""
@@ -221,9 +228,7 @@ def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(wor
         name=champion.name, version=champion.version, predictor=champion.predictor,
         thresholds={code: 0.0 for code in champion.thresholds},
     )
-    for shard in shards:
-        steps.score_shard(engine, "auto_1", day, shard, version, settings, model=permissive)
-    steps.finish_run(engine, "auto_1", settings)
+    _score_validated_run(engine, "auto_1", day, shards, version, settings, permissive)
     run = steps.ScoringRun.load(engine, "auto_1")
     assert run.scored > 0 and run.auto_applied == run.scored and run.sent_to_review == 0
     with engine.connect() as conn:
@@ -237,9 +242,7 @@ def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(wor
         thresholds={code: 2.0 for code in champion.thresholds},
     )
     _steps_until_validated(engine, "auto_2", day, settings)
-    for shard in shards:
-        steps.score_shard(engine, "auto_2", day, shard, version, settings, model=strict)
-    steps.finish_run(engine, "auto_2", settings)
+    _score_validated_run(engine, "auto_2", day, shards, version, settings, strict)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT r.decision, r.dag_run_id, e.status FROM vee.exception_resolution r "
@@ -250,9 +253,7 @@ def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(wor
     # VEE_AUTO_APPLY_CODES always go to review (here: every code but one)
     only_edit = settings.with_overrides(auto_apply_codes=("EDIT",))
     _steps_until_validated(engine, "auto_policy", day, only_edit)
-    for shard in shards:
-        steps.score_shard(engine, "auto_policy", day, shard, version, only_edit, model=permissive)
-    steps.finish_run(engine, "auto_policy", only_edit)
+    _score_validated_run(engine, "auto_policy", day, shards, version, only_edit, permissive)
     with engine.connect() as conn:
         applied = conn.execute(sa.text(
             "SELECT DISTINCT predicted_resolution FROM vee.exception_resolution "
