@@ -26,7 +26,7 @@ from typing import Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from vee_tasks.config import DECIDABLE_STATUSES, NIGHTLY_DAG_ID, RESOLUTION_CODES, Settings, get_settings
-from vee_tasks.migrations import MDM_CONTRACT_COLUMNS, contract_column_problems
+from vee_tasks.migrations import contract_column_problems
 from vee_tasks.scoring.errors import (
     DataQualityError,
     RunFinishedError,
@@ -65,9 +65,6 @@ PREDICT_THREADS = 1
 # work_mem of the extract (its hash of mdm.meter's keys: ~10 MB per 200,000 meters)
 EXTRACT_WORK_MEM_MB = 64
 _PROB_COLUMN = {code: f"p_{code.lower()}" for code in RESOLUTION_CODES}
-
-# mdm.vee_exception as the contract defines it: the batch-level schema check.
-CONTRACT_COLUMNS = MDM_CONTRACT_COLUMNS["vee_exception"]
 
 
 # --- the run record ----------------------------------------------------------------------
@@ -581,8 +578,7 @@ def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODE
     limit = per_code[best]
     ids = proba.index.to_numpy(dtype="int64")
     confident = confidence >= limit
-    with np.errstate(over="ignore"):
-        audit = confident & (audit_draw(ids) < audit_share)
+    audit = confident & (audit_draw(ids) < audit_share)
     decision = np.where(confident & ~audit, AUTO_APPLY, REVIEW)
     out = pd.DataFrame(
         {
