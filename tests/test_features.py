@@ -271,6 +271,49 @@ def test_binary_copy_reads_fixed_rows_and_refuses_a_null(engine, monkeypatch):
                 warehouse.copy_query_matrix(conn, bad)
 
 
+def test_csv_copy_frame_reads_what_the_driver_reads_whatever_the_server_prints(engine, monkeypatch):
+    """Bulk rows (training labels, the night's staged rows) move with COPY and Arrow: the same
+    values as the driver's row by row, on a server set to print day-first dates and short
+    floats; text with quotes, commas, newlines and unicode survives; NULL stays NULL."""
+    import pyarrow as pa
+
+    from vee_tasks import warehouse
+
+    query = (
+        "SELECT CAST(n AS bigint) AS id, "
+        "CASE n WHEN 2 THEN NULL ELSE 'a \"b\", c' || chr(10) || 'é' || n END AS note, "
+        "CASE n WHEN 3 THEN NULL ELSE DATE '2026-03-01' + n END AS day, "
+        "TIMESTAMPTZ '2026-03-08 01:30:00.123456-05' + n * INTERVAL '1 hour' AS at, "
+        "CASE n WHEN 1 THEN CAST('NaN' AS float8) ELSE 1.0 / 3 + n END AS value "
+        "FROM generate_series(1, 3) n"
+    )
+    real_sql_text = warehouse.sql_text
+    monkeypatch.setattr(warehouse, "sql_text", lambda name: query if name == "q" else real_sql_text(name))
+    types = {"id": pa.int64(), "note": pa.string(), "day": pa.date32(),
+             "at": pa.timestamp("us", tz="UTC"), "value": pa.float64()}
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(query).fetchall()
+        conn.exec_driver_sql("SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'; "
+                             "SET extra_float_digits = -3")
+        conn.commit()
+        try:
+            frame = warehouse.copy_query_frame(conn, "q", None, types)
+            conn.rollback()
+            # the ISO printing was for the copy's transaction only
+            assert conn.exec_driver_sql("SHOW DateStyle").scalar() == "SQL, DMY"
+            with pytest.raises(warehouse.CopyLayoutError):
+                warehouse.copy_query_frame(conn, "q", None, {**types, "extra": pa.int64()})
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql("RESET ALL")
+            conn.commit()
+    assert frame["id"].tolist() == [r.id for r in rows]
+    assert frame["note"].tolist() == [r.note for r in rows] and frame["note"][1] is None
+    assert frame["day"].tolist()[:2] == [r.day for r in rows][:2] and pd.isna(frame["day"][2])
+    assert [t.to_pydatetime() for t in frame["at"]] == [r.at for r in rows]
+    assert np.isnan(frame["value"][0]) and frame["value"].tolist()[1:] == [r.value for r in rows][1:]
+
+
 def test_context_rows_join_their_exceptions_and_a_missing_context_fails():
     """Numpy join of the two row kinds: an exception's own rule leaves the same-day counts,
     a whole-day window takes the read date's usage row, a missing context row is an error."""

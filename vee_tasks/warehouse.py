@@ -382,8 +382,51 @@ def copy_query_matrix(
 
 
 def read_frame(conn: Connection, name: str, params: Mapping[str, Any] | None = None):
-    """Run a query file and return a DataFrame (for result sets that fit in memory)."""
+    """Run a query file and return a DataFrame (for small result sets: report tables; bulk
+    rows go through copy_query_frame)."""
     import pandas as pd
 
     result = conn.execute(sql(name), dict(params or {}))
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+# How COPY prints values for Arrow's CSV reader, for the current transaction only: ISO dates
+# and timestamps with their offset (a server's DateStyle may be e.g. 'SQL, DMY'), and floats
+# in their shortest exact form (a server may set extra_float_digits below 1).
+_COPY_TEXT_SETTINGS = {"DateStyle": "ISO, YMD", "extra_float_digits": "1"}
+
+
+def copy_query_frame(conn: Connection, name: str, params: Mapping[str, Any] | None,
+                     column_types: Mapping[str, Any]):
+    """A query file's rows as a DataFrame, moved with `COPY (query) TO STDOUT` (CSV) and
+    parsed by Arrow's CSV reader with the given Arrow type per column: bulk rows without a
+    Python object per value. NULL is an empty field; booleans are t / f; float text may be
+    NaN or +-Infinity; timestamps come back in UTC. int64 columns are pandas' nullable Int64
+    (ids stay exact beyond 2**53, a NULL id stays NULL); text columns hold None for NULL."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    for setting, value in _COPY_TEXT_SETTINGS.items():
+        execute_sql_file(conn, "queries/session_setting_set.sql", {"name": setting, "value": value})
+    raw = conn.connection.driver_connection
+    query = bound_query(raw, name, params)
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor:
+        cursor.copy_expert(f"COPY (\n{query}\n) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
+    buffer.seek(0)
+    table = pa_csv.read_csv(
+        buffer,
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict(column_types), null_values=[""], true_values=["t"],
+            false_values=["f"], strings_can_be_null=True,
+        ),
+    )
+    unexpected = set(table.column_names) ^ set(column_types)
+    if unexpected:
+        raise CopyLayoutError(f"{name}: columns {sorted(unexpected)} not as declared")
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for column, arrow_type in column_types.items():
+        if pa.types.is_string(arrow_type):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame

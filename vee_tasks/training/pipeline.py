@@ -38,6 +38,17 @@ log = logging.getLogger(__name__)
 SUITE_NAME = "training_set"
 LABEL = "resolution_code"
 KEY_COLUMNS = ["exception_id", "meter_id", "read_date", "raised_at", "resolved_at", LABEL]
+
+
+def _label_column_types() -> dict:
+    """Arrow types of sql/queries/training_labels.sql's columns (labels move with COPY)."""
+    import pyarrow as pa
+
+    return {
+        "exception_id": pa.int64(), "meter_id": pa.string(), "label_rule_code": pa.string(),
+        "read_date": pa.date32(), "raised_at": pa.timestamp("us", tz="UTC"),
+        "resolved_at": pa.timestamp("us", tz="UTC"), LABEL: pa.string(),
+    }
 FEATURE_CHUNK = 50_000
 
 
@@ -121,7 +132,7 @@ def step_seconds(run_dir: str | Path) -> dict[str, float]:
 
 def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | None = None) -> dict:
     from vee_tasks import registry
-    from vee_tasks.warehouse import read_frame
+    from vee_tasks.warehouse import copy_query_frame
 
     settings = settings or get_settings()
     run_dir = Path(run_dir)
@@ -133,12 +144,14 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
         _record(engine, run_dir, status="FAILED", message=str(exc), settings=settings)
         raise
     with engine.connect() as conn:
-        labels = read_frame(
+        labels = copy_query_frame(
             conn,
             "queries/training_labels.sql",
             {"cutoff": dt.datetime.fromisoformat(ctx["cutoff"]),
              "since": dt.datetime.fromisoformat(ctx["since"]), "tz": settings.timezone},
+            _label_column_types(),
         )
+        labels["exception_id"] = labels["exception_id"].astype("int64")  # a primary key
     counts = labels[LABEL].value_counts().to_dict() if len(labels) else {}
     info = {"n_labels": int(len(labels)), "class_counts": {str(k): int(v) for k, v in counts.items()}}
     _write_json(run_dir / "labels.json", info)
