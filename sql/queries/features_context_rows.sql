@@ -91,8 +91,9 @@ raw_days AS (
                sum(abs(r.value_kwh)) AS abs_kwh,
                max(r.value_kwh) AS max_interval,
                stddev_pop(r.value_kwh) / NULLIF(avg(r.value_kwh), 0) AS intraday_cv,
-               -- for a rule window spanning the whole read date (CTE win)
-               count(DISTINCT r.value_kwh) AS n_distinct,
+               -- for a rule window spanning the whole read date (the final SELECT): a
+               -- distinct count sorts its rows, so only the read date's are counted
+               count(DISTINCT r.value_kwh) FILTER (WHERE d.day = d.read_date) AS n_distinct,
                count(*) FILTER (WHERE r.value_kwh = 0) AS n_zero,
                count(*) FILTER (WHERE r.value_kwh < 0) AS n_negative
         FROM mdm.interval_read r
