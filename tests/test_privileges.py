@@ -88,6 +88,34 @@ def _refused(engine, statement: str, params: dict | None = None) -> None:
     assert info.value.orig.pgcode == INSUFFICIENT_PRIVILEGE, info.value
 
 
+def test_mdm_tables_added_after_the_vee_schema_get_their_grants(databases):
+    """`vee db upgrade`, then `--with-mdm`: the roles were made before the mdm tables, whose
+    grants (migration 0040) were then skipped for good, and the scoring login could not
+    read them (outside probe, 2026-11-27). Each upgrade grants what is missing, and
+    `missing_mdm_grants` (shown by `vee db status`) names what still is."""
+    url = databases.create("grants_later")
+    engine = sa.create_engine(url)
+    migrations.upgrade(engine)
+    migrations.upgrade(engine, with_mdm=True)
+    assert migrations.missing_mdm_grants(engine) == []
+    _seed(engine)
+    scorer = LoginRole(url, "vee_scoring")
+    try:
+        with scorer.engine().begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM mdm.vee_exception")).scalar() == 3
+            conn.execute(sa.text("UPDATE mdm.vee_exception SET status = 'PENDING_REVIEW', "
+                                 "status_changed_at = now() WHERE exception_id = 1"))
+        # a grant revoked by hand is named, and the next upgrade (up to date) makes it again
+        with engine.begin() as conn:
+            conn.exec_driver_sql("REVOKE SELECT ON mdm.weather_daily FROM vee_reader")
+        assert migrations.missing_mdm_grants(engine) == ["vee_reader: SELECT ON mdm.weather_daily"]
+        assert migrations.upgrade(engine, with_mdm=True) == []
+        assert migrations.missing_mdm_grants(engine) == []
+    finally:
+        scorer.drop()
+        engine.dispose()
+
+
 def test_roles_exist_nologin(priv_url):
     engine = sa.create_engine(priv_url)
     with engine.connect() as conn:

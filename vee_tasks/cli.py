@@ -58,13 +58,20 @@ def cmd_db_upgrade(args) -> int:
 
 
 def _print_missing_indexes(engine) -> None:
-    """Warn (stderr, exit code unchanged) about indexes the MDMS's tables should have."""
+    """Warn (stderr, exit code unchanged) about indexes the MDMS's tables should have, and
+    privileges this system's roles lack on them."""
+    from vee_tasks.migrations import missing_mdm_grants
     from vee_tasks.warehouse import missing_supporting_indexes
 
     with engine.connect() as conn:
         missing = missing_supporting_indexes(conn)
     for index in missing:
         print(f"warning: {index.warning()}", file=sys.stderr)
+    grants = missing_mdm_grants(engine)
+    if grants:
+        print("warning: roles lack privileges on the MDMS's tables (the nightly run needs "
+              "them): " + "; ".join(grants) + ". `vee db upgrade` as the owner of schema mdm "
+              "grants them (docs/security.md)", file=sys.stderr)
 
 
 def cmd_db_status(args) -> int:
@@ -208,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also create the MDMS's mdm tables (dev, test, demo, evaluation warehouses)",
     )
     up.set_defaults(func=cmd_db_upgrade)
-    db_sub.add_parser("status", help="list applied migrations").set_defaults(func=cmd_db_status)
+    db_sub.add_parser("status", help="list applied migrations, and indexes and privileges "
+                      "missing on the mdm tables").set_defaults(func=cmd_db_status)
     db_sub.add_parser("url", help="print the warehouse URL (no password)").set_defaults(
         func=cmd_db_url
     )
