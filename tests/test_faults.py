@@ -447,6 +447,27 @@ def test_a_task_without_a_warehouse_connection_fails_clearly(monkeypatch, tmp_pa
         reset_settings_cache()
 
 
+def test_a_command_without_a_warehouse_says_so_and_starts_nothing(monkeypatch, tmp_path, capsys):
+    """`vee db status` / `vee score` with nothing configured started a new, empty embedded
+    PostgreSQL, reported on it and exited 0 (`selected 0`), leaving the server running
+    (outside probe, 2026-11-27). Only the demo and the bench make one."""
+    from vee_tasks.cli import main
+
+    for name in ("VEE_WAREHOUSE_URL", "AIRFLOW_CONN_VEE_WAREHOUSE", "AIRFLOW_CTX_DAG_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    reset_settings_cache()
+    try:
+        for argv in (["db", "status"], ["score", "--read-date", "2026-03-01"]):
+            assert main(argv) == 1
+            said = capsys.readouterr().err
+            assert "no warehouse configured: set VEE_WAREHOUSE_URL" in said and "make demo" in said
+        assert not (tmp_path / "pgdata").exists()
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
+
+
 def test_registry_unreachable_fails_clearly_and_writes_nothing(world, monkeypatch):
     from vee_tasks import registry
     from vee_tasks.scoring.pipeline import score_read_date

@@ -359,6 +359,42 @@ def test_no_champion_fails_clearly_and_writes_nothing(world_engine, scoring_worl
     assert before[1:] == after[1:]
 
 
+def test_a_champion_trained_on_another_warehouse_scores_nothing_here_until_adopted(
+        scoring_world, fresh_engine, monkeypatch):
+    """The world's champion, asked to score a warehouse it was not trained on (after `make
+    demo`, a real warehouse met the demo's model in the default local registry and was
+    scored with it; outside probe, 2026-11-27): the run fails at resolve_champion, before
+    any row is read or written, saying how to go on; `vee model adopt` lets it."""
+    from scoring_fixtures import _apply_env
+    from vee_tasks.cli import main
+    from vee_tasks.warehouse import warehouse_identity
+
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    _apply_env(monkeypatch, {**scoring_world.env(), "VEE_WAREHOUSE_URL": url,
+                             "AIRFLOW_CONN_VEE_WAREHOUSE": url.replace("+psycopg2", "")})
+    settings = get_settings()
+    with fresh_engine.connect() as conn:
+        here = warehouse_identity(conn)
+    trained_on = registry.version_info(scoring_world.version, settings).tags[registry.TAG_WAREHOUSE]
+    assert here and trained_on and here != trained_on
+    day = scoring_world.days[-1]
+    steps.start_run(fresh_engine, "foreign", day)
+    with pytest.raises(steps.RunStateError, match=f"trained on another warehouse \\({trained_on}; this one is {here}\\)"):
+        steps.resolve_champion(fresh_engine, "foreign", settings)
+    with fresh_engine.connect() as conn:
+        run = conn.execute(sa.text("SELECT status, model_version, message FROM vee.scoring_run "
+                                   "WHERE dag_run_id = 'foreign'")).one()
+    assert run.status == "FAILED" and run.model_version is None
+    assert f"vee model adopt {scoring_world.version}" in run.message
+    assert main(["model", "adopt", scoring_world.version]) == 0
+    steps.start_run(fresh_engine, "adopted", day)
+    assert steps.resolve_champion(fresh_engine, "adopted", settings) == scoring_world.version
+    # the world itself still scores with it
+    with sa.create_engine(scoring_world.url).connect() as conn:
+        assert registry.foreign_to(registry.version_info(scoring_world.version, settings).tags,
+                                   warehouse_identity(conn)) is None
+
+
 def test_every_shard_scores_with_the_pinned_version_when_the_alias_moves(world_engine, scoring_world):
     """The champion alias moves to another version after the run resolved it: the shards
     still load and record the pinned one."""

@@ -20,6 +20,7 @@ from vee_tasks import registry
 from vee_tasks.config import CHALLENGER_ALIAS, RESOLUTION_CODES, get_settings, reset_settings_cache
 from vee_tasks.training import metrics as tm
 from vee_tasks.training.pipeline import promotion_decision
+from vee_tasks.warehouse import warehouse_identity
 
 SIM_END = dt.date(2026, 3, 30)  # conftest: 84 days from 2026-01-05
 
@@ -264,6 +265,51 @@ def _versions():
     return client.search_model_versions(f"name='{get_settings().registered_model_name}'")
 
 
+def test_the_training_digest_ignores_rounding_noise_and_sees_changed_data():
+    """The usage rollup gives a history day's values up to rounding in the last bits: a day
+    rolled up between two runs of one date made the second a new version (outside probe,
+    2026-11-27). The digest leaves such noise out, and still sees a changed value or label."""
+    from vee_tasks.training.pipeline import frame_digest
+
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(0.0, 4.0, 5000) * rng.choice([-1.0, 1.0], 5000)
+    values[:4] = [0.0, np.nan, np.inf, 1e-300]
+    frame = pd.DataFrame({"exception_id": np.arange(5000), "hist_mean": values,
+                          "resolution_code": rng.choice(list(RESOLUTION_CODES), 5000),
+                          "split": "train"})
+    digest = frame_digest(frame)
+    noisy = frame.assign(hist_mean=np.where(values == 0, 0.0, np.nextafter(values, np.inf)),
+                         split="holdout")
+    assert frame_digest(noisy) == digest
+    changed = frame.copy()
+    changed.loc[10, "hist_mean"] *= 1.001
+    assert frame_digest(changed) != digest
+    relabelled = frame.copy()
+    relabelled.loc[10, "resolution_code"] = "EDIT" if frame.loc[10, "resolution_code"] != "EDIT" else "ACCEPT"
+    assert frame_digest(relabelled) != digest
+
+
+def test_a_champion_trained_on_another_warehouse_is_not_this_ones_to_keep():
+    """After `make demo`, the default local registry's champion was the demo's model: a real
+    warehouse's first training, as of an earlier date, was kept a challenger "for a fair
+    comparison" and the nightly scored with the demo's model (outside probe, 2026-11-27)."""
+    settings = get_settings()
+    foreign = {"present": True, "usable": True, "version": "1", "metrics": _metrics(0.90, {}),
+               "as_of": "2026-09-29", "foreign_to": "demo-warehouse"}
+    decision, reason = promotion_decision({"metrics": _metrics(0.60, {})}, foreign, settings,
+                                          {"macro_f1": 0.30}, as_of="2026-03-21")
+    assert decision == "champion" and "another warehouse (demo-warehouse)" in reason
+    # the per-rule baseline still holds it back
+    decision, _ = promotion_decision({"metrics": _metrics(0.25, {})}, foreign, settings,
+                                     {"macro_f1": 0.30}, as_of="2026-03-21")
+    assert decision == "challenger"
+    # whose model a version is: trained here, adopted here, unknown, or another's
+    assert registry.foreign_to({registry.TAG_WAREHOUSE: "a"}, "a") is None
+    assert registry.foreign_to({registry.TAG_WAREHOUSE: "a", registry.TAG_ADOPTED_PREFIX + "b": "true"}, "b") is None
+    assert registry.foreign_to({}, "b") is None and registry.foreign_to({registry.TAG_WAREHOUSE: "a"}, None) is None
+    assert registry.foreign_to({registry.TAG_WAREHOUSE: "a"}, "b") == "a"
+
+
 def test_first_model_becomes_champion_and_scores(two_runs, training_env):
     first, _ = two_runs
     assert first.decision == "champion" and first.version == "1"
@@ -278,6 +324,8 @@ def test_first_model_becomes_champion_and_scores(two_runs, training_env):
     info = registry.version_info("1")
     assert json.loads(info.tags[registry.TAG_THRESHOLDS]) == pytest.approx(loaded.thresholds)
     assert info.tags[registry.TAG_DECISION] == "champion"
+    with training_env.connect() as conn:  # the warehouse it was trained on
+        assert info.tags[registry.TAG_WAREHOUSE] == warehouse_identity(conn) is not None
     # labels strictly before the cutoff; the holdout is the most recent part
     cutoff = pd.Timestamp(json.load(open(f"{first.run_dir}/context.json"))["cutoff"])
     assert (frame["resolved_at"] < cutoff).all()

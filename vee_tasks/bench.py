@@ -143,7 +143,7 @@ def bench_url(settings: Settings, database: str) -> tuple[str, str]:
     """(admin URL of the server, URL of the bench database) on the configured server."""
     from vee_tasks.warehouse import warehouse_url
 
-    server = sa.engine.make_url(warehouse_url(settings))
+    server = sa.engine.make_url(warehouse_url(settings, make_embedded=True))
     return (
         server.render_as_string(hide_password=False),
         server.set(database=database).render_as_string(hide_password=False),
@@ -288,22 +288,40 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
 # --- the model -------------------------------------------------------------------------
 
 
-def ensure_bench_model(admin_url: str, config: BenchConfig, settings: Settings) -> str:
-    """The champion of the bench registry; trained on a small simulated warehouse if absent.
+def ensure_bench_model(admin_url: str, config: BenchConfig, settings: Settings,
+                       bench_url_: str) -> str:
+    """The champion of the bench registry, trained on a small simulated warehouse if absent
+    and adopted by the bench warehouse at `bench_url_` (the nightly run refuses a champion
+    trained on another warehouse otherwise).
 
     The bench registry lives under the data directory (never the configured registry), so a
     benchmark cannot promote a model anywhere that matters.
     """
-    from vee_tasks import migrations, registry
+    from vee_tasks import registry
 
     try:
         version = registry.resolve_champion_version(settings)
         registry.load_model_version(version, settings)
-        return version
     except registry.NoChampionError:
-        pass
+        version = _train_bench_model(admin_url, config, settings)
     except registry.IncompatibleModelError as exc:  # e.g. the feature set changed since
         log.info("bench champion unusable, retraining: %s", exc)
+        version = _train_bench_model(admin_url, config, settings)
+    from vee_tasks import migrations
+    from vee_tasks.warehouse import warehouse_identity
+
+    engine = sa.create_engine(bench_url_)
+    try:
+        migrations.upgrade(engine, with_mdm=True)
+        with engine.connect() as conn:
+            registry.adopt_version(version, warehouse_identity(conn), settings)
+    finally:
+        engine.dispose()
+    return version
+
+
+def _train_bench_model(admin_url: str, config: BenchConfig, settings: Settings) -> str:
+    from vee_tasks import migrations, registry
     from vee_tasks.simulator import SimulationConfig, simulate
     from vee_tasks.training.pipeline import train
 
@@ -633,7 +651,7 @@ def run_bench(config: BenchConfig, settings: Settings | None = None, progress: b
     say(f"[bench] warehouse {config.database}: {config.exceptions:,} exceptions, {config.meters:,} meters")
     build_seconds = build_warehouse(admin_url, url, config, settings.timezone)
     say("[bench] bench model (trained once on a small simulated warehouse)")
-    version = ensure_bench_model(admin_url, config, settings)
+    version = ensure_bench_model(admin_url, config, settings, url)
     engine = sa.create_engine(url, pool_size=config.shard_workers + 2)
     from vee_tasks import migrations
 

@@ -133,7 +133,7 @@ def run_backfill_bench(
     )
     build_seconds = build_warehouse(admin_url, url, config, settings.timezone)
     say("[bench] bench model (trained once on a small simulated warehouse)")
-    version = ensure_bench_model(admin_url, config, settings)
+    version = ensure_bench_model(admin_url, config, settings, url)
     engine = sa.create_engine(url)
     from vee_tasks import migrations
 

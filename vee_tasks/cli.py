@@ -198,6 +198,26 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_model_adopt(args) -> int:
+    """Let a version trained on another warehouse score this one."""
+    from vee_tasks import registry
+    from vee_tasks.warehouse import warehouse_identity
+
+    engine = _engine()
+    with engine.connect() as conn:
+        ours = warehouse_identity(conn)
+    if ours is None:
+        raise UsageError("this warehouse has no id yet: run `vee db upgrade` first")
+    try:
+        registry.adopt_version(args.version, ours)
+        trained_on = registry.version_info(args.version).tags.get(registry.TAG_WAREHOUSE)
+    except registry.RegistryError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"version {args.version} may score warehouse {ours} (trained on "
+          f"{trained_on or 'a warehouse it did not record'})")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------
 
 
@@ -250,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=120)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
+
+    model = sub.add_parser("model", help="registered model versions")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    adopt = model_sub.add_parser(
+        "adopt", help="let a version trained on another warehouse score this one (the "
+        "nightly run refuses a champion trained elsewhere)")
+    adopt.add_argument("version", help="the version number in the registry")
+    adopt.set_defaults(func=cmd_model_adopt)
 
     sub.add_parser("reports", help="list data-quality reports").set_defaults(func=cmd_reports)
 

@@ -56,8 +56,8 @@ def run_demo(meters: int = 2000, days: int = 120, seed: int = 7) -> int:
     last_read_date = DEMO_START + dt.timedelta(days=days - 1)
 
     started = _step(1, total, "warehouse")
-    url = warehouse_url(settings)
-    engine = get_engine(settings)
+    url = warehouse_url(settings, make_embedded=True)
+    engine = get_engine(settings, make_embedded=True)
     check_reachable(engine)
     kind = "configured server" if settings.warehouse_url else "embedded PostgreSQL"
     print(f"      {kind} at {describe_target(engine.url.render_as_string(hide_password=True))}")

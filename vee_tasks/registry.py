@@ -30,6 +30,10 @@ TAG_FEATURE_SCHEMA = "vee.feature_schema"
 TAG_KIND = "vee.kind"
 TAG_DECISION = "vee.decision"
 TAG_REASON = "vee.decision_reason"
+# The warehouse a version was trained on (vee.warehouse_identity), and the warehouses an
+# operator let it score as well (`vee model adopt`): one tag per adopting warehouse.
+TAG_WAREHOUSE = "vee.warehouse_id"
+TAG_ADOPTED_PREFIX = "vee.adopted_by."
 
 
 class RegistryError(RuntimeError):
@@ -200,6 +204,29 @@ def _why_no_champion(client, name: str) -> str:
                 f"v{latest.version}, is a challenger because {tags.get(TAG_REASON) or 'no reason recorded'}")
     return (f"{len(versions)} version(s) registered but none carries the alias (removed?): "
             f"set it on a version (MLflow's set_registered_model_alias) or run the weekly DAG")
+
+
+def foreign_to(tags: dict | None, warehouse_id: str | None) -> str | None:
+    """The other warehouse a version was trained on when it is not `warehouse_id`'s own
+    model (trained there, or adopted by it); None when it is, or when either is unknown (a
+    version registered before versions recorded it)."""
+    tags = tags or {}
+    trained_on = tags.get(TAG_WAREHOUSE)
+    if not trained_on or not warehouse_id or trained_on == warehouse_id:
+        return None
+    if tags.get(TAG_ADOPTED_PREFIX + warehouse_id):
+        return None
+    return trained_on
+
+
+def adopt_version(version: str, warehouse_id: str, settings: Settings | None = None) -> None:
+    """Let a version trained on another warehouse score this one (an operator's decision,
+    e.g. a model trained on a staging copy; the bench's model, trained on a small warehouse).
+    Its own warehouse keeps it."""
+    settings = settings or get_settings()
+    version_info(version, settings)  # a clear error for a version that does not exist
+    configure(settings).set_model_version_tag(
+        settings.registered_model_name, str(version), TAG_ADOPTED_PREFIX + warehouse_id, "true")
 
 
 def version_info(version: str, settings: Settings | None = None):

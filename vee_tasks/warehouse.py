@@ -35,7 +35,8 @@ class WarehouseUnavailable(RuntimeError):
 
 
 class WarehouseNotConfigured(RuntimeError):
-    """A task has no warehouse to use: a setup error, not worth a retry."""
+    """No warehouse to use (a task, or a command other than the demo's): a setup error, not
+    worth a retry."""
 
 
 def _airflow_stored_connection_url() -> str | None:
@@ -67,18 +68,36 @@ def start_embedded_postgres(data_dir: Path) -> str:
     return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
-def warehouse_url(settings: Settings | None = None) -> str:
+def warehouse_url(settings: Settings | None = None, make_embedded: bool = False) -> str:
+    """The configured warehouse (VEE_WAREHOUSE_URL, AIRFLOW_CONN_VEE_WAREHOUSE, in a task the
+    connection stored in Airflow), else the embedded PostgreSQL that `make demo` made.
+    Only `make_embedded` (the demo, the bench) makes a new one: any other command with
+    nothing configured would start an empty server and report on it, exit code 0 (outside
+    probe, 2026-11-27: `vee db status`, `vee score ... selected 0`)."""
     settings = settings or get_settings()
     if settings.warehouse_url:
         return settings.warehouse_url
     stored = _airflow_stored_connection_url()
     if stored:
         return stored
+    embedded_made = (settings.embedded_pg_dir / "PG_VERSION").exists()
+    if not in_airflow_task() and not make_embedded:
+        if not embedded_made:
+            raise WarehouseNotConfigured(
+                "no warehouse configured: set VEE_WAREHOUSE_URL or "
+                f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()} (this command does not read a "
+                "connection stored in Airflow's database; the DAGs' tasks do), or run "
+                "`make demo` for the embedded PostgreSQL"
+            )
+        log.warning(
+            "no warehouse configured (VEE_WAREHOUSE_URL, AIRFLOW_CONN_%s): using the demo's "
+            "embedded PostgreSQL under %s", WAREHOUSE_CONN_ID.upper(), settings.embedded_pg_dir,
+        )
     if in_airflow_task():
         # A task with no warehouse configured: the embedded server only if one was made
         # before (`make demo`, then runs from `vee ui`); never a new, empty one on a worker
         # whose connection is missing, where the run would then fail far from the cause.
-        if not (settings.embedded_pg_dir / "PG_VERSION").exists():
+        if not embedded_made:
             raise WarehouseNotConfigured(
                 f"no warehouse configured: define the Airflow connection {WAREHOUSE_CONN_ID} "
                 f"(or AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()} / VEE_WAREHOUSE_URL) for the "
@@ -147,8 +166,8 @@ def _engine_for(url: str) -> Engine:
     return engine
 
 
-def get_engine(settings: Settings | None = None) -> Engine:
-    return _engine_for(warehouse_url(settings))
+def get_engine(settings: Settings | None = None, make_embedded: bool = False) -> Engine:
+    return _engine_for(warehouse_url(settings, make_embedded))
 
 
 def check_reachable(engine: Engine) -> None:
@@ -226,6 +245,15 @@ def warn_missing_supporting_indexes(conn: Connection, context: str) -> list[str]
     for warning in warnings:
         log.warning("%s: %s", context, warning)
     return warnings
+
+
+def warehouse_identity(conn: Connection) -> str | None:
+    """This warehouse's id (vee.warehouse_identity, made once by migration vee/0054; kept by
+    a dump and restore): which warehouse a model version was trained on. None before that
+    migration."""
+    if not execute_sql_file(conn, "queries/warehouse_identity_exists.sql").scalar():
+        return None
+    return execute_sql_file(conn, "queries/warehouse_identity.sql").scalar()
 
 
 # --- SQL files -------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from vee_tasks.warehouse import (
     copy_query_frame,
     copy_rows,
     execute_sql_file,
+    warehouse_identity,
     warn_missing_supporting_indexes,
 )
 
@@ -223,9 +224,21 @@ def resolve_champion(engine: Engine, dag_run_id: str, settings: Settings | None 
                     dag_run_id, ", ".join(kept), run["model_name"], run["model_version"])
         return str(run["model_version"])
     with _step(engine, dag_run_id, "resolve_champion"):
-        from vee_tasks.registry import resolve_champion_version
+        from vee_tasks.registry import foreign_to, resolve_champion_version, version_info
 
         version = str(resolve_champion_version(settings))
+        with engine.connect() as conn:
+            ours = warehouse_identity(conn)
+        other = foreign_to(version_info(version, settings).tags, ours)
+        if other:
+            # After `make demo` the local registry's champion was the demo's model: a real
+            # warehouse was scored with it, unnoticed (outside probe, 2026-11-27).
+            raise RunStateError(
+                f"champion {settings.registered_model_name} v{version} was trained on another "
+                f"warehouse ({other}; this one is {ours}) and does not score this one's "
+                "exceptions. Train on this warehouse first (the weekly DAG, or `vee train "
+                f"--as-of DATE`), or, if that model is meant for it, `vee model adopt {version}`"
+            )
         with engine.begin() as conn:
             _q(
                 conn,

@@ -132,7 +132,7 @@ def step_seconds(run_dir: str | Path) -> dict[str, float]:
 
 def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | None = None) -> dict:
     from vee_tasks import registry
-    from vee_tasks.warehouse import copy_query_frame
+    from vee_tasks.warehouse import copy_query_frame, warehouse_identity
 
     settings = settings or get_settings()
     run_dir = Path(run_dir)
@@ -152,6 +152,10 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
             _label_column_types(),
         )
         labels["exception_id"] = labels["exception_id"].astype("int64")  # a primary key
+        # the warehouse these labels come from: the version records it, and a champion
+        # trained on another one is not this warehouse's to keep (see promotion_decision)
+        ctx["warehouse_id"] = warehouse_identity(conn)
+    _write_json(run_dir / "context.json", ctx)
     counts = labels[LABEL].value_counts().to_dict() if len(labels) else {}
     info = {"n_labels": int(len(labels)), "class_counts": {str(k): int(v) for k, v in counts.items()}}
     _write_json(run_dir / "labels.json", info)
@@ -232,11 +236,33 @@ def build_training_frame(
     return info
 
 
+# Significant digits of the float features a training set's digest sees: the usage rollup
+# (vee.meter_daily) gives the same values as the raw reads up to rounding in the last bits,
+# and a day rolled up between two runs of one training date made the second register a new
+# version (outside probe, 2026-11-27). Six digits leave such noise out (a last-bit change
+# crosses a rounding boundary about once in 10**9 values) and keep a corrected read in.
+DIGEST_SIGNIFICANT_DIGITS = 6
+
+
+def _significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """`values` rounded to `digits` significant digits (0, NaN and infinities unchanged)."""
+    values = np.asarray(values, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+        scale = 10.0 ** (digits - 1 - np.where(np.isfinite(magnitude), magnitude, 0.0))
+        rounded = np.round(values * scale) / scale
+    return np.where(np.isfinite(rounded), rounded, values)
+
+
 def frame_digest(frame: pd.DataFrame) -> str:
-    """A content hash of the training frame (stable across reruns on the same data)."""
+    """A content hash of the training frame: the same for reruns on the same data (floats
+    compared to DIGEST_SIGNIFICANT_DIGITS), another for other labels or reads."""
     import hashlib
 
-    hashed = pd.util.hash_pandas_object(frame.drop(columns=["split"], errors="ignore"), index=False)
+    frame = frame.drop(columns=["split"], errors="ignore").copy()
+    for column in frame.columns[[pd.api.types.is_float_dtype(t) for t in frame.dtypes]]:
+        frame[column] = _significant(frame[column].to_numpy(), DIGEST_SIGNIFICANT_DIGITS)
+    hashed = pd.util.hash_pandas_object(frame, index=False)
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:20]
 
 
@@ -383,7 +409,8 @@ def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = 
     return result
 
 
-def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Settings) -> dict:
+def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Settings,
+                         warehouse_id: str | None = None) -> dict:
     from vee_tasks import registry
     from vee_tasks.training.metrics import evaluate
 
@@ -400,10 +427,12 @@ def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Setti
         return {"present": True, "version": version, "usable": False, "error": str(exc)}
     proba = loaded.predict_proba(hold).to_numpy()
     metrics, _ = evaluate(y_hold, proba, thresholds=loaded.thresholds)
-    # the date it was trained as of (a version registered before the tag existed has none)
-    as_of = (registry.version_info(version, settings).tags or {}).get("vee.as_of")
+    # the date it was trained as of, the warehouse it was trained on and those that adopted
+    # it (a version registered before a tag existed has none)
+    tags = dict(registry.version_info(version, settings).tags or {})
     return {"present": True, "version": version, "usable": True, "kind": loaded.kind,
-            "metrics": metrics, "as_of": as_of,
+            "metrics": metrics, "as_of": tags.get("vee.as_of"),
+            "foreign_to": registry.foreign_to(tags, warehouse_id),
             "predictions": proba.argmax(axis=1).tolist()}
 
 
@@ -450,6 +479,14 @@ def promotion_decision(
         if not champion.get("present"):
             return "champion", "first model: no champion yet"
         return "champion", f"current champion v{champion['version']} unusable: {champion['error']}"
+    if champion.get("foreign_to"):
+        # the demo's model in the default local registry, or another site's: it was never
+        # this warehouse's, whatever its score here (outside probe, 2026-11-27: it blocked
+        # a model trained here, as "trained as of a later date")
+        return "champion", (
+            f"champion v{champion['version']} was trained on another warehouse "
+            f"({champion['foreign_to']}): the first model of this one"
+        )
     if as_of and champion.get("as_of") and str(champion["as_of"]) > str(as_of):
         return "challenger", (
             f"champion v{champion['version']} was trained as of {champion['as_of']}, after this "
@@ -552,7 +589,7 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
         raise TrainingError("no candidate finished training; see the train_* task logs")
     frame = pd.read_parquet(run_dir / "training.parquet")
     hold, y_hold = _split_xy(frame, "holdout")
-    champion = _champion_on_holdout(hold, y_hold, settings)
+    champion = _champion_on_holdout(hold, y_hold, settings, context(run_dir).get("warehouse_id"))
     metrics = {k: v["metrics"] for k, v in results.items()}
     max_ece = calibration_limit(settings, champion)
     best = choose_candidate(metrics, max_ece)
