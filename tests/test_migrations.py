@@ -58,6 +58,21 @@ def _columns(engine, schema, table):
     return dict(rows)
 
 
+def test_the_contract_shipped_with_the_code_is_the_teams_and_matches_the_migrations():
+    """docs/warehouse-contract.md is the copy a clone carries (the team's lives beside the
+    checkout, in ../shared): the same text, and every mdm column the migrations check is in it."""
+    from vee_tasks.config import PROJECT_DIR
+
+    shipped = (PROJECT_DIR / "docs" / "warehouse-contract.md").read_text(encoding="utf-8")
+    shared = PROJECT_DIR.parent / "shared" / "warehouse-contract.md"
+    if shared.exists():
+        assert shipped == shared.read_text(encoding="utf-8"), "copy ../shared/warehouse-contract.md into docs/"
+    for table, columns in migrations.MDM_CONTRACT_COLUMNS.items():
+        assert f"mdm.{table}" in shipped
+        for column in columns:
+            assert column in shipped, (table, column)
+
+
 def test_upgrade_creates_contract_tables_and_is_idempotent(databases):
     engine = sa.create_engine(databases.create("migrate"))
     first = migrations.upgrade(engine, with_mdm=True)
@@ -264,7 +279,7 @@ def test_with_mdm_refuses_tables_that_break_the_contract_in_one_line(databases):
     done = _cli(url, "db", "upgrade", "--with-mdm")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     (line,) = [l for l in done.stderr.splitlines() if l.startswith("vee: error:")]
-    assert "do not match ../shared/warehouse-contract.md" in line
+    assert "do not match docs/warehouse-contract.md" in line
     assert "mdm.vee_exception.status_changed_at is missing" in line
     assert "mdm.meter.interval_minutes is text, not smallint" in line
     assert migrations.applied(engine) == []

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 TRACKS_IN_ORDER = ("mdm", "vee")
-# The contract's MDMS tables (../shared/warehouse-contract.md), all created by the mdm track's
+# The contract's MDMS tables (docs/warehouse-contract.md), all created by the mdm track's
 # first migration: each column with its type as information_schema names it.
 MDM_CONTRACT_COLUMNS = {
     "meter": {
@@ -199,7 +199,7 @@ def _check_adopted_columns(conn) -> None:
                 for problem in contract_column_problems(table, found.get(table, {}))]
     if problems:
         raise MigrationError(
-            "the mdm tables already there do not match ../shared/warehouse-contract.md: "
+            "the mdm tables already there do not match docs/warehouse-contract.md: "
             + "; ".join(problems) + ". Nothing was applied"
         )
 
@@ -224,7 +224,7 @@ def _mdm_tables_made_elsewhere(conn) -> bool:
         + ", ".join(f"mdm.{name}" for name in present) + " exist but "
         + ", ".join(f"mdm.{name}" for name in missing) + " do not. "
         "`--with-mdm` creates all five contract tables together: create the missing ones "
-        "as ../shared/warehouse-contract.md says, or drop the others, then upgrade again"
+        "as docs/warehouse-contract.md says, or drop the others, then upgrade again"
     )
 
 
