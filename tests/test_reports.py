@@ -116,14 +116,15 @@ def test_summary_page_has_plots_links_and_figures(seeded):
         png = base64.b64decode(data)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
-    # Every run's Data Docs link resolves, from the summary folder, to that run's report.
-    links = re.findall(r'<a href="([^"]+)">Data Docs</a>', text)
+    # Every run's report link resolves, from the summary folder, to that run's report.
+    window = text[text.index('<table id="runs">'):]
+    links = re.findall(r'<a href="([^"]+)">report</a>', window[:window.index("</table>")])
     assert len(links) == 3
     targets = {(page.parent / link).resolve() for link in links}
     assert targets == {(folder / "index.html").resolve() for _, folder in runs.values()}
 
     # 20 scored, 7 + 4 auto-applied; 2 in quarantine; one night not successful.
-    assert "3 nightly run(s), 1 not successful" in text
+    assert "3 nightly run(s) on this page, 1 not successful" in text
     assert "20 exceptions scored, auto-apply rate 55.0%" in text
     # the rows in quarantine, not the runs' counts (the stopped run's 8 were never written)
     assert "2 exceptions in quarantine now" in text
@@ -142,7 +143,7 @@ def test_a_run_stopped_before_validation_does_not_stop_the_summary_page(seeded):
             " VALUES ('no_champion_yet', '2026-03-03', 'FAILED', 'NoChampionError: ...', now())"))
     text = reports.write_summary(engine, settings, days=30).read_text()
     assert "no_champion_yet" in text
-    assert len(re.findall(r'<a href="([^"]+)">Data Docs</a>', text)) == 3
+    assert len(set(re.findall(r'<a href="([^"]+)">report</a>', text))) == 3
     assert "no report" in text
 
 
@@ -253,3 +254,70 @@ def test_the_summary_page_shows_the_live_precision_of_the_auto_apply_audit(seede
     text = reports.write_summary(engine, settings, days=30).read_text()
     assert ("Auto-apply audit: 3 confident decision(s) sent to the analysts instead of applied; "
             "2 resolved so far, 1 as the model predicted (50.0%)") in text
+
+
+def _run(engine, run_id, day, status, started, dq=None, quarantined=None, selected=0, message=None):
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO vee.scoring_run (dag_run_id, read_date, status, dq_outcome, selected,"
+            " quarantined, scored, message, started_at, finished_at) VALUES (:run, :day, :status,"
+            " :dq, :selected, :quarantined, 0, :message, :started, :started)"),
+            {"run": run_id, "day": day, "status": status, "dq": dq, "selected": selected,
+             "quarantined": quarantined, "message": message, "started": started})
+
+
+def test_a_failed_backfill_of_an_old_date_is_never_hidden_by_the_window(seeded):
+    """A scheduled run for a day with no data moved the window past March; March backfills
+    run after it, one DQ_FAILED, never appeared and the page said "0 not successful"
+    (outside probe). The page lists the latest runs by start time and every read date whose
+    latest run did not succeed, whatever its read date."""
+    engine, settings, runs = seeded
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:  # the seeded nights ran long ago and succeeded since
+        conn.execute(sa.text("UPDATE vee.scoring_run SET status = 'SUCCESS', dq_outcome = 'PASSED',"
+                             " started_at = now() - interval '200 days'"))
+    _run(engine, "scheduled__2026-05-20", dt.date(2026, 5, 20), "SUCCESS", now - dt.timedelta(hours=5),
+         dq="PASSED", quarantined=0)
+    _run(engine, "backfill__2026-03-05", dt.date(2026, 3, 5), "DQ_FAILED", now - dt.timedelta(hours=2),
+         dq="FAILED", quarantined=40, selected=50, message="data quality: quarantine_share: 40 of 50")
+    _run(engine, "backfill__2026-03-06", dt.date(2026, 3, 6), "SUCCESS", now - dt.timedelta(hours=1),
+         dq="PASSED", quarantined=2, selected=50)
+    # a date that failed and was then rerun successfully needs nothing
+    _run(engine, "backfill__2026-03-07_a", dt.date(2026, 3, 7), "FAILED", now - dt.timedelta(hours=4))
+    _run(engine, "backfill__2026-03-07_b", dt.date(2026, 3, 7), "SUCCESS", now - dt.timedelta(hours=3),
+         dq="PASSED", quarantined=0)
+
+    text = reports.write_summary(engine, settings, days=30).read_text()
+    assert "Read dates 2026-04-21 to 2026-05-20" in text  # the window still follows the last date
+    top = text[:text.index("<h2>")]
+    assert "Needs attention: 1 read date(s) whose latest run did not succeed: 2026-03-05 (DQ_FAILED)" in top
+    assert "0 not successful" not in text
+    attention = text[text.index('<table id="attention">'):]
+    attention = attention[:attention.index("</table>")]
+    assert "backfill__2026-03-05" in attention and "quarantine_share: 40 of 50" in attention
+    assert "2026-03-07" not in attention
+    recent = text[text.index('<table id="recent">'):]
+    recent = recent[:recent.index("</table>")]
+    order = [m for m in re.findall(r"<code>([^<]+)</code>", recent)]
+    assert order[:5] == ["backfill__2026-03-06", "backfill__2026-03-05", "backfill__2026-03-07_b",
+                         "backfill__2026-03-07_a", "scheduled__2026-05-20"]
+    assert "PASSED (2 rows quarantined)" in recent
+
+
+def test_vee_reports_and_the_summary_say_a_pass_with_quarantined_rows(seeded):
+    """`vee reports` and the summary said "PASSED" for a run that went on with 3 rows
+    quarantined while its page said "Failed": they now agree on "PASSED (3 rows quarantined)"."""
+    engine, settings, runs = seeded
+    run_id, folder = runs[DAYS[2]]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE vee.scoring_run SET quarantined = 3 WHERE dag_run_id = :r"),
+                     {"r": run_id})
+    (line,) = [l for l in reports.list_reports(settings) if run_id in l]
+    assert "PASSED (3 rows quarantined)" in line
+    assert "PASSED (3 rows quarantined)" in reports.write_summary(engine, settings).read_text()
+    # without the warehouse, from the folder's run.json
+    (folder / "run.json").write_text(json.dumps({"kind": "nightly", "date": DAYS[2].isoformat(),
+        "run_id": run_id, "outcome": "PASSED", "summary": {"quarantined": 3}}))
+    offline = settings.with_overrides(warehouse_url="postgresql+psycopg2://nobody@127.0.0.1:1/x")
+    (line,) = [l for l in reports.list_reports(offline) if run_id in l]
+    assert "PASSED (3 rows quarantined)" in line

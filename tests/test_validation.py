@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,10 @@ from scoring_fixtures import (
 from vee_tasks.config import RULE_CODES, get_settings
 from vee_tasks.scoring import steps
 from vee_tasks.scoring.errors import DataQualityError
+from vee_tasks.scoring.report import FAILED_ROWS_FILE
 from vee_tasks.scoring.validation import (
     check_names,
+    dq_words,
     load_suite,
     prepare_frame,
     validate_frame,
@@ -190,10 +193,10 @@ def test_volume_check_needs_history_and_bounds_the_ratio():
                                               max_volume_ratio=2.0)
     history = {DAY - dt.timedelta(days=k): 100 for k in range(1, 8)}
     assert volume_check(100, history, settings)[0] is None
-    assert volume_check(30, history, settings)[0].startswith("volume")
-    assert volume_check(250, history, settings)[0].startswith("volume")
+    assert volume_check(30, history, settings)[0].message.startswith("volume")
+    assert volume_check(250, history, settings)[0].message.startswith("volume")
     # a real busy day is for the operator to let through: the message names the settings
-    assert "VEE_MAX_VOLUME_RATIO" in volume_check(250, history, settings)[0]
+    assert "VEE_MAX_VOLUME_RATIO" in volume_check(250, history, settings)[0].message
     short = dict(list(history.items())[:3])
     breach, detail = volume_check(5, short, settings)
     assert breach is None and detail["checked"] is False
@@ -220,6 +223,99 @@ def test_a_million_rows_validate_in_seconds():
     frame.loc[17, "observed_value"] = np.inf
     outcome = validate_frame(frame, DAY, TZ)
     assert outcome.row_failures == {18: ["observed_value_finite"]}
+
+
+# --- the operator's report page ----------------------------------------------------------
+
+
+def _page(report_dir: Path) -> str:
+    return (report_dir / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_report_of_a_run_stopped_by_a_batch_check_says_why_and_what_to_do(tmp_path):
+    """The page an alert links named no batch failure (they were only in run.json and the
+    log): an operator must read at the top the outcome, each failed batch check with its
+    measured value, limit and setting, and the rerun (outside probe)."""
+    settings = get_settings().with_overrides(volume_min_history_days=5)
+    history = {DAY - dt.timedelta(days=k): 20 for k in range(1, 8)}
+    rows = [_row(i) for i in range(1, 72)] + [_row(i, observed_value=math.nan) for i in range(72, 102)]
+    outcome = validate_frame(_frame(rows), DAY, TZ, settings=settings, volume_history=history,
+                             report_dir=tmp_path / "r", run_id="scheduled__2026-03-11T04:00:00+00:00")
+    assert [f.check for f in outcome.batch] == ["volume", "quarantine_share"]
+    page = _page(tmp_path / "r")
+    top = page[: page.index("Rows that failed row checks")]
+    assert "Run stopped: data quality FAILED" in top
+    assert "none of the 101 exceptions of 2026-03-10 was scored" in top
+    assert "101 exceptions: 5.05x the median 20 of the last 7 days" in top
+    assert "0.2x to 5x the median" in top and "VEE_MIN_VOLUME_RATIO / VEE_MAX_VOLUME_RATIO" in top
+    assert "30% (30 of 101 rows failed row checks)" in top
+    assert "at most 20%" in top and "VEE_MAX_QUARANTINE_SHARE" in top
+    assert "airflow tasks clear vee_nightly_scoring -s 2026-03-10 -e 2026-03-10 -y" in top
+    # a run `vee score` started is rerun the same way
+    validate_frame(_frame(rows), DAY, TZ, settings=settings, volume_history=history,
+                   report_dir=tmp_path / "cli", run_id="cli__2026-03-10")
+    assert "vee score --read-date 2026-03-10</code>" in _page(tmp_path / "cli")
+
+
+def test_the_report_names_each_failing_exception_with_what_it_held(tmp_path):
+    """Rows were named by staging number only, failed_rows.csv was not linked, a NaN showed
+    as inf and a window outside the day as -1.0 (the suite's encodings): the page and the CSV
+    show exception id, meter, rule, read date, the checks, and the row's own values."""
+    import csv
+
+    day_start = pd.Timestamp(local(DAY, 0))
+    rows = [_row(i) for i in range(1, 40)] + [
+        _row(41, meter_id="MNAN", observed_value=math.nan),
+        _row(42, meter_id="MEARLY", rule_code="GAP", window_start=day_start - pd.Timedelta(hours=2)),
+        _row(43, meter_id="MNULL", observed_value=None, observed_null=True, expected_value=-math.inf),
+    ]
+    outcome = validate_frame(_frame(rows), DAY, TZ, report_dir=tmp_path / "r")
+    assert outcome.quarantined == 3
+    page = _page(tmp_path / "r")
+    assert '<a href="failed_rows.csv">failed_rows.csv</a>' in page
+    assert ">inf<" not in page and ">-1.0<" not in page
+    assert ("<td>41</td><td>MNAN</td><td>SPIKE</td><td>2026-03-10</td>"
+            "<td>observed_value_finite</td><td>NaN</td><td>3.0</td>") in page
+    assert ("<td>42</td><td>MEARLY</td><td>GAP</td><td>2026-03-10</td><td>window_start_in_day</td>"
+            "<td>12.5</td><td>3.0</td><td>2026-03-09 22:00:00-04:00</td>") in page
+    assert "<td>NULL</td><td>-Infinity</td>" in page
+    with open(tmp_path / "r" / FAILED_ROWS_FILE, newline="", encoding="utf-8") as handle:
+        failed = {int(r["exception_id"]): r for r in csv.DictReader(handle)}
+    assert set(failed) == {41, 42, 43}
+    assert failed[41]["observed_value"] == "NaN" and failed[41]["meter_id"] == "MNAN"
+    assert failed[42]["window_start"] == "2026-03-09 22:00:00-04:00"
+    assert failed[42]["read_date"] == "2026-03-10" and failed[42]["rule_code"] == "GAP"
+    assert failed[43]["failed_checks"] == "observed_value_finite expected_value_finite"
+    assert (failed[43]["observed_value"], failed[43]["expected_value"]) == ("NULL", "-Infinity")
+
+
+def test_a_run_with_quarantined_rows_passed_and_its_page_says_which_were_set_aside(tmp_path):
+    """The page said GX's "Status: Failed" while the run summary said "data quality PASSED"
+    for a run that went on with 3 rows quarantined: both now say what happened."""
+    rows = [_row(i) for i in range(1, 11)] + [_row(i, rule_code="BAD") for i in range(11, 14)]
+    outcome = validate_frame(_frame(rows), DAY, TZ, report_dir=tmp_path / "r")
+    page = _page(tmp_path / "r")
+    assert "Data quality PASSED (3 rows quarantined)" in page
+    assert "The run went on. 3 of the 13 exceptions" in page and "Failed" not in page
+    assert dq_words(outcome.outcome, outcome.quarantined) == "PASSED (3 rows quarantined)"
+    assert dq_words("PASSED", 1) == "PASSED (1 row quarantined)"
+    assert dq_words("PASSED", 0) == "PASSED" and dq_words(None, None) == "not run"
+    clean = validate_frame(_frame(rows[:10]), DAY, TZ, report_dir=tmp_path / "clean")
+    assert "All 10 exceptions of 2026-03-10 passed every check" in _page(tmp_path / "clean")
+    assert clean.failed_rows_path is None and not (tmp_path / "clean" / FAILED_ROWS_FILE).exists()
+
+
+def test_the_report_is_one_small_page_that_needs_no_network(tmp_path):
+    """GX's Data Docs were ~4.1 MB a run, styled from online CDNs (control rooms are often
+    offline): the report is one page with inline styles and nothing fetched."""
+    rows = [_row(i) for i in range(1, 2001)] + [_row(i, rule_code="BAD") for i in range(2001, 2004)]
+    validate_frame(_frame(rows), DAY, TZ, report_dir=tmp_path / "r")
+    files = {p.name: p.stat().st_size for p in (tmp_path / "r").rglob("*") if p.is_file()}
+    assert set(files) == {"index.html", FAILED_ROWS_FILE}
+    assert sum(files.values()) < 50_000
+    page = _page(tmp_path / "r")
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert "<script" not in page and "<link" not in page
 
 
 # --- staged in a real warehouse ----------------------------------------------------------
@@ -312,6 +408,9 @@ def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):
         failed = list(csv.DictReader(handle))
     assert sorted(int(r["exception_id"]) for r in failed) == list(range(100, 130))
     assert {r["failed_checks"] for r in failed} == {"observed_value_finite"}
+    page = Path(run["dq_report_path"]).read_text(encoding="utf-8")
+    assert "Run stopped: data quality FAILED" in page and "60% (30 of 50 rows" in page
+    assert "airflow tasks clear vee_nightly_scoring -s 2026-03-10 -e 2026-03-10 -y" in page
 
     # The MDMS fixes the values and the operator reruns the whole run (same run id): its
     # report folder is written again from scratch. Found in review on 2026-11-27: the failed
@@ -326,7 +425,7 @@ def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):
         rerun = conn.execute(sa.text("SELECT * FROM vee.scoring_run")).mappings().one()
     assert rerun["dq_outcome"] == "PASSED" and rerun["quarantined"] == 0
     assert "failed_rows_file" not in rerun["dq_summary"]
-    assert not (report_dir / steps.FAILED_ROWS_FILE).exists()
+    assert not (report_dir / FAILED_ROWS_FILE).exists()
     assert json.loads((report_dir / "run.json").read_text())["outcome"] == "PASSED"
 
 

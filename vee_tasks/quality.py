@@ -118,7 +118,7 @@ def quiet_gx_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _fresh_report_dir(report_dir: Path) -> None:
+def fresh_report_dir(report_dir: Path) -> None:
     """The run's report folder, emptied: a retried or rerun run writes the same folder, and
     an earlier attempt's pages or failed_rows.csv must not sit beside the new result."""
     import shutil
@@ -164,7 +164,7 @@ def run_checkpoint(
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     actions = []
     if report_dir is not None:
-        _fresh_report_dir(report_dir)
+        fresh_report_dir(report_dir)
         context.add_data_docs_site(
             site_name="vee_reports",
             site_config={

@@ -1,11 +1,13 @@
 """Data-quality reports: the list of kept reports, their retention, and the daily summary page.
 
-Each run (nightly scoring, weekly training) keeps its Great Expectations Data Docs in a folder
-of its own under `settings.reports_dir` (nightly runs also record it in
-`vee.scoring_run.dq_report_path`). This module finds those folders, deletes the ones older
-than `settings.report_retention_days`, and writes `reports_dir/summary/index.html`: one static
-page, plots embedded as PNG, that an operator opens without a server to see 30 days of
-quarantine rates, volumes, auto-apply rates, model versions and run outcomes.
+Each run keeps its data-quality report in a folder of its own under `settings.reports_dir`
+(nightly: one page of our own, vee_tasks.scoring.report, also recorded in
+`vee.scoring_run.dq_report_path`; weekly training: GX's Data Docs). This module finds those
+folders, deletes the ones older than `settings.report_retention_days`, and writes
+`reports_dir/summary/index.html`: one static page, plots embedded as PNG, that an operator
+opens without a server to see 30 days of quarantine rates, volumes, auto-apply rates, model
+versions and run outcomes, and, whatever their read date, the latest runs and every read date
+whose latest run did not succeed (a backfill of an old date must not hide behind the window).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from vee_tasks.config import Settings, get_settings
 log = logging.getLogger(__name__)
 
 SUMMARY_DIR = "summary"
+# The summary lists the latest runs by start time, and read dates whose latest run did not
+# succeed among runs started this many days back (the default report retention: older runs
+# have no report left to open).
+RECENT_RUNS = 20
+ATTENTION_LOOKBACK_DAYS = 90
 RUN_MARKERS = ("index.html", "run.json")
 _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _STATUS_COLOURS = {
@@ -129,6 +136,20 @@ def _date_from(value, folder: Path) -> dt.date | None:
     return None
 
 
+def _outcome_words(status, dq_outcome, quarantined) -> str:
+    """What `vee reports` and the summary say of a run: its status when it did not succeed,
+    else its data quality in validation.dq_words' words ("PASSED (3 rows quarantined)")."""
+    from vee_tasks.scoring.validation import dq_words
+
+    if status and status != "SUCCESS":
+        return str(status).upper()
+    try:
+        quarantined = int(quarantined) if quarantined == quarantined else None  # NaN: unknown
+    except (TypeError, ValueError):
+        quarantined = None
+    return dq_words(dq_outcome or status or "UNKNOWN", quarantined)
+
+
 def collect_reports(settings: Settings | None = None, engine=None) -> list[ReportEntry]:
     """Every report folder still on disk, joined with its run record where there is one."""
     settings = settings or get_settings()
@@ -138,14 +159,12 @@ def collect_reports(settings: Settings | None = None, engine=None) -> list[Repor
         folder = _folder_of(row["dq_report_path"])
         if not folder.exists():
             continue  # removed by retention: not kept any more
-        outcome = row.get("dq_outcome") or row.get("status") or "UNKNOWN"
-        if row.get("status") and row["status"] != "SUCCESS":
-            outcome = row["status"]
+        outcome = _outcome_words(row.get("status"), row.get("dq_outcome"), row.get("quarantined"))
         by_folder[folder.resolve()] = ReportEntry(
             kind="nightly",
             date=_date_from(row.get("read_date"), folder),
             run_id=str(row["dag_run_id"]),
-            outcome=str(outcome).upper(),
+            outcome=outcome,
             path=folder,
         )
     for folder in _marked_folders(reports_dir):
@@ -159,7 +178,9 @@ def collect_reports(settings: Settings | None = None, engine=None) -> list[Repor
             kind=str(kind),
             date=_date_from(meta.get("date") or meta.get("read_date"), folder),
             run_id=str(meta.get("run_id") or folder.name),
-            outcome=str(meta.get("outcome") or "UNKNOWN").upper(),
+            outcome=_outcome_words(None, meta.get("outcome") or "UNKNOWN",
+                                   (meta.get("summary") or {}).get("quarantined")
+                                   if isinstance(meta.get("summary"), dict) else None),
             path=folder,
         )
     return sorted(
@@ -435,6 +456,9 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
             "decisions": read_frame(conn, "queries/report_decisions.sql", params),
             "quarantined_now": read_frame(conn, "queries/report_quarantined_now.sql", params),
             "audit": read_frame(conn, "queries/report_audit.sql", params),
+            "recent": read_frame(conn, "queries/report_recent_runs.sql", {"limit": RECENT_RUNS}),
+            "attention": read_frame(conn, "queries/report_attention.sql",
+                                    {"lookback_days": ATTENTION_LOOKBACK_DAYS}),
         }
     for frame in frames.values():
         if "read_date" in frame:
@@ -446,20 +470,9 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
     summary_dir.mkdir(parents=True, exist_ok=True)
     reports_dir = settings.reports_dir
 
-    run_rows = []
-    for run in frames["runs"].to_dict("records"):
-        link = _href(run.get("dq_report_path"), summary_dir, reports_dir)
-        docs = f'<a href="{html.escape(link)}">Data Docs</a>' if link else "no report"
-        status = _cell(run["status"])
-        run_rows.append(
-            "<tr>"
-            f"<td>{_cell(run['read_date'])}</td><td><code>{_cell(run['dag_run_id'])}</code></td>"
-            f'<td class="s-{status}">{status}</td><td>{_cell(run["dq_outcome"])}</td>'
-            f"<td>{_cell(run['model_version'])}</td><td>{_cell(run['selected'])}</td>"
-            f"<td>{_cell(run['scored'])}</td><td>{_run_quarantined(run)}</td>"
-            f"<td>{_cell(run['auto_applied'])}</td><td>{_cell(run['sent_to_review'])}</td>"
-            f"<td>{docs}</td></tr>"
-        )
+    def table(name: str, empty: str, message: bool = False) -> str:
+        return _runs_table(frames[name], name, empty, summary_dir, reports_dir, message)
+
     training_rows = []
     for entry in collect_reports(settings, engine):
         if entry.kind != "training":
@@ -471,10 +484,15 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
             f'<td><a href="{html.escape(link or "")}">Data Docs</a></td></tr>'
         )
 
-    runs = frames["runs"]
+    # every run the page shows, once: the counts must not say "0 not successful" while a
+    # failed run of a read date outside the window is listed below
+    shown = pd.concat([frames[k][["dag_run_id", "status"]] for k in ("runs", "recent", "attention")
+                       if len(frames[k])] or [pd.DataFrame(columns=["dag_run_id", "status"])])
+    shown = shown.drop_duplicates("dag_run_id")
+    attention = frames["attention"]
     totals = {
-        "runs": len(runs),
-        "failed": int((runs["status"] != "SUCCESS").sum()) if len(runs) else 0,
+        "runs": len(shown),
+        "failed": int((shown["status"] != "SUCCESS").sum()),
         "scored": int(frames["decisions"]["scored"].sum()) if len(frames["decisions"]) else 0,
         "auto": int(frames["decisions"]["auto_applied"].sum()) if len(frames["decisions"]) else 0,
         "quarantined": int(frames["quarantined_now"]["quarantined"].iloc[0]),
@@ -500,18 +518,20 @@ figure {{ margin: 0.5em 0; }}
 </style></head><body>
 <h1>VEE data-quality summary</h1>
 <p>Read dates {since} to {until} ({days} days). Generated {generated}.</p>
-<p>{totals['runs']} nightly run(s), {totals['failed']} not successful;
+{_attention_line(attention)}
+<p>{totals['runs']} nightly run(s) on this page, {totals['failed']} not successful;
 {totals['scored']} exceptions scored, auto-apply rate {auto_rate};
 {totals['quarantined']} exceptions in quarantine now.</p>
 <p id="audit">{audit_line}</p>
 <h2>Trends</h2>
 {images}
-<h2>Nightly runs</h2>
-<table id="runs"><tr><th>read date</th><th>run id</th><th>status</th><th>data quality</th>
-<th>model version</th><th>selected</th><th>scored</th><th>quarantined</th><th>auto-applied</th>
-<th>to review</th><th>report</th></tr>
-{''.join(run_rows) or '<tr><td colspan="11">no runs in this window</td></tr>'}
-</table>
+<h2>Needs attention: read dates whose latest run did not succeed</h2>
+<p>Runs started in the last {ATTENTION_LOOKBACK_DAYS} days, whatever their read date.</p>
+{table("attention", "none: every read date's latest run succeeded", message=True)}
+<h2>Latest runs, by when they started</h2>
+{table("recent", "no runs yet")}
+<h2>Nightly runs for read dates {since} to {until}</h2>
+{table("runs", "no runs in this window")}
 <h2>Training data-quality reports</h2>
 <table id="training"><tr><th>as of</th><th>run id</th><th>outcome</th><th>report</th></tr>
 {''.join(training_rows) or '<tr><td colspan="4">none kept</td></tr>'}
@@ -524,6 +544,49 @@ figure {{ margin: 0.5em 0; }}
     tmp.replace(target)  # readers never see a half-written page
     log.info("data-quality summary written to %s", target)
     return target
+
+
+_RUN_COLUMNS = ("read date", "run id", "started", "status", "data quality", "model version",
+                "selected", "scored", "quarantined", "auto-applied", "to review", "report")
+
+
+def _runs_table(frame, table_id: str, empty: str, summary_dir: Path, reports_dir: Path,
+                message: bool = False) -> str:
+    """One table of nightly runs, each linked to its report (none: stopped before one)."""
+    columns = _RUN_COLUMNS + (("message",) if message else ())
+    rows = []
+    for run in frame.to_dict("records"):
+        link = _href(run.get("dq_report_path"), summary_dir, reports_dir)
+        docs = f'<a href="{html.escape(link)}">report</a>' if link else "no report"
+        status = _cell(run["status"])
+        started = run.get("started_at")
+        started = started.strftime("%Y-%m-%d %H:%M UTC") if hasattr(started, "strftime") else started
+        dq = (_outcome_words("SUCCESS", run.get("dq_outcome"), run.get("quarantined"))
+              if isinstance(run.get("dq_outcome"), str) else "")
+        rows.append(
+            "<tr>"
+            f"<td>{_cell(run['read_date'])}</td><td><code>{_cell(run['dag_run_id'])}</code></td>"
+            f"<td>{_cell(started)}</td>"
+            f'<td class="s-{status}">{status}</td><td>{_cell(dq)}</td>'
+            f"<td>{_cell(run['model_version'])}</td><td>{_cell(run['selected'])}</td>"
+            f"<td>{_cell(run['scored'])}</td><td>{_run_quarantined(run)}</td>"
+            f"<td>{_cell(run['auto_applied'])}</td><td>{_cell(run['sent_to_review'])}</td>"
+            f"<td>{docs}</td>" + (f"<td>{_cell(run.get('message'))}</td>" if message else "")
+            + "</tr>"
+        )
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = "".join(rows) or f'<tr><td colspan="{len(columns)}">{html.escape(empty)}</td></tr>'
+    return f'<table id="{table_id}"><tr>{head}</tr>\n{body}\n</table>'
+
+
+def _attention_line(attention) -> str:
+    """The page's first line when a read date's latest run did not succeed."""
+    if not len(attention):
+        return ""
+    dates = ", ".join(f"{r.read_date} ({r.status})" for r in attention.itertuples())
+    return (f'<p id="attention" class="s-FAILED">Needs attention: {len(attention)} read date(s) '
+            f"whose latest run did not succeed: {html.escape(dates)}. Rerun each once its cause "
+            "is fixed (see the run's report).</p>")
 
 
 def _run_quarantined(run: dict) -> str:

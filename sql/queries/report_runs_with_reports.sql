@@ -1,5 +1,5 @@
 -- Every nightly run that recorded a data-quality report path (to match report folders on disk).
-SELECT dag_run_id, read_date, status, dq_outcome, dq_report_path, started_at
+SELECT dag_run_id, read_date, status, dq_outcome, quarantined, dq_report_path, started_at
 FROM vee.scoring_run
 WHERE dq_report_path IS NOT NULL
 ORDER BY read_date, started_at;

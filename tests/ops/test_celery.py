@@ -69,14 +69,14 @@ def test_nightly_run_on_two_celery_workers_matches_a_local_run(
                         if ti["hostname"].split("@")[0] == worker}
             assert logged == recorded, (worker, logged, recorded)
         # The last task's success callback regenerated the summary page, which links to this
-        # run's Data Docs (the callback may finish just after the run is marked done).
+        # run's report (the callback may finish just after the run is marked done).
         summary = champion_warehouse.data_dir / "reports" / "summary" / "index.html"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (
                 summary.exists() and run["run_id"] in summary.read_text()):
             time.sleep(2)
         page = summary.read_text()
-        assert run["run_id"] in page and 'Data Docs</a>' in page
+        assert run["run_id"] in page and 'report</a>' in page
     finally:
         stack.stop()
         drop_database(server_url, meta_name)

@@ -388,32 +388,6 @@ def _write_marker(report_dir: Path, read_date: dt.date, dag_run_id: str, outcome
     (report_dir / "run.json").write_text(json.dumps(marker, indent=2, default=str), encoding="utf-8")
 
 
-FAILED_ROWS_FILE = "failed_rows.csv"
-
-
-def _write_failed_rows(report_dir: Path, frame, row_failures: dict[int, list[str]]) -> Path | None:
-    """Which exceptions failed which row checks, beside the Data Docs (which name rows only
-    by their staging number): for a run stopped by a batch check this is the only record,
-    since it quarantines nothing and the next run empties the staging table."""
-    if not row_failures:
-        return None
-    import csv
-
-    import pandas as pd
-
-    ids = dict(zip(frame["stage_row"].tolist(), frame["exception_id"].tolist()))
-    report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / FAILED_ROWS_FILE
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["exception_id", "failed_checks"])
-        for stage_row in sorted(row_failures):
-            exception_id = ids.get(stage_row)
-            writer.writerow(["" if pd.isna(exception_id) else exception_id,
-                             " ".join(row_failures[stage_row])])
-    return path
-
-
 def _record_dq_failure(
     engine: Engine, dag_run_id: str, failures: list[str], report_path: str | None,
     selected: int, quarantined: int, summary: dict | None = None,
@@ -450,14 +424,14 @@ def _withdraw_earlier_decisions(conn: Connection, dag_run_id: str) -> None:
 def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Settings | None = None) -> list[int]:
     """Run the GX suite over the staged rows; quarantine failing rows, or stop the run.
 
-    On a batch-level breach: DQ_FAILED in the run record, the Data Docs kept, nothing
+    On a batch-level breach: DQ_FAILED in the run record, the report kept, nothing
     written anywhere else, DataQualityError raised. Otherwise the failing rows are marked in
     the extract and (re)written to vee.quarantined_exception in one transaction, where an
     earlier run's decision on any of them is withdrawn (status OPEN again). Returns the
     shards to score (all of them: an empty shard finishes at once).
     """
     settings = settings or get_settings()
-    from vee_tasks.scoring.validation import preload_great_expectations, validate_frame
+    from vee_tasks.scoring.validation import dq_words, preload_great_expectations, validate_frame
 
     with _step(engine, dag_run_id, "validate"):
         gx_import = preload_great_expectations()
@@ -486,13 +460,12 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             volume_history=counts,
             report_dir=report_dir,
             run_name=f"{read_date.isoformat()}_{dag_run_id}",
+            run_id=dag_run_id,
         )
         summary = outcome.summary()
-        failed_rows = _write_failed_rows(report_dir, frame, outcome.row_failures)
-        if failed_rows is not None:
-            summary["failed_rows_file"] = str(failed_rows)
         _write_marker(report_dir, read_date, dag_run_id, outcome.outcome, summary)
-        log.info("run %s: data quality %s %s", dag_run_id, outcome.outcome, json.dumps(summary, default=str))
+        log.info("run %s: data quality %s %s", dag_run_id, dq_words(outcome.outcome, outcome.quarantined),
+                 json.dumps(summary, default=str))
         if not outcome.passed:
             _record_dq_failure(
                 engine, dag_run_id, outcome.batch_failures, outcome.report_path,
@@ -747,6 +720,8 @@ class ScoringRun:
 
     def describe(self) -> str:
         """The operator's summary: one line of outcome, one of counts, one of where to look."""
+        from vee_tasks.scoring.validation import dq_words
+
         model = f"{self.model_name} v{self.model_version}" if self.model_version else "no model"
         total = sum(v for k, v in self.step_seconds.items() if not k.startswith("score_shard_"))
         shards = [v for k, v in self.step_seconds.items() if k.startswith("score_shard_")]
@@ -756,7 +731,8 @@ class ScoringRun:
             f"  selected {self.selected} = scored {self.scored} + quarantined {self.quarantined}"
             f" + skipped (analyst resolved meanwhile) {self.skipped_analyst}",
             f"  auto-applied {self.auto_applied}, sent to review {self.sent_to_review}; model {model}",
-            f"  data quality {self.dq_outcome or 'not run'}; report {self.dq_report_path or '-'}",
+            f"  data quality {dq_words(self.dq_outcome, self.quarantined)}; "
+            f"report {self.dq_report_path or '-'}",
             f"  steps {total + sum(shards):.1f}s (slowest shard {max(shards, default=0):.1f}s): "
             + ", ".join(f"{k} {v:.1f}s" for k, v in self.step_seconds.items()),
         ]

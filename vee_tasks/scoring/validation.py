@@ -6,8 +6,9 @@ the run may write anything at all.
 Why GX does the row checks itself: GX Core 1.x on a pandas batch is vectorised (a million
 rows, ten expectations: ~0.3 s on this machine) and, with `result_format` COMPLETE and
 `unexpected_index_column_names=['stage_row']`, tells exactly which rows broke which
-expectation. So one suite (`expectations/nightly_exceptions.json`) is both the rule book and
-the Data Docs report, and no second implementation can drift from it. Each expectation's
+expectation. So one suite (`expectations/nightly_exceptions.json`) is the rule book, and its
+results are the run's report (`vee_tasks.scoring.report`: one small offline page, not GX's
+Data Docs), with no second implementation to drift from it. Each expectation's
 `meta.check` is the check name written to `vee.quarantined_exception.failed_checks`;
 `meta.level` says whether it is a row or a batch check.
 
@@ -172,8 +173,8 @@ def prepare_frame(frame: pd.DataFrame, read_date: dt.date, timezone: str) -> pd.
         )
 
     rule = out["rule_code"].astype(object) if "rule_code" in out else pd.Series([None] * n)
-    # Escaped for the Data Docs, which print unexpected values as raw HTML; the contract's
-    # codes need no escaping, so the check itself is unchanged.
+    # Escaped as GX's renderers print unexpected values as raw HTML (the run's page shows the
+    # row's own rule_code, escaped there); the contract's codes need no escaping.
     out["rule_code_checked"] = html_safe_text(rule.where(rule.notna(), "").astype(str))
 
     for name in ("observed", "expected"):
@@ -211,6 +212,45 @@ def prepare_frame(frame: pd.DataFrame, read_date: dt.date, timezone: str) -> pd.
 # --- running the suite -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BatchFailure:
+    """One breached batch check, in the parts an operator's page shows: what was measured,
+    the limit, and the setting that widens it (None: no setting can, the data must change)."""
+
+    check: str
+    measured: str
+    limit: str
+    setting: str | None
+    message: str  # the one line for logs, the run record and the alert
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One expectation of the suite as it ran: the report's table of checks."""
+
+    check: str
+    level: str
+    expectation: str  # GX's type and arguments, e.g. "expect_column_values_to_be_in_set(...)"
+    notes: str
+    success: bool
+    failing_rows: int | None  # row checks: rows failing; batch checks: None
+    observed: str | None = None  # batch checks: GX's observed value; or the error
+
+
+def dq_words(outcome: str | None, quarantined: int | None) -> str:
+    """A run's data-quality outcome in the words every page and list uses: "PASSED" alone
+    only when no row was set aside (a run with quarantined rows passed, but not cleanly)."""
+    if not outcome:
+        return "not run"
+    outcome = str(outcome).upper()
+    if outcome == "PASSED" and quarantined:
+        return f"PASSED ({quarantined} row{'s' if quarantined != 1 else ''} quarantined)"
+    return outcome
+
+
 @dataclass
 class ValidationOutcome:
     """What validation found: per-row failures, batch breaches, counts and the report."""
@@ -218,9 +258,16 @@ class ValidationOutcome:
     selected: int
     row_failures: dict[int, list[str]]  # stage_row -> failed check names
     check_counts: dict[str, int]  # check -> rows failing it
-    batch_failures: list[str]  # human-readable, one per breached batch check
+    batch: list[BatchFailure]  # one per breached batch check
     report_path: str | None = None
     volume: dict = field(default_factory=dict)
+    checks: list[CheckResult] = field(default_factory=list)
+    failed_rows_path: str | None = None
+
+    @property
+    def batch_failures(self) -> list[str]:
+        """The breached batch checks, one line each."""
+        return [failure.message for failure in self.batch]
 
     @property
     def quarantined(self) -> int:
@@ -228,22 +275,26 @@ class ValidationOutcome:
 
     @property
     def passed(self) -> bool:
-        return not self.batch_failures
+        return not self.batch
 
     @property
     def outcome(self) -> str:
         return "PASSED" if self.passed else "FAILED"
 
     def summary(self) -> dict:
-        return {
+        summary = {
             "outcome": self.outcome,
             "selected": self.selected,
             "quarantined": self.quarantined,
             "check_counts": self.check_counts,
             "batch_failures": self.batch_failures,
+            "batch_checks": [vars(failure) for failure in self.batch],
             "volume": self.volume,
             "report_path": self.report_path,
         }
+        if self.failed_rows_path:
+            summary["failed_rows_file"] = self.failed_rows_path
+        return summary
 
 
 def preload_great_expectations():
@@ -266,18 +317,24 @@ def preload_great_expectations():
     return thread
 
 
+def _expectation_text(config) -> str:
+    kwargs = {k: v for k, v in (config.kwargs or {}).items() if k != "batch_id"}
+    return f"{config.type}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
 def run_suite(
-    prepared: pd.DataFrame, report_dir: Path | None = None, run_name: str = "nightly"
-) -> tuple[dict[int, list[str]], dict[str, int], list[str], str | None]:
-    """Validate a prepared frame with the stored suite; build Data Docs into report_dir.
+    prepared: pd.DataFrame, run_name: str = "nightly"
+) -> tuple[dict[int, list[str]], dict[str, int], list[BatchFailure], list[CheckResult]]:
+    """Validate a prepared frame with the stored suite (no Data Docs: the run's report is
+    written by vee_tasks.scoring.report from these results).
 
     Returns (row failures by stage_row, failing-row counts by check, breached batch checks,
-    path of the Data Docs index or None).
+    every expectation's result).
     """
     validation = run_checkpoint(
         prepared,
         load_suite(),
-        report_dir,
+        None,
         {
             "result_format": "COMPLETE",
             "unexpected_index_column_names": ["stage_row"],
@@ -288,33 +345,47 @@ def run_suite(
     )
     failures: dict[int, list[str]] = {}
     counts: dict[str, int] = {}
-    batch: list[str] = []
+    batch: list[BatchFailure] = []
+    checks: list[CheckResult] = []
     for item in validation.results:
-        meta = item.expectation_config.meta or {}
-        check = meta.get("check") or item.expectation_config.type
+        config = item.expectation_config
+        meta = config.meta or {}
+        check = meta.get("check") or config.type
         level = meta.get("level", "row")
+        result = dict(
+            check=check, level=level, expectation=_expectation_text(config),
+            notes=str(meta.get("notes") or ""),
+        )
         if item.exception_info and item.exception_info.get("raised_exception"):
             message = item.exception_info.get("exception_message")
-            batch.append(f"{check}: expectation could not run ({message})")
+            batch.append(BatchFailure(
+                check, f"the expectation could not run: {message}", _expectation_text(config),
+                None, f"{check}: expectation could not run ({message})",
+            ))
+            checks.append(CheckResult(**result, success=False, failing_rows=None,
+                                      observed=f"could not run: {message}"))
             continue
         if level == "batch":
+            observed = item.result.get("observed_value")
             if not item.success:
-                batch.append(f"{check}: {item.result.get('observed_value')}")
+                batch.append(BatchFailure(
+                    check, str(observed), _expectation_text(config), None, f"{check}: {observed}",
+                ))
+            checks.append(CheckResult(**result, success=bool(item.success), failing_rows=None,
+                                      observed=None if observed is None else str(observed)))
             continue
         rows = item.result.get("unexpected_index_list") or []
         counts.setdefault(check, 0)
         for row in rows:
             stage_row = int(row["stage_row"]) if isinstance(row, Mapping) else int(row)
             failures.setdefault(stage_row, []).append(check)
+        checks.append(CheckResult(**result, success=bool(item.success),
+                                  failing_rows=int(item.result.get("unexpected_count") or 0)))
     # rows failing each check (a check may have several expectations: count rows once)
-    for checks in failures.values():
-        for check in set(checks):
+    for checks_of_row in failures.values():
+        for check in set(checks_of_row):
             counts[check] = counts.get(check, 0) + 1
-    report_path = None
-    if report_dir is not None:
-        index = report_dir / "index.html"
-        report_path = str(index) if index.exists() else str(report_dir)
-    return failures, counts, batch, report_path
+    return failures, counts, batch, checks
 
 
 # --- batch checks ----------------------------------------------------------------------
@@ -322,7 +393,7 @@ def run_suite(
 
 def volume_check(
     today: int, history: Mapping[dt.date, int], settings: Settings
-) -> tuple[str | None, dict]:
+) -> tuple[BatchFailure | None, dict]:
     """Today's count against the median of recent days that had exceptions.
 
     Skipped (None) with fewer than settings.volume_min_history_days such days: a new
@@ -337,16 +408,19 @@ def volume_check(
     ratio = today / median if median else float("inf")
     detail.update(checked=True, median=median, ratio=round(ratio, 4))
     if ratio < settings.min_volume_ratio or ratio > settings.max_volume_ratio:
-        return (
+        measured = f"{today} exceptions: {ratio:.2f}x the median {median:g} of the last {len(counts)} days"
+        limit = f"{settings.min_volume_ratio:g}x to {settings.max_volume_ratio:g}x the median"
+        return BatchFailure(
+            VOLUME_CHECK, measured, limit, "VEE_MIN_VOLUME_RATIO / VEE_MAX_VOLUME_RATIO",
             f"{VOLUME_CHECK}: {today} exceptions is {ratio:.2f}x the median {median:g} of the "
             f"last {len(counts)} days (allowed {settings.min_volume_ratio:g}x-"
             f"{settings.max_volume_ratio:g}x); if the day is real (an outage, a heat wave), "
-            "rerun it with VEE_MIN_VOLUME_RATIO / VEE_MAX_VOLUME_RATIO widened"
+            "rerun it with VEE_MIN_VOLUME_RATIO / VEE_MAX_VOLUME_RATIO widened",
         ), detail
     return None, detail
 
 
-def quarantine_share_check(selected: int, quarantined: int, settings: Settings) -> str | None:
+def quarantine_share_check(selected: int, quarantined: int, settings: Settings) -> BatchFailure | None:
     """The batch fails when more than max_quarantine_share of its rows failed row checks,
     and at least quarantine_share_min_rows did (3 bad rows of 13 are quarantined, the rest
     scored)."""
@@ -354,10 +428,15 @@ def quarantine_share_check(selected: int, quarantined: int, settings: Settings) 
         return None
     share = quarantined / selected
     if share > settings.max_quarantine_share:
-        return (
+        return BatchFailure(
+            QUARANTINE_SHARE_CHECK,
+            f"{share:.0%} ({quarantined} of {selected} rows failed row checks)",
+            f"at most {settings.max_quarantine_share:.0%} (checked from "
+            f"{settings.quarantine_share_min_rows} failing rows on)",
+            "VEE_MAX_QUARANTINE_SHARE",
             f"{QUARANTINE_SHARE_CHECK}: {quarantined} of {selected} rows ({share:.0%}) failed "
             f"row checks (allowed {settings.max_quarantine_share:.0%}, "
-            "VEE_MAX_QUARANTINE_SHARE): see the report's failed checks"
+            "VEE_MAX_QUARANTINE_SHARE): see the report's failed checks",
         )
     return None
 
@@ -372,12 +451,17 @@ def validate_frame(
     volume_history: Mapping[dt.date, int] | None = None,
     report_dir: Path | None = None,
     run_name: str = "nightly",
+    run_id: str | None = None,
 ) -> ValidationOutcome:
-    """Row and batch checks of one read date's extracted exceptions (no database access)."""
+    """Row and batch checks of one read date's extracted exceptions (no database access).
+
+    With `report_dir`: the folder is emptied and the operator's report written into it
+    (index.html, and failed_rows.csv when rows failed); `run_id` names the run there.
+    """
     settings = settings or get_settings()
     timezone = timezone or settings.timezone
     prepared = prepare_frame(frame, read_date, timezone)
-    failures, counts, batch, report_path = run_suite(prepared, report_dir, run_name)
+    failures, counts, batch, checks = run_suite(prepared, run_name)
     selected = len(prepared)
     volume_detail: dict = {}
     if volume_history is not None:
@@ -389,11 +473,20 @@ def validate_frame(
     share = quarantine_share_check(selected, len(failures), settings)
     if share:
         batch.append(share)
-    return ValidationOutcome(
+    outcome = ValidationOutcome(
         selected=selected,
         row_failures={k: sorted(set(v), key=v.index) for k, v in failures.items()},
         check_counts=counts,
-        batch_failures=batch,
-        report_path=report_path,
+        batch=batch,
         volume=volume_detail,
+        checks=checks,
     )
+    if report_dir is not None:
+        from vee_tasks.scoring.report import write_report
+
+        index, failed_rows = write_report(
+            Path(report_dir), prepared, outcome, read_date, timezone, run_id or run_name
+        )
+        outcome.report_path = str(index)
+        outcome.failed_rows_path = str(failed_rows) if failed_rows else None
+    return outcome

@@ -1,0 +1,7 @@
+-- The latest nightly runs by when they started, whatever their read date (summary page): a
+-- backfill of an old date shows here even when the window of read dates ends later.
+SELECT dag_run_id, read_date, status, model_name, model_version, selected, scored, quarantined,
+       auto_applied, sent_to_review, dq_outcome, dq_report_path, message, started_at, finished_at
+FROM vee.scoring_run
+ORDER BY started_at DESC, dag_run_id
+LIMIT :limit;
