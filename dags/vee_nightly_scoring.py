@@ -23,7 +23,7 @@ local midnight falls after B 00:00 UTC), so keep `AIRFLOW__CORE__DEFAULT_TIMEZON
 4. `validate`: the Great Expectations suite `expectations/nightly_exceptions.json`. Rows that
    fail a row check go to `vee.quarantined_exception` with the failed checks' names and stay
    OPEN. A batch breach (schema, volume against recent days, too many quarantined rows)
-   fails the run as DQ_FAILED before anything is written. Data Docs:
+   fails the run as DQ_FAILED before anything is written. Report page:
    `<reports_dir>/nightly/<read date>/<run id>/index.html`.
 5. `refresh_usage_rollup` (beside 3-4): rolls up the settled days of the read date's usage
    lookback not yet in `vee.meter_daily`, for every meter (usually one day a night), so the
