@@ -284,16 +284,19 @@ def test_csv_copy_frame_reads_what_the_driver_reads_whatever_the_server_prints(e
         "CASE n WHEN 2 THEN NULL ELSE 'a \"b\", c' || chr(10) || 'é' || n END AS note, "
         "CASE n WHEN 3 THEN NULL ELSE DATE '2026-03-01' + n END AS day, "
         "TIMESTAMPTZ '2026-03-08 01:30:00.123456-05' + n * INTERVAL '1 hour' AS at, "
-        "CASE n WHEN 1 THEN CAST('NaN' AS float8) ELSE 1.0 / 3 + n END AS value "
+        "CASE n WHEN 1 THEN CAST('NaN' AS float8) ELSE 1.0 / 3 + n END AS value, "
+        "'' AS empty, TIMESTAMPTZ '1880-01-01 00:00:00+00' AS old "
         "FROM generate_series(1, 3) n"
     )
     real_sql_text = warehouse.sql_text
     monkeypatch.setattr(warehouse, "sql_text", lambda name: query if name == "q" else real_sql_text(name))
     types = {"id": pa.int64(), "note": pa.string(), "day": pa.date32(),
-             "at": pa.timestamp("us", tz="UTC"), "value": pa.float64()}
+             "at": pa.timestamp("us", tz="UTC"), "value": pa.float64(), "empty": pa.string(),
+             "old": pa.timestamp("us", tz="UTC")}
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(query).fetchall()
-        conn.exec_driver_sql("SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Asia/Kolkata'; "
+        # Toronto's offset in 1880 has seconds (-05:17:32), which Arrow cannot parse
+        conn.exec_driver_sql("SET DateStyle = 'SQL, DMY'; SET TimeZone = 'America/Toronto'; "
                              "SET extra_float_digits = -3")
         conn.commit()
         try:
@@ -312,6 +315,8 @@ def test_csv_copy_frame_reads_what_the_driver_reads_whatever_the_server_prints(e
     assert frame["day"].tolist()[:2] == [r.day for r in rows][:2] and pd.isna(frame["day"][2])
     assert [t.to_pydatetime() for t in frame["at"]] == [r.at for r in rows]
     assert np.isnan(frame["value"][0]) and frame["value"].tolist()[1:] == [r.value for r in rows][1:]
+    assert frame["empty"].tolist() == ["", "", ""]  # an empty text is not NULL
+    assert [t.to_pydatetime() for t in frame["old"]] == [r.old for r in rows]
 
 
 def test_context_rows_join_their_exceptions_and_a_missing_context_fails():

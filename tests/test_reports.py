@@ -321,3 +321,26 @@ def test_vee_reports_and_the_summary_say_a_pass_with_quarantined_rows(seeded):
     offline = settings.with_overrides(warehouse_url="postgresql+psycopg2://nobody@127.0.0.1:1/x")
     (line,) = [l for l in reports.list_reports(offline) if run_id in l]
     assert "PASSED (3 rows quarantined)" in line
+
+
+def test_run_starts_are_shown_in_utc_whatever_zone_the_driver_gives():
+    """The driver gives timestamps in the server's TimeZone (an embedded PostgreSQL takes
+    the machine's): 21:00 in Toronto was printed "21:00 UTC" (reviewed 2026-11-27)."""
+    from zoneinfo import ZoneInfo
+
+    toronto = dt.datetime(2026, 3, 1, 21, 0, tzinfo=ZoneInfo("America/Toronto"))
+    assert reports._utc_text(toronto) == "2026-03-02 02:00 UTC"
+    assert reports._utc_text(None) == ""
+
+
+def test_the_rerun_a_report_gives_follows_who_started_the_run():
+    """A run `vee score --run-id X` started was told to clear an Airflow run (reviewed
+    2026-11-27)."""
+    from vee_tasks.scoring.report import rerun_command
+
+    day = dt.date(2026, 3, 1)
+    assert rerun_command(day, "cli__2026-03-01") == "vee score --read-date 2026-03-01"
+    assert rerun_command(day, "nightly-fix") == "vee score --read-date 2026-03-01 --run-id nightly-fix"
+    for airflow_run in ("manual__2026-03-02T05:00:00+00:00", "scheduled__2026-03-02T05:00:00+00:00",
+                        "backfill__2026-03-02T05:00:00+00:00"):
+        assert rerun_command(day, airflow_run).startswith("airflow tasks clear vee_nightly_scoring -s 2026-03-01")

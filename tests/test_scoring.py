@@ -395,6 +395,48 @@ def test_a_champion_trained_on_another_warehouse_scores_nothing_here_until_adopt
                                    warehouse_identity(conn)) is None
 
 
+def test_an_attempt_that_fails_before_its_report_leaves_no_earlier_report(cloned_world, scoring_world,
+                                                                          monkeypatch):
+    """A retry of validate that failed before writing its page left the earlier attempt's
+    page ("PASSED") in place, and `vee reports` showed it (reviewed 2026-11-27)."""
+    engine, day = cloned_world, scoring_world.days[-6]
+    settings = get_settings()
+    steps.start_run(engine, "stale_report", day)
+    steps.resolve_champion(engine, "stale_report", settings)
+    steps.extract(engine, "stale_report", day, settings)
+    report_dir = steps.report_dir_for(settings, day, "stale_report")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "index.html").write_text("an earlier attempt: PASSED")
+
+    def lost_connection(*args, **kwargs):
+        raise ConnectionError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(steps, "read_extract_frame", lost_connection)
+    with pytest.raises(ConnectionError):
+        steps.validate(engine, "stale_report", day, settings)
+    assert not (report_dir / "index.html").exists()
+
+
+def test_an_operator_rolls_the_champion_back_with_one_command(world_engine, scoring_world, capsys):
+    """`vee model champion N`: the next run pins version N (the README's earlier recipe
+    used an unset MLFLOW_TRACKING_URI; reviewed 2026-11-27)."""
+    from vee_tasks.cli import main
+
+    settings = get_settings()
+    client = registry.configure(settings)
+    name = settings.registered_model_name
+    source = client.get_model_version(name, scoring_world.version)
+    other = client.create_model_version(name, source.source, run_id=source.run_id, tags=source.tags)
+    try:
+        assert main(["model", "champion", str(other.version)]) == 0
+        assert registry.resolve_champion_version(settings) == str(other.version)
+        assert "made champion by an operator" in registry.version_info(other.version, settings).tags[registry.TAG_REASON]
+        assert main(["model", "champion", "999"]) == 2
+        assert "no version '999'" in capsys.readouterr().err
+    finally:
+        client.set_registered_model_alias(name, "champion", scoring_world.version)
+
+
 def test_every_shard_scores_with_the_pinned_version_when_the_alias_moves(world_engine, scoring_world):
     """The champion alias moves to another version after the run resolved it: the shards
     still load and record the pinned one."""

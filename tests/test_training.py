@@ -284,9 +284,34 @@ def test_the_training_digest_ignores_rounding_noise_and_sees_changed_data():
     changed = frame.copy()
     changed.loc[10, "hist_mean"] *= 1.001
     assert frame_digest(changed) != digest
+    cancelled = frame.copy()  # a sum that cancels: 1e-17 one way, 0 the other
+    cancelled.loc[0, "hist_mean"] = 1e-17
+    assert frame_digest(cancelled) == digest
     relabelled = frame.copy()
     relabelled.loc[10, "resolution_code"] = "EDIT" if frame.loc[10, "resolution_code"] != "EDIT" else "ACCEPT"
     assert frame_digest(relabelled) != digest
+
+
+def test_a_rerun_reuses_only_its_own_warehouses_version():
+    """The same run id and training set on another warehouse (the README's `vee simulate`
+    on two warehouses) reused the first one's version, tagged with the first warehouse, and
+    made it champion: the nightly then refused it (reviewed 2026-11-27)."""
+    from types import SimpleNamespace
+
+    from vee_tasks.training.register import TAG_DIGEST, TAG_TRAINING_RUN, _existing_version
+
+    def version(number, warehouse):
+        tags = {TAG_TRAINING_RUN: "cli__2026-09-29", TAG_DIGEST: "d1"}
+        if warehouse:
+            tags[registry.TAG_WAREHOUSE] = warehouse
+        return SimpleNamespace(version=number, tags=tags)
+
+    client = SimpleNamespace(search_model_versions=lambda _: [version("1", "demo")])
+    assert _existing_version(client, "m", "cli__2026-09-29", "d1", "mine") is None
+    assert _existing_version(client, "m", "cli__2026-09-29", "d1", "demo").version == "1"
+    assert _existing_version(client, "m", "cli__2026-09-29", "d2", "demo") is None
+    older = SimpleNamespace(search_model_versions=lambda _: [version("1", None)])
+    assert _existing_version(older, "m", "cli__2026-09-29", "d1", "mine").version == "1"
 
 
 def test_a_champion_trained_on_another_warehouse_is_not_this_ones_to_keep():

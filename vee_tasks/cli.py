@@ -35,7 +35,8 @@ def _engine(upgrade: bool = False, with_mdm: bool = False):
     engine = get_engine()
     check_reachable(engine)
     if upgrade:
-        migrations.upgrade(engine, with_mdm=with_mdm)
+        # grants are `vee db upgrade`'s: this command may run as a least-privileged login
+        migrations.upgrade(engine, with_mdm=with_mdm, grant_missing=False)
     return engine
 
 
@@ -218,6 +219,19 @@ def cmd_model_adopt(args) -> int:
     return 0
 
 
+def cmd_model_champion(args) -> int:
+    """Move alias `champion` to a version (a rollback)."""
+    from vee_tasks import registry
+
+    try:
+        registry.make_champion(args.version)
+    except registry.RegistryError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{get_settings().registered_model_name} version {args.version} is the champion: "
+          "the next nightly run scores with it")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------
 
 
@@ -278,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
         "nightly run refuses a champion trained elsewhere)")
     adopt.add_argument("version", help="the version number in the registry")
     adopt.set_defaults(func=cmd_model_adopt)
+    champion = model_sub.add_parser(
+        "champion", help="move alias champion to a version (roll back to an earlier model)")
+    champion.add_argument("version", help="the version number in the registry")
+    champion.set_defaults(func=cmd_model_champion)
 
     sub.add_parser("reports", help="list data-quality reports").set_defaults(func=cmd_reports)
 

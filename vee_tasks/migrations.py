@@ -86,12 +86,15 @@ def discover(track: str) -> list[Migration]:
     return found
 
 
-def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
-    """Apply pending migrations; returns what was applied (empty when up to date)."""
+def upgrade(engine: Engine, with_mdm: bool = False, grant_missing: bool = True) -> list[Migration]:
+    """Apply pending migrations; returns what was applied (empty when up to date). With
+    `grant_missing` (`vee db upgrade`; not the upgrade `vee score` and `vee train` make
+    first, which may run as a least-privileged login), also the missing grants on mdm."""
     tracks = [t for t in TRACKS_IN_ORDER if with_mdm or t != "mdm"]
     if _up_to_date(engine, tracks):
         # Nothing to do: no DDL at all, so a least-privilege login (vee_scoring) may call this.
-        _grant_on_mdm_if_missing(engine)
+        if grant_missing:
+            _grant_on_mdm_if_missing(engine)
         return []
     applied_now: list[Migration] = []
     with engine.begin() as conn:
@@ -133,7 +136,8 @@ def upgrade(engine: Engine, with_mdm: bool = False) -> list[Migration]:
                         "checksum": migration.checksum,
                     },
                 )
-    _grant_on_mdm_if_missing(engine)
+    if grant_missing:
+        _grant_on_mdm_if_missing(engine)
     return applied_now
 
 
@@ -154,6 +158,9 @@ def _grant_on_mdm_if_missing(engine: Engine) -> None:
     if not missing_mdm_grants(engine):
         return
     with engine.begin() as conn:
+        # one granter at a time: concurrent GRANTs on one object fail ("tuple concurrently
+        # updated")
+        execute_sql_file(conn, "queries/migration_lock.sql", {"lock_key": _ADVISORY_LOCK_KEY})
         notices = _server_notices(conn)
         run_script(conn, sql_text("queries/grants_mdm_apply.sql"))
         _report_notices("grants on mdm", notices)

@@ -229,6 +229,27 @@ def adopt_version(version: str, warehouse_id: str, settings: Settings | None = N
         settings.registered_model_name, str(version), TAG_ADOPTED_PREFIX + warehouse_id, "true")
 
 
+def make_champion(version: str, settings: Settings | None = None) -> None:
+    """Move alias `champion` to `version`: an operator's rollback (the next nightly run
+    scores with it). The version's decision tags say who decided."""
+    from vee_tasks.config import CHALLENGER_ALIAS
+
+    settings = settings or get_settings()
+    version_info(version, settings)  # a clear error for a version that does not exist
+    client = configure(settings)
+    name = settings.registered_model_name
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+    client.set_model_version_tag(name, str(version), TAG_DECISION, "champion")
+    client.set_model_version_tag(name, str(version), TAG_REASON,
+                                 "made champion by an operator (vee model champion)")
+    try:
+        if str(client.get_model_version_by_alias(name, CHALLENGER_ALIAS).version) == str(version):
+            client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
+    except Exception as exc:  # noqa: BLE001 - no challenger alias: nothing to clear
+        if not is_missing(exc):
+            raise
+
+
 def version_info(version: str, settings: Settings | None = None):
     """The MLflow ModelVersion entity (tags, run id, aliases)."""
     from mlflow.exceptions import MlflowException

@@ -550,6 +550,21 @@ _RUN_COLUMNS = ("read date", "run id", "started", "status", "data quality", "mod
                 "selected", "scored", "quarantined", "auto-applied", "to review", "report")
 
 
+def _utc_text(moment) -> str:
+    """A run's start in UTC, whatever zone the driver gave it in (the server's TimeZone: an
+    embedded PostgreSQL takes the machine's; reviewed 2026-11-27: local times said "UTC")."""
+    if hasattr(moment, "to_pydatetime"):  # a pandas Timestamp
+        moment = moment.to_pydatetime()
+    if isinstance(moment, dt.datetime):
+        try:
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(dt.timezone.utc)
+            return moment.strftime("%Y-%m-%d %H:%M UTC")
+        except ValueError:  # NaT
+            return ""
+    return "" if moment is None else str(moment)
+
+
 def _runs_table(frame, table_id: str, empty: str, summary_dir: Path, reports_dir: Path,
                 message: bool = False) -> str:
     """One table of nightly runs, each linked to its report (none: stopped before one)."""
@@ -560,7 +575,7 @@ def _runs_table(frame, table_id: str, empty: str, summary_dir: Path, reports_dir
         docs = f'<a href="{html.escape(link)}">report</a>' if link else "no report"
         status = _cell(run["status"])
         started = run.get("started_at")
-        started = started.strftime("%Y-%m-%d %H:%M UTC") if hasattr(started, "strftime") else started
+        started = _utc_text(started)
         dq = (_outcome_words("SUCCESS", run.get("dq_outcome"), run.get("quarantined"))
               if isinstance(run.get("dq_outcome"), str) else "")
         rows.append(

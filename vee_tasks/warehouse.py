@@ -419,9 +419,10 @@ def read_frame(conn: Connection, name: str, params: Mapping[str, Any] | None = N
 
 
 # How COPY prints values for Arrow's CSV reader, for the current transaction only: ISO dates
-# and timestamps with their offset (a server's DateStyle may be e.g. 'SQL, DMY'), and floats
-# in their shortest exact form (a server may set extra_float_digits below 1).
-_COPY_TEXT_SETTINGS = {"DateStyle": "ISO, YMD", "extra_float_digits": "1"}
+# and timestamps (a server's DateStyle may be e.g. 'SQL, DMY'), in UTC (a zone's historic
+# offsets have seconds, e.g. -05:17:32, which Arrow does not parse), and floats in their
+# shortest exact form (a server may set extra_float_digits below 1).
+_COPY_TEXT_SETTINGS = {"DateStyle": "ISO, YMD", "extra_float_digits": "1", "TimeZone": "UTC"}
 
 
 def copy_query_frame(conn: Connection, name: str, params: Mapping[str, Any] | None,
@@ -447,7 +448,7 @@ def copy_query_frame(conn: Connection, name: str, params: Mapping[str, Any] | No
         buffer,
         convert_options=pa_csv.ConvertOptions(
             column_types=dict(column_types), null_values=[""], true_values=["t"],
-            false_values=["f"], strings_can_be_null=True,
+            false_values=["f"], strings_can_be_null=True, quoted_strings_can_be_null=False,
         ),
     )
     unexpected = set(table.column_names) ^ set(column_types)

@@ -22,6 +22,10 @@ from vee_tasks.config import NIGHTLY_DAG_ID
 from vee_tasks.quality import fresh_report_dir
 
 FAILED_ROWS_FILE = "failed_rows.csv"
+# Run ids Airflow gives its DAG runs (its DagRunType values); any other run was started by
+# `vee score` (cli__<date>, or the --run-id given).
+AIRFLOW_RUN_ID_PREFIXES = ("manual__", "scheduled__", "backfill__", "asset_triggered__",
+                           "asset_materialization__", "dataset_triggered__")
 # Failing rows listed on the page itself; all of them are in failed_rows.csv.
 PAGE_ROWS = 200
 FAILED_ROW_COLUMNS = (
@@ -124,7 +128,7 @@ def rerun_command(read_date: dt.date, run_id: str) -> str:
     """How this run is rerun: `vee score` for a run it started, else clearing the Airflow run
     (every task of it, as steps._refuse_finished says)."""
     day = read_date.isoformat()
-    if run_id.startswith("cli__"):
+    if not run_id.startswith(AIRFLOW_RUN_ID_PREFIXES):
         extra = "" if run_id == f"cli__{day}" else f" --run-id {run_id}"
         return f"vee score --read-date {day}{extra}"
     return f"airflow tasks clear {NIGHTLY_DAG_ID} -s {day} -e {day} -y"

@@ -439,6 +439,11 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             with engine.connect() as conn:
                 run = _run_row(conn, dag_run_id)
                 _refuse_finished(run, dag_run_id, "validate", also=("DQ_FAILED",))
+                # an earlier attempt's page ("PASSED") must not outlive this one failing
+                # before it writes its own (reviewed 2026-11-27)
+                from vee_tasks.quality import fresh_report_dir
+
+                fresh_report_dir(report_dir_for(settings, read_date, dag_run_id))
                 frame = read_extract_frame(conn, dag_run_id)
                 _require_staged(run, len(frame), dag_run_id, "validate")
                 history_rows = _q(

@@ -242,6 +242,9 @@ def build_training_frame(
 # version (outside probe, 2026-11-27). Six digits leave such noise out (a last-bit change
 # crosses a rounding boundary about once in 10**9 values) and keep a corrected read in.
 DIGEST_SIGNIFICANT_DIGITS = 6
+# ... and below this size a float is 0: a sum that cancels (a day of import and export, a
+# share of ~0) is 1e-17 one way and 0 the other.
+DIGEST_ZERO_BELOW = 1e-9
 
 
 def _significant(values: np.ndarray, digits: int) -> np.ndarray:
@@ -261,7 +264,9 @@ def frame_digest(frame: pd.DataFrame) -> str:
 
     frame = frame.drop(columns=["split"], errors="ignore").copy()
     for column in frame.columns[[pd.api.types.is_float_dtype(t) for t in frame.dtypes]]:
-        frame[column] = _significant(frame[column].to_numpy(), DIGEST_SIGNIFICANT_DIGITS)
+        values = frame[column].to_numpy(dtype="float64")
+        values = np.where(np.abs(values) < DIGEST_ZERO_BELOW, 0.0, values)
+        frame[column] = _significant(values, DIGEST_SIGNIFICANT_DIGITS)
     hashed = pd.util.hash_pandas_object(frame, index=False)
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:20]
 

@@ -60,13 +60,20 @@ def _run_versions(client, name: str, run_id: str) -> list:
             if v.tags.get(TAG_TRAINING_RUN) == run_id]
 
 
-def _existing_version(client, name: str, run_id: str, digest: str | None = None):
-    """The version this training run registered from the same training set, if any: a rerun
-    on other data (`vee train` again after the labels were fixed) is a new model, and gets
-    a version of its own rather than the old model with the new evaluation's decision."""
+def _existing_version(client, name: str, run_id: str, digest: str | None = None,
+                      warehouse_id: str | None = None):
+    """The version this training run registered from the same training set on the same
+    warehouse, if any: a rerun on other data (`vee train` again after the labels were fixed)
+    is a new model, and gets a version of its own rather than the old model with the new
+    evaluation's decision; so is one on another warehouse holding the same data (the
+    README's `vee simulate` on two warehouses; reviewed 2026-11-27), whose version would
+    carry the other's warehouse tag."""
     for v in _run_versions(client, name, run_id):
-        if digest is None or v.tags.get(TAG_DIGEST) in (None, digest):
-            return v
+        if digest is not None and v.tags.get(TAG_DIGEST) not in (None, digest):
+            continue
+        if warehouse_id and v.tags.get(TAG_WAREHOUSE) not in (None, warehouse_id):
+            continue
+        return v
     return None
 
 
@@ -146,7 +153,8 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     experiment_id = ensure_experiment(settings)
 
     # this run, registered before from the same training set
-    existing = _existing_version(client, name, ctx["run_id"], frame_info["digest"])
+    existing = _existing_version(client, name, ctx["run_id"], frame_info["digest"],
+                                 ctx.get("warehouse_id"))
     version = existing
     parent_run_id = version.run_id if version is not None else None
     chosen_result = _read_json(run_dir / "candidates" / chosen / "result.json")
