@@ -166,12 +166,20 @@ def _apply_env(mp: pytest.MonkeyPatch, env: dict[str, str]) -> None:
     registry.clear_cache()
 
 
+_WORLDS_BUILT: list[bool] = []
+
+
 @pytest.fixture(scope="session")
 def scoring_world(databases, tmp_path_factory) -> ScoringWorld:
     from vee_tasks.config import reset_settings_cache
     from vee_tasks.simulator import SimulationConfig, simulate
     from vee_tasks.training.pipeline import train
 
+    # One world per session, from conftest.py: a test module importing this fixture got an
+    # instance of its own, which dropped and rebuilt the same database under the first
+    # instance's registry (found when versions began to record their warehouse).
+    assert not _WORLDS_BUILT, "scoring_world built twice: import it only in conftest.py"
+    _WORLDS_BUILT.append(True)
     root = tmp_path_factory.mktemp("scoring-world")
     url = databases.create("scoring")
     engine = sa.create_engine(url)

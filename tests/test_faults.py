@@ -29,7 +29,7 @@ import pytest
 import sqlalchemy as sa
 
 from robustness_support import clone_database
-from scoring_fixtures import _apply_env, scoring_world  # noqa: F401 - session fixture
+from scoring_fixtures import _apply_env
 from vee_tasks.config import get_settings, reset_settings_cache
 
 DECIDABLE = ("OPEN", "AUTO_RESOLVED", "PENDING_REVIEW")
@@ -91,7 +91,7 @@ class FaultWorld:
 
 
 @pytest.fixture
-def world(databases, scoring_world, monkeypatch, request):  # noqa: F811
+def world(databases, scoring_world, monkeypatch, request):
     label = "flt" + uuid.uuid4().hex[:6]
     url = clone_database(databases, scoring_world.url, label)
     env = {**scoring_world.env(), "VEE_WAREHOUSE_URL": url,

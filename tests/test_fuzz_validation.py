@@ -28,8 +28,6 @@ from hypothesis import strategies as st
 from vee_tasks.config import RULE_CODES, get_settings
 from vee_tasks.scoring.validation import validate_frame
 
-from scoring_fixtures import scoring_world  # noqa: F401,E402 - session fixture
-
 TZ = "America/Toronto"
 DAY = dt.date(2026, 3, 10)
 DAY_START = dt.datetime.combine(DAY, dt.time(0), tzinfo=ZoneInfo(TZ)).astimezone(dt.timezone.utc)
@@ -246,7 +244,7 @@ DB_STATUSES = ("OPEN", "AUTO_RESOLVED", "PENDING_REVIEW", "ANALYST_RESOLVED")
 
 
 @pytest.fixture(scope="module")
-def fuzz_world(databases, scoring_world):  # noqa: F811
+def fuzz_world(databases, scoring_world):
     """A copy of the scoring world that behaves like a warehouse that does not enforce the
     contract (no key on exception ids, no meter foreign key), and a read date of its own."""
     from robustness_support import clone_database

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from robustness_support import LoginRole, clone_database
-from scoring_fixtures import _apply_env, scoring_world  # noqa: F401 - session fixture
+from scoring_fixtures import _apply_env
 from vee_tasks import migrations
 from vee_tasks.config import NIGHTLY_DAG_ID, reset_settings_cache
 from vee_tasks.warehouse import run_script, sql_text
@@ -257,7 +257,7 @@ def test_reader_only_reads_and_training_cannot_touch_statuses(priv_url):
 
 
 @pytest.fixture
-def world_copy(databases, scoring_world, monkeypatch):  # noqa: F811
+def world_copy(databases, scoring_world, monkeypatch):
     """A copy of the scoring world (so its statuses can change), registry env applied."""
     url = clone_database(databases, scoring_world.url, "privw")
     _apply_env(monkeypatch, {**scoring_world.env(), "VEE_WAREHOUSE_URL": url})
