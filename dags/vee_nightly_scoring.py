@@ -84,6 +84,8 @@ def _reconcile_failure(context) -> None:
 
 DEFAULT_ARGS = {
     "owner": "vee-scoring",
+    # a hung query fails its task instead of holding the run (and the next) for good
+    "execution_timeout": dt.timedelta(hours=_settings.task_timeout_hours),
     "retries": 3,
     "retry_delay": dt.timedelta(seconds=30),
     "retry_exponential_backoff": True,

@@ -76,6 +76,8 @@ def _reconcile_failure(context) -> None:
 
 DEFAULT_ARGS = {
     "owner": "vee-training",
+    # a hung query fails its task instead of holding the run (and the next) for good
+    "execution_timeout": dt.timedelta(hours=_settings.task_timeout_hours),
     "retries": 1,
     "retry_delay": dt.timedelta(minutes=2),
     "on_failure_callback": [_record_failure, alerting.on_failure],

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from vee_tasks import registry
 from vee_tasks.config import CHALLENGER_ALIAS, RESOLUTION_CODES, get_settings, reset_settings_cache
 from vee_tasks.training import metrics as tm
-from vee_tasks.training.pipeline import promotion_decision
+from vee_tasks.training.pipeline import plausible_value_bounds, promotion_decision
 from vee_tasks.warehouse import warehouse_identity
 
 SIM_END = dt.date(2026, 3, 30)  # conftest: 84 days from 2026-01-05
@@ -290,6 +290,29 @@ def test_the_training_digest_ignores_rounding_noise_and_sees_changed_data():
     relabelled = frame.copy()
     relabelled.loc[10, "resolution_code"] = "EDIT" if frame.loc[10, "resolution_code"] != "EDIT" else "ACCEPT"
     assert frame_digest(relabelled) != digest
+
+
+def test_old_training_run_directories_are_deleted(tmp_path):
+    """Each weekly run kept its labels, frame and candidates for good (86 MB at 297,000
+    labels; outside probe, 2026-11-27): a later run deletes those untouched for the
+    retention (VEE_TRAINING_RUN_RETENTION_DAYS)."""
+    import os
+    import time
+
+    from vee_tasks.training.pipeline import remove_old_run_dirs
+
+    now = time.time()
+    for name, age_days in (("old", 40), ("recent", 5), ("old_but_touched", 40)):
+        (tmp_path / name / "candidates").mkdir(parents=True)
+        for path in ((tmp_path / name / "training.parquet"), (tmp_path / name / "candidates" / "x")):
+            path.write_text("x")
+        for path in (tmp_path / name).rglob("*"):
+            os.utime(path, (now - age_days * 86400,) * 2)
+        os.utime(tmp_path / name, (now - age_days * 86400,) * 2)
+    os.utime(tmp_path / "old_but_touched" / "candidates" / "x", (now - 86400,) * 2)
+    assert remove_old_run_dirs(tmp_path, 30, now=now) == [tmp_path / "old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old_but_touched", "recent"]
+    assert remove_old_run_dirs(tmp_path / "missing", 30, now=now) == []
 
 
 def test_a_rerun_reuses_only_its_own_warehouses_version():
@@ -757,20 +780,28 @@ def test_labels_with_impossible_timestamps_are_left_out(training_env):
                     # raised after the cutoff, resolved "before" it (an MDMS clock problem):
                     # its features would read data from after the cutoff
                     990005: (good + dt.timedelta(days=3), good)}
+            # values the nightly quarantines (observed_value_finite, expected_value_finite);
+            # an expected value may be NULL
+            values = {990006: (None, 2), 990007: ("NaN", 2), 990008: (9, "Infinity"),
+                      990009: (1e12, 2), 990010: (1e-40, 2), 990011: (0, None)}
+            rows.update({eid: (good, good) for eid in values})
             for eid, (raised, window_end) in rows.items():
+                observed, expected = values.get(eid, (9, 2))
                 conn.execute(sa.text(
-                    "INSERT INTO mdm.vee_exception VALUES (:id, :m, 'SPIKE', :d, :ws, :we, 9, 2, "
+                    "INSERT INTO mdm.vee_exception VALUES (:id, :m, 'SPIKE', :d, :ws, :we, "
+                    "CAST(:obs AS float8), CAST(:exp AS float8), "
                     "'SPIKE/1', :raised, 'ANALYST_RESOLVED', :now)"),
                     {"id": eid, "m": meter, "d": day, "ws": good - dt.timedelta(hours=30),
-                     "we": window_end, "raised": raised, "now": good})
+                     "we": window_end, "raised": raised, "now": good,
+                     "obs": observed, "exp": expected})
                 conn.execute(sa.text(
                     "INSERT INTO mdm.analyst_resolution VALUES (:id, 'ACCEPT', 'a1', :at, NULL)"),
                     {"id": eid, "at": good + dt.timedelta(days=1)})
             labels = read_frame(conn, "queries/training_labels.sql", {
                 "cutoff": good + dt.timedelta(days=2), "since": good - dt.timedelta(days=1),
-                "tz": "America/Toronto"})
+                "tz": "America/Toronto", **plausible_value_bounds()})
             tx.rollback()
-    assert set(labels["exception_id"]) & set(rows) == {990004}
+    assert set(labels["exception_id"]) & set(rows) == {990004, 990011}
 
 
 def test_a_champion_whose_files_are_gone_fails_the_run_instead_of_being_replaced(monkeypatch):

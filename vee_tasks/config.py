@@ -192,6 +192,13 @@ class Settings:
     # exceptions scored per chunk inside a shard (bounds a shard's memory)
     scoring_chunk_rows: int = 50_000
     report_retention_days: int = 90
+    # A weekly training run's working files (labels, training frame, candidates; ~100 MB at
+    # 300,000 labels) are deleted by a later run after this many days: the registry keeps
+    # what a version needs
+    training_run_retention_days: int = 30
+    # The longest one task of either DAG may run: a hung query fails it (and it retries)
+    # instead of holding its run, and with it the next runs (one at a time), for good
+    task_timeout_hours: float = 6.0
     # Alerting: webhook URL and/or SMTP recipients
     alert_webhook_url: str | None = field(default=None, repr=False)  # may carry a token
     alert_email: str | None = None
@@ -261,6 +268,12 @@ def _int(name: str, default: int) -> int:
         return int(value) if value is not None else default
     except ValueError:
         raise SettingsError(f"{name}={value!r} is not a whole number") from None
+
+
+def _positive(value, name: str):
+    if not value > 0:
+        raise SettingsError(f"{name}={value!r} must be above 0")
+    return value
 
 
 def _share(name: str, default: float) -> float:
@@ -340,6 +353,9 @@ def load_settings() -> Settings:
         volume_min_history_days=_int("VEE_VOLUME_MIN_HISTORY_DAYS", 7),
         scoring_chunk_rows=_int("VEE_SCORING_CHUNK_ROWS", 50_000),
         report_retention_days=_int("VEE_REPORT_RETENTION_DAYS", 90),
+        training_run_retention_days=_positive(_int("VEE_TRAINING_RUN_RETENTION_DAYS", 30),
+                                              "VEE_TRAINING_RUN_RETENTION_DAYS"),
+        task_timeout_hours=_positive(_float("VEE_TASK_TIMEOUT_HOURS", 6.0), "VEE_TASK_TIMEOUT_HOURS"),
         alert_webhook_url=_env("VEE_ALERT_WEBHOOK_URL"),
         alert_email=_env("VEE_ALERT_EMAIL"),
         alert_smtp_conn_id=_env("VEE_ALERT_SMTP_CONN_ID", "smtp_default"),

@@ -24,4 +24,13 @@ WHERE a.resolved_at < :cutoff
   AND isfinite(e.raised_at) AND isfinite(e.window_start) AND isfinite(e.window_end)
   AND e.raised_at >= least(e.read_date::timestamp AT TIME ZONE :tz,
                            e.read_date::timestamp AT TIME ZONE 'UTC')
+  -- and for their values (checks observed_value_finite, expected_value_finite): the model
+  -- never scores such a row, so it does not learn from one either (outside probe,
+  -- 2026-11-27: 640 labels with a NULL observed value). NaN sorts above every number in
+  -- PostgreSQL, so `abs(v) <= :max_abs_value` also leaves out NaN and infinities.
+  AND abs(e.observed_value) <= :max_abs_value
+  AND (e.observed_value = 0 OR abs(e.observed_value) >= :min_abs_nonzero)
+  AND (e.expected_value IS NULL
+       OR (abs(e.expected_value) <= :max_abs_value
+           AND (e.expected_value = 0 OR abs(e.expected_value) >= :min_abs_nonzero)))
 ORDER BY e.raised_at, e.exception_id

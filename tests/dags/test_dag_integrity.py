@@ -97,3 +97,16 @@ def test_the_run_record_is_reconciled_however_the_airflow_run_ends(dagbag, dag_i
                            (dag.on_failure_callback, "_reconcile_failure")):
         callbacks = callback if isinstance(callback, list) else [callback]
         assert any(getattr(c, "__name__", "") == name for c in callbacks)
+
+
+@pytest.mark.parametrize("dag_id", [NIGHTLY_DAG_ID, WEEKLY_DAG_ID])
+def test_no_task_can_hold_its_run_for_good(dagbag, dag_id):
+    """No task had a time limit: a hung warehouse query held the run, and (one run at a
+    time) every later one (outside probe, 2026-11-27). VEE_TASK_TIMEOUT_HOURS bounds each."""
+    import datetime as dt
+
+    from vee_tasks.config import get_settings
+
+    limit = dt.timedelta(hours=get_settings().task_timeout_hours)
+    assert {task.task_id: task.execution_timeout for task in dagbag.dags[dag_id].tasks} == {
+        task.task_id: limit for task in dagbag.dags[dag_id].tasks}

@@ -40,6 +40,13 @@ LABEL = "resolution_code"
 KEY_COLUMNS = ["exception_id", "meter_id", "read_date", "raised_at", "resolved_at", LABEL]
 
 
+def plausible_value_bounds() -> dict:
+    """The nightly's bounds of a plausible observed/expected value, for the labels' query."""
+    from vee_tasks.scoring.validation import MAX_ABS_VALUE, MIN_ABS_NONZERO
+
+    return {"max_abs_value": MAX_ABS_VALUE, "min_abs_nonzero": MIN_ABS_NONZERO}
+
+
 def _label_column_types() -> dict:
     """Arrow types of sql/queries/training_labels.sql's columns (labels move with COPY)."""
     import pyarrow as pa
@@ -99,6 +106,7 @@ def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | 
     if run_dir.resolve().parent != runs:  # never anything but one run's own directory
         raise ValueError(f"run id {run_id!r} does not name a directory under {runs}")
     shutil.rmtree(run_dir, ignore_errors=True)
+    remove_old_run_dirs(runs, settings.training_run_retention_days)
     run_dir.mkdir(parents=True, exist_ok=True)
     cutoff = day_start(as_of, settings.timezone)
     _write_json(
@@ -112,6 +120,23 @@ def prepare_run(as_of: dt.date, run_id: str | None = None, settings: Settings | 
         },
     )
     return str(run_dir)
+
+
+def remove_old_run_dirs(runs: Path, retention_days: int, now: float | None = None) -> list[Path]:
+    """Training run directories untouched for `retention_days`, deleted: each holds its
+    labels, training frame and candidates (86 MB at 297,000 labels; outside probe,
+    2026-11-27: nothing ever deleted them). The registry keeps what a version needs."""
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    removed = []
+    for path in sorted(runs.glob("*")) if runs.is_dir() else []:
+        newest = max((p.stat().st_mtime for p in path.rglob("*")), default=path.stat().st_mtime)
+        if path.is_dir() and max(newest, path.stat().st_mtime) < cutoff:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if removed:
+        log.info("deleted %d training run director%s older than %d days under %s", len(removed),
+                 "y" if len(removed) == 1 else "ies", retention_days, runs)
+    return removed
 
 
 def _timed(run_dir: Path, step: str, seconds: float) -> None:
@@ -148,7 +173,8 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
             conn,
             "queries/training_labels.sql",
             {"cutoff": dt.datetime.fromisoformat(ctx["cutoff"]),
-             "since": dt.datetime.fromisoformat(ctx["since"]), "tz": settings.timezone},
+             "since": dt.datetime.fromisoformat(ctx["since"]), "tz": settings.timezone,
+             **plausible_value_bounds()},
             _label_column_types(),
         )
         labels["exception_id"] = labels["exception_id"].astype("int64")  # a primary key
