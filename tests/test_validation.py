@@ -410,7 +410,8 @@ def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):
     assert {r["failed_checks"] for r in failed} == {"observed_value_finite"}
     page = Path(run["dq_report_path"]).read_text(encoding="utf-8")
     assert "Run stopped: data quality FAILED" in page and "60% (30 of 50 rows" in page
-    assert "airflow tasks clear vee_nightly_scoring -s 2026-03-10 -e 2026-03-10 -y" in page
+    # run "bad" was started here, not by Airflow: rerun as it was started
+    assert "vee score --read-date 2026-03-10 --run-id bad" in page
 
     # The MDMS fixes the values and the operator reruns the whole run (same run id): its
     # report folder is written again from scratch. Found in review on 2026-11-27: the failed
