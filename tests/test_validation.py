@@ -268,9 +268,11 @@ def test_the_report_names_each_failing_exception_with_what_it_held(tmp_path):
         _row(41, meter_id="MNAN", observed_value=math.nan),
         _row(42, meter_id="MEARLY", rule_code="GAP", window_start=day_start - pd.Timedelta(hours=2)),
         _row(43, meter_id="MNULL", observed_value=None, observed_null=True, expected_value=-math.inf),
+        # a meter id a spreadsheet would run as a formula, on a row that fails
+        _row(44, meter_id='=HYPERLINK("http://x","open")', observed_value=math.inf),
     ]
     outcome = validate_frame(_frame(rows), DAY, TZ, report_dir=tmp_path / "r")
-    assert outcome.quarantined == 3
+    assert outcome.quarantined == 4
     page = _page(tmp_path / "r")
     assert '<a href="failed_rows.csv">failed_rows.csv</a>' in page
     assert ">inf<" not in page and ">-1.0<" not in page
@@ -281,7 +283,9 @@ def test_the_report_names_each_failing_exception_with_what_it_held(tmp_path):
     assert "<td>NULL</td><td>-Infinity</td>" in page
     with open(tmp_path / "r" / FAILED_ROWS_FILE, newline="", encoding="utf-8") as handle:
         failed = {int(r["exception_id"]): r for r in csv.DictReader(handle)}
-    assert set(failed) == {41, 42, 43}
+    assert set(failed) == {41, 42, 43, 44}
+    assert failed[44]["meter_id"] == "'" + '=HYPERLINK("http://x","open")'  # text, not a formula
+    assert "=HYPERLINK(&quot;http://x&quot;,&quot;open&quot;)" in page  # the page shows it as it is
     assert failed[41]["observed_value"] == "NaN" and failed[41]["meter_id"] == "MNAN"
     assert failed[42]["window_start"] == "2026-03-09 22:00:00-04:00"
     assert failed[42]["read_date"] == "2026-03-10" and failed[42]["rule_code"] == "GAP"

@@ -252,6 +252,24 @@ def _checks_table(outcome, settings_volume: dict) -> str:
             + "".join(body) + "</table>")
 
 
+# Text the warehouse gave (free text in the contract), as opposed to our own names and numbers.
+WAREHOUSE_TEXT_COLUMNS = ("meter_id", "rule_code")
+# A cell a spreadsheet would run as a formula (OWASP's CSV injection list).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(rows: pd.DataFrame, columns) -> pd.DataFrame:
+    """`rows` with each text cell of `columns` that a spreadsheet would run as a formula
+    (a meter id "=HYPERLINK(...)" in failed_rows.csv, opened by an operator) prefixed with
+    a quote, which shows it as text (reviewed 2026-11-27)."""
+    rows = rows.copy()
+    for column in columns:
+        text = rows[column]
+        risky = text.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
+        rows[column] = text.where(~risky, "'" + text.astype(str))
+    return rows
+
+
 def write_report(report_dir: Path, prepared: pd.DataFrame, outcome, read_date: dt.date,
                  timezone: str, run_id: str) -> tuple[Path, Path | None]:
     """Empty `report_dir`, then write index.html (and failed_rows.csv when rows failed row
@@ -261,7 +279,7 @@ def write_report(report_dir: Path, prepared: pd.DataFrame, outcome, read_date: d
     failed_path = None
     if len(rows):
         failed_path = report_dir / FAILED_ROWS_FILE
-        rows.to_csv(failed_path, index=False)
+        spreadsheet_safe(rows, WAREHOUSE_TEXT_COLUMNS).to_csv(failed_path, index=False)
     generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
