@@ -164,6 +164,35 @@ def test_values_reflect_what_was_known(engine):
     assert meter2["interval_minutes"] == 15
 
 
+def test_earlier_batches_of_the_same_meter_day_count_as_history_and_as_same_day(engine):
+    """One scan of the meter's exceptions gives both the history (raised strictly before)
+    and the same meter-day's counts (raised up to the same instant): an earlier batch of the
+    read date counts in both, a later batch in neither, the exception itself only in the
+    same-day count, which then leaves it out."""
+    with engine.connect() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO mdm.meter VALUES ('M4', 'SP4', 'RES', 'AMI_1PH', 1, 60, false, 'R1', "
+            "DATE '2024-01-01')"
+        ))
+        _exception(conn, 44, "M4", "GAP", DAY - dt.timedelta(days=3), 2, 2, 2, None,
+                   local(DAY - dt.timedelta(days=2), 3), "ANALYST_RESOLVED")
+        _exception(conn, 41, "M4", "GAP", DAY, 1, 2, 2, None, RAISED - dt.timedelta(hours=2))
+        _exception(conn, 42, "M4", "LOW_USAGE", DAY, 0, 24, 10.0, 48.0, RAISED)
+        _exception(conn, 43, "M4", "SPIKE", DAY, 9, 1, 9.0, 2.0, RAISED)
+        _exception(conn, 45, "M4", "FLATLINE", DAY, 0, 24, 0.0, None, RAISED + dt.timedelta(hours=1))
+        f = build_features(conn, [41, 42, 43], timezone=TZ)
+        conn.rollback()
+    low = f.loc[42]
+    assert low["exc30_total"] == 2 and low["exc30_gap"] == 2  # 44, and 41 of the earlier batch
+    assert low["exc90_total"] == 2 and low["exc14_same_rule"] == 0
+    assert low["sameday_total"] == 2  # 41 and 43, not itself, not 45 (raised later)
+    assert (low["sameday_gap"], low["sameday_high"], low["sameday_low"], low["sameday_meter"]) == (1, 1, 0, 0)
+    early = f.loc[41]
+    assert early["exc30_total"] == 1 and early["exc30_same_rule"] == 1  # 44 only
+    assert early["sameday_total"] == 0 and early["sameday_high"] == 0  # 42, 43 came later
+    assert f.loc[43, "sameday_low"] == 1 and f.loc[43, "sameday_high"] == 0
+
+
 def test_thin_data_is_filled_not_crashing(engine):
     f = _features(engine)
     zero_expected = f.loc[3]

@@ -68,3 +68,26 @@ def test_a_nightly_run_logs_the_missing_index(fresh_engine, caplog):
         assert steps.extract(fresh_engine, run_id, dt.date(2026, 3, 1)) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(run_id in w and CREATE_HINT in w for w in warnings), warnings
+
+
+def test_db_upgrade_and_status_name_missing_contract_tables_not_their_indexes(fresh_engine, state_dir):
+    """Outside probe 2026-11-27: a warehouse with two of the five contract tables got exit 0
+    from both commands and only advice to index a table that did not exist."""
+    _ddl(fresh_engine, "DROP TABLE mdm.analyst_resolution, mdm.vee_exception, mdm.interval_read")
+    env = env_for_subprocess(fresh_engine.url.render_as_string(hide_password=False), state_dir)
+    codes = {}
+    for command in (["db", "upgrade"], ["db", "status"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "vee_tasks.cli", *command],
+            capture_output=True, text=True, env=env, timeout=120,
+        )
+        codes[command[1]] = done.returncode
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, done.stderr
+        assert ("mdm.vee_exception, mdm.interval_read, mdm.analyst_resolution" in errors[0]
+                or all(t in errors[0] for t in ("mdm.vee_exception", "mdm.interval_read",
+                                                 "mdm.analyst_resolution"))), errors
+        assert "mdm.meter" not in errors[0] and "mdm.weather_daily" not in errors[0]
+        assert "CREATE INDEX" not in done.stderr, done.stderr
+    # the upgrade did its part (schema vee); the warehouse is still not ready to run
+    assert codes == {"upgrade": 0, "status": 1}

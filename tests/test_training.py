@@ -804,6 +804,56 @@ def test_labels_with_impossible_timestamps_are_left_out(training_env):
     assert set(labels["exception_id"]) & set(rows) == {990004, 990011}
 
 
+def test_labels_with_codes_outside_the_contract_are_left_out_up_to_a_share(training_env, monkeypatch):
+    """Outside probe 2026-11-27: 5 labels of 8,301 coded 'accept' and 'WONTFIX' failed the
+    training set's suite and stopped every weekly retraining. A few such labels are left out
+    with a warning; more than VEE_MAX_INVALID_LABEL_SHARE stop the run, recorded DQ_FAILED."""
+    from vee_tasks.training import pipeline
+
+    engine = training_env
+    with engine.connect() as conn:
+        picked = conn.execute(sa.text(
+            "SELECT a.exception_id, a.resolution_code FROM mdm.analyst_resolution a "
+            "JOIN mdm.vee_exception e USING (exception_id) "
+            "WHERE a.resolved_at < :cutoff ORDER BY a.exception_id LIMIT 3"),
+            {"cutoff": dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)}).fetchall()
+    bad = {picked[0].exception_id: "accept", picked[1].exception_id: "WONTFIX",
+           picked[2].exception_id: "WONTFIX"}
+
+    def set_codes(codes):
+        with engine.begin() as conn:
+            for eid, code in codes.items():
+                conn.execute(sa.text("UPDATE mdm.analyst_resolution SET resolution_code = :c "
+                                     "WHERE exception_id = :id"), {"c": code, "id": eid})
+
+    set_codes(bad)
+    try:
+        monkeypatch.setenv("VEE_MAX_INVALID_LABEL_SHARE", "0.05")  # 3 of ~200 labels
+        reset_settings_cache()
+        run_dir = Path(pipeline.prepare_run(dt.date(2026, 3, 1), "test_bad_codes"))
+        info = pipeline.extract_labels(engine, run_dir)
+        labels = pd.read_parquet(run_dir / "labels.parquet")
+        assert set(labels["resolution_code"]) <= set(RESOLUTION_CODES)
+        assert not set(bad) & set(labels["exception_id"])
+        assert info["set_aside"]["rows"] == 3
+        assert info["set_aside"]["values"] == {"WONTFIX": 2, "accept": 1}
+
+        monkeypatch.setenv("VEE_MAX_INVALID_LABEL_SHARE", "0.0001")
+        reset_settings_cache()
+        run_dir = Path(pipeline.prepare_run(dt.date(2026, 3, 1), "test_bad_codes_many"))
+        with pytest.raises(pipeline.InvalidLabelsError, match="VEE_MAX_INVALID_LABEL_SHARE") as failure:
+            pipeline.extract_labels(engine, run_dir)
+        assert "'WONTFIX' x2" in str(failure.value) and "'accept' x1" in str(failure.value)
+        with engine.connect() as conn:
+            status = conn.execute(sa.text(
+                "SELECT status FROM vee.training_run WHERE run_id = 'test_bad_codes_many'")).scalar()
+        assert status == "DQ_FAILED"
+    finally:
+        set_codes({row.exception_id: row.resolution_code for row in picked})
+        monkeypatch.undo()
+        reset_settings_cache()
+
+
 def test_a_champion_whose_files_are_gone_fails_the_run_instead_of_being_replaced(monkeypatch):
     """Found by an outside probe on 2026-11-27: with the champion's artifacts unreadable the
     evaluation called it "unusable" and promoted the challenger without a comparison. Only a

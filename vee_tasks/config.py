@@ -161,6 +161,9 @@ class Settings:
     # Weekly training: minimum labels, time-ordered calibration slice before the holdout,
     # label lookback, smallest holdout support for a per-class threshold, candidate sizes
     min_training_labels: int = 200
+    # labels with a resolution code outside the contract's: left out up to this share of
+    # them, beyond it the run stops (a systematic problem, not a few bad rows)
+    max_invalid_label_share: float = 0.01
     calibration_days: int = 14
     training_lookback_days: int = 365
     threshold_min_support: int = 30
@@ -335,6 +338,7 @@ def load_settings() -> Settings:
         max_recall_drop=_float("VEE_MAX_RECALL_DROP", 0.05),
         holdout_days=_int("VEE_HOLDOUT_DAYS", 21),
         min_training_labels=_int("VEE_MIN_TRAINING_LABELS", 200),
+        max_invalid_label_share=_share("VEE_MAX_INVALID_LABEL_SHARE", 0.01),
         calibration_days=_int("VEE_CALIBRATION_DAYS", 14),
         training_lookback_days=_int("VEE_TRAINING_LOOKBACK_DAYS", 365),
         threshold_min_support=_int("VEE_THRESHOLD_MIN_SUPPORT", 30),

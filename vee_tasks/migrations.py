@@ -211,6 +211,17 @@ def _check_adopted_columns(conn) -> None:
         )
 
 
+def missing_mdm_tables(conn) -> list[str]:
+    """The contract's mdm tables this warehouse lacks (qualified names): until the MDMS
+    provides them, no run can start."""
+    present = {
+        row.name for row in execute_sql_file(
+            conn, "queries/migration_mdm_tables_present.sql", {"tables": list(MDM_CONTRACT_TABLES)}
+        )
+    }
+    return [f"mdm.{name}" for name in MDM_CONTRACT_TABLES if name not in present]
+
+
 def _mdm_tables_made_elsewhere(conn) -> bool:
     """Whether `--with-mdm` meets contract tables made by someone else (an evaluation
     harness, a restored dump). All five: they are kept and the migration that would create

@@ -160,79 +160,69 @@ wx AS (
      AND w.day <= k.read_date
     GROUP BY k.region, k.read_date
 ),
--- Earlier exceptions of the meter (90 days), by rule.
+-- Earlier exceptions of the meter (90 days), by rule, and the exceptions of the same
+-- meter-day already raised (a batch shares one raised_at; each exception then leaves itself
+-- out, in vee_tasks/features.py): one key range scan of vee_exception (meter_id, raised_at)
+-- per context up to raised_at inclusive, the history's counts filtered to strictly before
+-- it. Two scans of the same key range (history, then same day) cost ~0.1-0.2 s more per
+-- 10,000 contexts.
 hist AS (
     SELECT c.ctx_id, h.*
     FROM ctx c
-    -- an aggregate per context: one key range scan of vee_exception (meter_id, raised_at)
     CROSS JOIN LATERAL (
         SELECT
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days') AS exc30_total,
-               count(*) AS exc90_total,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'GAP') AS exc30_gap,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'SPIKE') AS exc30_spike,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'HIGH_USAGE') AS exc30_high_usage,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'LOW_USAGE') AS exc30_low_usage,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc30_zero_consumption,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'FLATLINE') AS exc30_flatline,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'REVERSE_FLOW') AS exc30_reverse_flow,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'STEP_CHANGE') AS exc30_step_change,
-               count(*) FILTER (WHERE p.rule_code = 'GAP') AS exc90_gap,
-               count(*) FILTER (WHERE p.rule_code = 'SPIKE') AS exc90_spike,
-               count(*) FILTER (WHERE p.rule_code = 'HIGH_USAGE') AS exc90_high_usage,
-               count(*) FILTER (WHERE p.rule_code = 'LOW_USAGE') AS exc90_low_usage,
-               count(*) FILTER (WHERE p.rule_code = 'ZERO_CONSUMPTION') AS exc90_zero_consumption,
-               count(*) FILTER (WHERE p.rule_code = 'FLATLINE') AS exc90_flatline,
-               count(*) FILTER (WHERE p.rule_code = 'REVERSE_FLOW') AS exc90_reverse_flow,
-               count(*) FILTER (WHERE p.rule_code = 'STEP_CHANGE') AS exc90_step_change,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'GAP') AS exc14_gap,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'SPIKE') AS exc14_spike,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'HIGH_USAGE') AS exc14_high_usage,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'LOW_USAGE') AS exc14_low_usage,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc14_zero_consumption,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'FLATLINE') AS exc14_flatline,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'REVERSE_FLOW') AS exc14_reverse_flow,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'STEP_CHANGE') AS exc14_step_change,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days') AS exc30_total,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at) AS exc90_total,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'GAP') AS exc30_gap,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'SPIKE') AS exc30_spike,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'HIGH_USAGE') AS exc30_high_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'LOW_USAGE') AS exc30_low_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc30_zero_consumption,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'FLATLINE') AS exc30_flatline,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'REVERSE_FLOW') AS exc30_reverse_flow,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'STEP_CHANGE') AS exc30_step_change,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'GAP') AS exc90_gap,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'SPIKE') AS exc90_spike,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'HIGH_USAGE') AS exc90_high_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'LOW_USAGE') AS exc90_low_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'ZERO_CONSUMPTION') AS exc90_zero_consumption,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'FLATLINE') AS exc90_flatline,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'REVERSE_FLOW') AS exc90_reverse_flow,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'STEP_CHANGE') AS exc90_step_change,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'GAP') AS exc14_gap,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'SPIKE') AS exc14_spike,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'HIGH_USAGE') AS exc14_high_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'LOW_USAGE') AS exc14_low_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc14_zero_consumption,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'FLATLINE') AS exc14_flatline,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'REVERSE_FLOW') AS exc14_reverse_flow,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'STEP_CHANGE') AS exc14_step_change,
                -- GAP exceptions on each of the 4 read dates before (a gap streak)
-               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 1) AS gap_d1,
-               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 2) AS gap_d2,
-               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 3) AS gap_d3,
-               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 4) AS gap_d4
-        FROM mdm.vee_exception p
-        WHERE p.meter_id = c.meter_id
-          AND p.raised_at < c.raised_at
-          AND p.raised_at >= c.raised_at - interval '90 days'
-    ) h
-),
--- Exceptions of the same meter-day already raised (a batch shares one raised_at), counted
--- once per context by key range scans; each exception then leaves itself out below.
-sameday AS (
-    SELECT c.ctx_id, s.n_total, s.n_gap, s.n_low, s.n_high, s.n_meter
-    FROM ctx c
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS n_total,
-               count(*) FILTER (WHERE p.rule_code = 'GAP') AS n_gap,
-               count(*) FILTER (WHERE p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS n_low,
-               count(*) FILTER (WHERE p.rule_code IN ('HIGH_USAGE', 'SPIKE')) AS n_high,
-               count(*) FILTER (WHERE p.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))
+               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 1) FILTER (WHERE p.raised_at < c.raised_at) AS gap_d1,
+               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 2) FILTER (WHERE p.raised_at < c.raised_at) AS gap_d2,
+               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 3) FILTER (WHERE p.raised_at < c.raised_at) AS gap_d3,
+               bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 4) FILTER (WHERE p.raised_at < c.raised_at) AS gap_d4,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date) AS n_total,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date AND p.rule_code = 'GAP') AS n_gap,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date AND p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS n_low,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date AND p.rule_code IN ('HIGH_USAGE', 'SPIKE')) AS n_high,
+               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date AND p.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))
                    AS n_meter
         FROM mdm.vee_exception p
         WHERE p.meter_id = c.meter_id
           AND p.raised_at <= c.raised_at
-          AND p.raised_at >= c.raised_at - interval '3 days'
-          AND p.read_date = c.read_date
-    ) s
+          AND p.raised_at >= c.raised_at - interval '90 days'
+    ) h
 ),
 -- One wide row per context: its meter, usage, weather, exception history and same-day
 -- counts. ctx_key is the context (each part's own ctx_id column is not referenced).
 ctx_all AS (
-    SELECT c.ctx_id AS ctx_key, c.read_date AS ctx_read_date, m.*, u.*, wx.temp_day, wx.temp_trailing, h.*, s.*
+    SELECT c.ctx_id AS ctx_key, c.read_date AS ctx_read_date, m.*, u.*, wx.temp_day, wx.temp_trailing, h.*
     FROM ctx c
     LEFT JOIN ctx_meter m ON m.ctx_id = c.ctx_id
     LEFT JOIN usage u ON u.ctx_id = c.ctx_id
     LEFT JOIN wx ON wx.region = m.region AND wx.read_date = c.read_date
     LEFT JOIN hist h ON h.ctx_id = c.ctx_id
-    LEFT JOIN sameday s ON s.ctx_id = c.ctx_id
 )
 -- One fixed-width row per context for binary COPY (warehouse.copy_query_matrix): ctx_id,
 -- then every column as a non-null float8, NULL as NaN, a categorical as its 1-based position

@@ -472,9 +472,9 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
         log.info("run %s: data quality %s %s", dag_run_id, dq_words(outcome.outcome, outcome.quarantined),
                  json.dumps(summary, default=str))
         if not outcome.passed:
-            _record_dq_failure(
+            _record_dq_failure(  # nothing quarantined: the run stops before writing
                 engine, dag_run_id, outcome.batch_failures, outcome.report_path,
-                outcome.selected, outcome.quarantined, summary,
+                outcome.selected, 0, summary,
             )
             where = f" (report {outcome.report_path})" if outcome.report_path else ""
             raise DataQualityError("data quality: " + " | ".join(outcome.batch_failures) + where)

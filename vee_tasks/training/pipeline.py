@@ -67,6 +67,11 @@ class InsufficientLabelsError(TrainingError):
     pass
 
 
+class InvalidLabelsError(InsufficientLabelsError):
+    """More labels than VEE_MAX_INVALID_LABEL_SHARE carry a resolution code outside the
+    contract's: a systematic problem (the MDMS changed its codes), not a few bad rows."""
+
+
 # --- run directory ---------------------------------------------------------------------
 
 
@@ -182,8 +187,11 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
         # trained on another one is not this warehouse's to keep (see promotion_decision)
         ctx["warehouse_id"] = warehouse_identity(conn)
     _write_json(run_dir / "context.json", ctx)
+    labels, set_aside = _set_aside_invalid_labels(engine, run_dir, labels, settings)
     counts = labels[LABEL].value_counts().to_dict() if len(labels) else {}
     info = {"n_labels": int(len(labels)), "class_counts": {str(k): int(v) for k, v in counts.items()}}
+    if set_aside:
+        info["set_aside"] = set_aside
     _write_json(run_dir / "labels.json", info)
     if len(labels) < settings.min_training_labels:
         message = (
@@ -197,6 +205,40 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
     _timed(run_dir, "extract_labels", time.monotonic() - t0)
     log.info("labels: %d %s", len(labels), info["class_counts"])
     return info
+
+
+def _set_aside_invalid_labels(
+    engine: Engine, run_dir: Path, labels: pd.DataFrame, settings: Settings
+) -> tuple[pd.DataFrame, dict]:
+    """Labels whose resolution code is not one of the contract's ('accept', 'WONTFIX', NULL)
+    teach nothing: left out with a warning, up to settings.max_invalid_label_share of them;
+    more stop the run (InvalidLabelsError). Outside probe 2026-11-27: 5 such rows of 8,301
+    failed the training set's suite and stopped every weekly retraining."""
+    invalid = ~labels[LABEL].isin(RESOLUTION_CODES)
+    if not invalid.any():
+        return labels, {}
+    bad = labels.loc[invalid]
+    values = {str(k): int(v) for k, v in bad[LABEL].astype(object).fillna("NULL").value_counts().items()}
+    examples = [int(x) for x in bad["exception_id"].head(5)]
+    share = len(bad) / len(labels)
+    described = (
+        f"{len(bad)} of {len(labels)} analyst resolution(s) ({share:.2%}) carry a "
+        f"resolution_code outside the contract's {list(RESOLUTION_CODES)}: "
+        + ", ".join(f"{value!r} x{n}" for value, n in values.items())
+        + f" (e.g. exception_id {examples})"
+    )
+    if share > settings.max_invalid_label_share:
+        message = (
+            f"{described}: more than VEE_MAX_INVALID_LABEL_SHARE "
+            f"({settings.max_invalid_label_share:.2%}); nothing trained. Have the MDMS write "
+            "the contract's codes, or raise the setting to train on the rest"
+        )
+        _record(engine, run_dir, status="DQ_FAILED", message=message, settings=settings)
+        raise InvalidLabelsError(message)
+    log.warning("%s: left out of training", described)
+    return labels.loc[~invalid].reset_index(drop=True), {
+        "rows": int(len(bad)), "values": values, "examples": examples,
+    }
 
 
 def assign_split(frame: pd.DataFrame, as_of: dt.date, settings: Settings) -> tuple[pd.Series, str]:
