@@ -43,7 +43,7 @@ MODEL_DIR_ARTIFACT = "model_dir"
 SKLEARN_DIR = "sklearn"  # an MLflow sklearn model saved with serialization_format="skops"
 SKOPS_FILE = "model.skops"
 KERAS_FILE = "model.keras"
-SKLEARN_PREDICT_BLOCK = 2048  # rows per predict call (see ResolutionPredictor.logits)
+SKLEARN_PREDICT_BLOCK = 2048  # rows per predict call on the fallback path (hgb_predict_proba)
 # Types a stored sklearn model may contain beyond skops' defaults; anything else is refused
 # at save and at load time. Exact names (plus the gradient-boosting internals' own modules):
 # a broad prefix such as "builtins." would let partial(exec, ...) through. HGB keeps its
@@ -121,6 +121,45 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def hgb_predict_proba(model, x: np.ndarray) -> np.ndarray:
+    """`model.predict_proba(x)` of a fitted HistGradientBoostingClassifier, the same numbers,
+    faster: its input checks and category encoding once for all rows, then every tree walks
+    the rows with the matrix laid out column by column, so that a tree's few split features
+    are read sequentially. Measured on the bench's model (300 trees, 50,000 rows of 141
+    features): 0.50-0.85 s against 1.0-1.6 s in blocks of 2,048 rows (each block paid the
+    encoding, ~12 ms, and a row-major matrix, 2.9-3.2 s in one call, reads a cache line per
+    row and split). These are scikit-learn's private attributes, pinned by the lock file:
+    should they change, the public call in row blocks gives the same result, and
+    tests/test_training.py compares both."""
+    try:
+        preprocessor = model._preprocessor
+        baseline = model._baseline_prediction
+        predictors = model._predictors
+        predict_iterations = model._predict_iterations
+        loss = model._loss
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+    except (AttributeError, ImportError):
+        return _hgb_predict_proba_in_blocks(model, x)
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model)
+    encoded = preprocessor.transform(x) if preprocessor is not None else x
+    columns = np.asfortranarray(encoded, dtype=np.float64)
+    raw = np.zeros((len(columns), model.n_trees_per_iteration_), dtype=baseline.dtype, order="F")
+    raw += baseline
+    predict_iterations(columns, predictors, raw, False, _openmp_effective_n_threads())
+    return loss.predict_proba(raw)
+
+
+def _hgb_predict_proba_in_blocks(model, x: np.ndarray) -> np.ndarray:
+    """The public call, in row blocks that stay in cache while every tree walks them (one
+    call over 200,000 rows was 2.4x slower)."""
+    return np.vstack(
+        [model.predict_proba(x[i : i + SKLEARN_PREDICT_BLOCK])
+         for i in range(0, len(x), SKLEARN_PREDICT_BLOCK)]
+    )
+
+
 def check_columns(frame: pd.DataFrame) -> None:
     missing = [c for c in (*CATEGORICAL_COLUMNS, *NUMERIC_COLUMNS) if c not in frame.columns]
     if missing:
@@ -155,15 +194,7 @@ class ResolutionPredictor:
             return np.log(np.clip(np.asarray(rows, dtype="float64"), 1e-9, 1.0))
         if self.kind == "sklearn":
             x = np.hstack([encode_categoricals(frame).astype("float64"), numeric_matrix(frame)])
-            # Row blocks that stay in cache while every tree walks them: one call over
-            # 200,000 rows re-read each row from memory once per tree, 2.4x slower. 2,048
-            # rows (~1.9 MB) measured 0.38 s per 50,000 rows, 4,096 0.50 s, 1,024 0.40 s.
-            proba = np.vstack(
-                [
-                    self.model.predict_proba(x[i : i + SKLEARN_PREDICT_BLOCK])
-                    for i in range(0, n, SKLEARN_PREDICT_BLOCK)
-                ]
-            )
+            proba = hgb_predict_proba(self.model, x)
             full = np.full((n, k), 1e-9)
             for j, label in enumerate(self.model.classes_):
                 full[:, int(label)] = np.maximum(proba[:, j], 1e-9)
