@@ -10,8 +10,9 @@ without a scheduler; `airflow dags test vee_weekly_retraining D` runs this DAG f
 
 **Steps** (one task each; all logic in `vee_tasks.training`; tasks pass the run directory
 `<data dir>/runs/<run id>/` through XCom):
-1. `extract_labels`: labels into `labels.parquet`. Fails at once (no retry) below
-   `VEE_MIN_TRAINING_LABELS` labels.
+1. `extract_labels`: labels into `labels.parquet`; a label whose resolution code is not one
+   of the contract's is left out with a warning. Fails at once (no retry) below
+   `VEE_MIN_TRAINING_LABELS` labels, or above `VEE_MAX_INVALID_LABEL_SHARE` left out.
 2. `build_features`: the same feature code as the nightly scoring
    (`vee_tasks.features.build_features`, point in time at each exception's `raised_at`),
    joined to the labels, split into train / calibration / holdout by read date.

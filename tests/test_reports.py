@@ -75,12 +75,14 @@ def _seed(engine, reports_dir: Path) -> dict:
             conn.execute(sa.text(
                 "INSERT INTO vee.scoring_run (dag_run_id, read_date, status, model_name,"
                 " model_version, selected, scored, quarantined, auto_applied, sent_to_review,"
-                " dq_outcome, dq_report_path, finished_at) VALUES (:run, :day, :status,"
-                " 'vee-resolution', :version, 10, :scored, :quarantined, :auto, :review, :dq,"
-                " :path, now())"
+                " dq_outcome, dq_report_path, dq_summary, finished_at) VALUES (:run, :day,"
+                " :status, 'vee-resolution', :version, 10, :scored, :quarantined, :auto,"
+                " :review, :dq, :path, CAST(:summary AS jsonb), now())"
             ), {"run": run_id, "day": day, "status": status, "version": version,
-                # a run stopped by a batch check records the rows that failed row checks
-                "scored": len(scored), "quarantined": 8 if d == 1 else len(quarantined),
+                "summary": json.dumps({"failed_row_checks": 8} if d == 1 else {}),
+                # a run stopped by a batch check quarantines nothing; its summary counts
+                # the rows that failed row checks (below)
+                "scored": len(scored), "quarantined": 0 if d == 1 else len(quarantined),
                 "auto": len(auto),
                 "review": len(scored) - len(auto), "dq": "FAILED" if d == 1 else "PASSED",
                 "path": str(folder / "index.html")})
@@ -344,3 +346,16 @@ def test_the_rerun_a_report_gives_follows_who_started_the_run():
     for airflow_run in ("manual__2026-03-02T05:00:00+00:00", "scheduled__2026-03-02T05:00:00+00:00",
                         "backfill__2026-03-02T05:00:00+00:00"):
         assert rerun_command(day, airflow_run).startswith("airflow tasks clear vee_nightly_scoring -s 2026-03-01")
+
+
+def test_a_stopped_runs_failed_rows_come_from_its_summary_or_an_older_records_count():
+    """Since 2026-11-27 a run stopped by a batch check records 0 quarantined (it wrote none)
+    and its failing rows in dq_summary; older records counted them as quarantined."""
+    from vee_tasks.reports import _run_quarantined
+
+    stopped = {"status": "DQ_FAILED", "dq_outcome": "FAILED"}
+    assert _run_quarantined({**stopped, "quarantined": 0, "failed_row_checks": 8}) == "none (8 rows failed checks)"
+    assert _run_quarantined({**stopped, "quarantined": 5, "failed_row_checks": float("nan")}) == "none (5 rows failed checks)"
+    assert _run_quarantined({**stopped, "quarantined": 0, "failed_row_checks": None}) == "none"
+    assert _run_quarantined({"status": "SUCCESS", "dq_outcome": "PASSED", "quarantined": 3,
+                             "failed_row_checks": None}) == "3"

@@ -1060,6 +1060,15 @@ def test_a_rerun_starts_from_an_empty_run_directory_and_records_its_own_failure(
         raise RuntimeError("AirflowFailException stand-in") from DataQualityError("class share", None)
     except RuntimeError as wrapped:
         assert failed_with(wrapped)["status"] == "DQ_FAILED"
+    # too many labels with codes outside the contract is a data-quality stop too (review
+    # 2026-11-27: the failure callback recorded it FAILED and alerted a task failure)
+    assert failed_with(RuntimeError("registry unreachable"))["status"] == "FAILED"
+    try:
+        raise RuntimeError("AirflowFailException stand-in") from pipeline.InvalidLabelsError("codes")
+    except RuntimeError as wrapped:
+        assert failed_with(wrapped)["status"] == "DQ_FAILED"
+    assert failed_with(RuntimeError("registry unreachable"))["status"] == "FAILED"
+    assert failed_with(RuntimeError("InvalidLabelsError: 9 of 300 labels"))["status"] == "DQ_FAILED"
     engine.dispose()
 
 

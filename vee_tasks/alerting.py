@@ -198,13 +198,19 @@ def _report_named_by(exception) -> str | None:
     return None
 
 
+# Exceptions of a data-quality gate: a GX suite, or too many training labels with codes
+# outside the contract (training.pipeline.InvalidLabelsError). By name: this module imports
+# neither GX nor the training code.
+DATA_QUALITY_ERRORS = ("DataQualityError", "InvalidLabelsError")
+
+
 def is_data_quality_failure(exception) -> bool:
-    """A data-quality gate stopped the task (DataQualityError, possibly wrapped by the DAG's
-    AirflowFailException)."""
+    """A data-quality gate stopped the task (one of DATA_QUALITY_ERRORS, possibly wrapped by
+    the DAG's AirflowFailException)."""
     seen = 0
     while exception is not None and seen < 5:
-        if type(exception).__name__ == "DataQualityError" or str(exception).startswith(
-                "DataQualityError"):
+        if type(exception).__name__ in DATA_QUALITY_ERRORS or str(exception).startswith(
+                DATA_QUALITY_ERRORS):
             return True
         exception = exception.__cause__
         seen += 1

@@ -374,8 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         # a data-quality gate or a run that may not go on: what and where, not a traceback
         from vee_tasks.quality import DataQualityError as SuiteFailed
         from vee_tasks.scoring.errors import ScoringError
+        from vee_tasks.training.pipeline import TrainingError
 
-        if args.verbose or not isinstance(exc, (SuiteFailed, ScoringError)):
+        if args.verbose or not isinstance(exc, (SuiteFailed, ScoringError, TrainingError)):
             raise
         print(f"vee: error: {exc}", file=sys.stderr)
         return 1

@@ -605,10 +605,13 @@ def _attention_line(attention) -> str:
 
 
 def _run_quarantined(run: dict) -> str:
-    """A run stopped by a batch check quarantined nothing: its record counts the rows that
-    failed row checks."""
+    """A run stopped by a batch check quarantined nothing: the rows that failed row checks
+    are in its data-quality summary (`failed_row_checks`); records written before
+    2026-11-27 counted them as `quarantined`."""
     if run.get("status") == "DQ_FAILED" and run.get("dq_outcome") == "FAILED":
-        failed = run.get("quarantined")
+        failed = run.get("failed_row_checks")
+        if failed is None or failed != failed:  # NULL (NaN in the frame): an older record
+            failed = run.get("quarantined")
         return f"none ({_cell(failed)} rows failed checks)" if failed else "none"
     return _cell(run["quarantined"])
 

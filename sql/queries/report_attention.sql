@@ -2,7 +2,8 @@
 -- lookback (days), whatever the read date (summary page): what still needs an operator.
 -- A run started after one inside the lookback is inside it too, so "latest" is the latest.
 SELECT dag_run_id, read_date, status, model_name, model_version, selected, scored, quarantined,
-       auto_applied, sent_to_review, dq_outcome, dq_report_path, message, started_at, finished_at
+       auto_applied, sent_to_review, dq_outcome, dq_report_path, message, started_at, finished_at,
+       CAST(dq_summary ->> 'failed_row_checks' AS integer) AS failed_row_checks
 FROM (
     SELECT DISTINCT ON (read_date) *
     FROM vee.scoring_run

@@ -13,7 +13,9 @@ SELECT dag_run_id,
        dq_report_path,
        message,
        started_at,
-       finished_at
+       finished_at,
+       -- a run stopped by a batch check: its rows that failed row checks (none quarantined)
+       CAST(dq_summary ->> 'failed_row_checks' AS integer) AS failed_row_checks
 FROM vee.scoring_run
 WHERE read_date BETWEEN :since AND :until
 ORDER BY read_date DESC, started_at DESC;

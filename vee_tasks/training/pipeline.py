@@ -198,6 +198,8 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
             f"only {len(labels)} analyst-resolved exception(s) with a resolution before "
             f"{ctx['cutoff']} (need at least {settings.min_training_labels}, setting "
             "VEE_MIN_TRAINING_LABELS): wait for more analyst resolutions or lower the minimum"
+            + (f"; {set_aside['rows']} more were left out for resolution codes outside the "
+               "contract" if set_aside else "")
         )
         _record(engine, run_dir, status="FAILED", message=message, settings=settings)
         raise InsufficientLabelsError(message)
@@ -233,6 +235,9 @@ def _set_aside_invalid_labels(
             f"({settings.max_invalid_label_share:.2%}); nothing trained. Have the MDMS write "
             "the contract's codes, or raise the setting to train on the rest"
         )
+        _write_json(run_dir / "labels.json", {
+            "n_labels": int(len(labels)), "set_aside": {"rows": int(len(bad)), "values": values},
+        })
         _record(engine, run_dir, status="DQ_FAILED", message=message, settings=settings)
         raise InvalidLabelsError(message)
     log.warning("%s: left out of training", described)

@@ -44,6 +44,9 @@ SKLEARN_DIR = "sklearn"  # an MLflow sklearn model saved with serialization_form
 SKOPS_FILE = "model.skops"
 KERAS_FILE = "model.keras"
 SKLEARN_PREDICT_BLOCK = 2048  # rows per predict call on the fallback path (hgb_predict_proba)
+# scikit-learn versions whose private HistGradientBoosting attributes hgb_predict_proba uses
+# (the lock file pins 1.9.1); any other takes the public path
+_SKLEARN_PRIVATE_API = ("1.9.",)
 # Types a stored sklearn model may contain beyond skops' defaults; anything else is refused
 # at save and at load time. Exact names (plus the gradient-boosting internals' own modules):
 # a broad prefix such as "builtins." would let partial(exec, ...) through. HGB keeps its
@@ -128,27 +131,31 @@ def hgb_predict_proba(model, x: np.ndarray) -> np.ndarray:
     are read sequentially. Measured on the bench's model (300 trees, 50,000 rows of 141
     features): 0.50-0.85 s against 1.0-1.6 s in blocks of 2,048 rows (each block paid the
     encoding, ~12 ms, and a row-major matrix, 2.9-3.2 s in one call, reads a cache line per
-    row and split). These are scikit-learn's private attributes, pinned by the lock file:
-    should they change, the public call in row blocks gives the same result, and
-    tests/test_training.py compares both."""
-    try:
-        preprocessor = model._preprocessor
-        baseline = model._baseline_prediction
-        predictors = model._predictors
-        predict_iterations = model._predict_iterations
-        loss = model._loss
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-    except (AttributeError, ImportError):
-        return _hgb_predict_proba_in_blocks(model, x)
-    from sklearn.utils.validation import check_is_fitted
+    row and split). These are scikit-learn's private attributes, used only on the versions
+    in _SKLEARN_PRIVATE_API (the lock file pins one); on another version, or should they
+    be missing, the public call in row blocks gives the same result. tests/test_training.py
+    compares the two."""
+    import sklearn
 
-    check_is_fitted(model)
-    encoded = preprocessor.transform(x) if preprocessor is not None else x
-    columns = np.asfortranarray(encoded, dtype=np.float64)
-    raw = np.zeros((len(columns), model.n_trees_per_iteration_), dtype=baseline.dtype, order="F")
-    raw += baseline
-    predict_iterations(columns, predictors, raw, False, _openmp_effective_n_threads())
-    return loss.predict_proba(raw)
+    if not sklearn.__version__.startswith(_SKLEARN_PRIVATE_API):
+        return _hgb_predict_proba_in_blocks(model, x)
+    try:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(model)
+        # the checks and encoding predict_proba makes (the input's width among them)
+        encoded = model._preprocess_X(x, reset=False)
+        columns = np.asfortranarray(encoded, dtype=np.float64)
+        baseline = model._baseline_prediction
+        raw = np.zeros((len(columns), model.n_trees_per_iteration_), dtype=baseline.dtype,
+                       order="F")
+        raw += baseline
+        model._predict_iterations(columns, model._predictors, raw, False,
+                                  _openmp_effective_n_threads())
+        return model._loss.predict_proba(raw)
+    except (AttributeError, ImportError, TypeError):  # the private API moved
+        return _hgb_predict_proba_in_blocks(model, x)
 
 
 def _hgb_predict_proba_in_blocks(model, x: np.ndarray) -> np.ndarray:
