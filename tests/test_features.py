@@ -193,6 +193,36 @@ def test_earlier_batches_of_the_same_meter_day_count_as_history_and_as_same_day(
     assert f.loc[43, "sameday_low"] == 1 and f.loc[43, "sameday_high"] == 0
 
 
+@pytest.mark.parametrize("session_zone", ["UTC", "America/Toronto", "Pacific/Kiritimati"])
+def test_look_back_windows_do_not_follow_the_sessions_time_zone(engine, session_zone):
+    """A 30-day window that crosses a daylight-saving change ends where it does whatever
+    TimeZone the server or the login sets (outside probe: a server in local time counted
+    an exception raised in the hour between the two bounds)."""
+    raised = local(dt.date(2026, 11, 20), 3)  # after the change of 1 November
+    bound = raised - dt.timedelta(days=30)  # 30 days of 24 hours: 2026-10-21 08:00 UTC
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT set_config('TimeZone', :zone, false)"), {"zone": session_zone})
+        conn.commit()  # the session's zone, as a server's or a login's default would be
+        conn.execute(sa.text(
+            "INSERT INTO mdm.meter VALUES ('M6', 'SP6', 'RES', 'AMI_1PH', 1, 60, false, 'R1', "
+            "DATE '2024-01-01')"
+        ))
+        # 30 minutes before the bound: outside the window in UTC, inside it in local time
+        # (there `raised_at - interval '30 days'` is 03:00 EDT = 07:00 UTC)
+        _exception(conn, 61, "M6", "SPIKE", dt.date(2026, 10, 20), 8, 1, 9.0, 2.0,
+                   bound - dt.timedelta(minutes=30), "ANALYST_RESOLVED")
+        _exception(conn, 62, "M6", "SPIKE", dt.date(2026, 10, 20), 9, 1, 9.0, 2.0,
+                   bound + dt.timedelta(minutes=30), "ANALYST_RESOLVED")
+        _exception(conn, 63, "M6", "SPIKE", dt.date(2026, 11, 19), 8, 1, 9.0, 2.0, raised)
+        f = build_features(conn, [63], timezone=TZ)
+        conn.rollback()
+        zone_after = conn.execute(sa.text("SHOW TimeZone")).scalar()
+        conn.rollback()
+    assert f.loc[63, "exc30_total"] == 1 and f.loc[63, "exc30_spike"] == 1  # 62 only
+    assert f.loc[63, "exc90_total"] == 2
+    assert zone_after == session_zone  # for the features' transaction only
+
+
 def test_thin_data_is_filled_not_crashing(engine):
     f = _features(engine)
     zero_expected = f.loc[3]

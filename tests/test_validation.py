@@ -37,6 +37,7 @@ from vee_tasks.scoring.validation import (
     validate_frame,
     volume_check,
 )
+from vee_tasks.warehouse import execute_sql_file
 
 DAY = dt.date(2026, 3, 10)
 
@@ -481,6 +482,34 @@ def test_an_id_shared_with_an_analysts_row_is_quarantined_and_the_analyst_row_un
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT exception_id, failed_checks FROM vee.quarantined_exception")).fetchall()
     assert [(r.exception_id, r.failed_checks) for r in rows] == [(7, ["exception_id_unique"])]
+
+
+def test_a_partial_unique_index_is_no_key_and_duplicates_are_still_quarantined(fresh_engine):
+    """A unique index on exception_id over some rows only (or left invalid) enforces nothing
+    for the others: the run checks for duplicates itself (outside probe, 2026-11-27)."""
+    engine = fresh_engine
+    with engine.begin() as conn:
+        relax_contract(conn)
+        conn.exec_driver_sql("CREATE UNIQUE INDEX exc_recent_key ON mdm.vee_exception "
+                             "(exception_id) WHERE exception_id < 1000")
+        meters = seed_meters(conn, 30)
+        seed_day(conn, DAY, meters)
+        insert_exceptions(conn, [
+            dict(id=2001, m=meters[i], rule=rule, d=DAY, ws=local(DAY, 1), we=local(DAY, 2),
+                 obs=3.0, exp=1.0, rv=f"{rule}/1", raised=local(DAY, 26), status="OPEN")
+            for i, rule in ((1, "SPIKE"), (2, "GAP"))
+        ])
+        assert not execute_sql_file(conn, "queries/nightly_exception_key_enforced.sql").scalar()
+    steps.start_run(engine, "partial", DAY)
+    assert steps.extract(engine, "partial", DAY) == 32
+    steps.validate(engine, "partial", DAY)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT exception_id, failed_checks FROM vee.quarantined_exception")).fetchall()
+        conn.exec_driver_sql("DELETE FROM mdm.vee_exception WHERE exception_id = 2001")
+        conn.exec_driver_sql("CREATE UNIQUE INDEX exc_key ON mdm.vee_exception (exception_id)")
+        assert execute_sql_file(conn, "queries/nightly_exception_key_enforced.sql").scalar()
+        conn.rollback()
+    assert [(r.exception_id, r.failed_checks) for r in rows] == [(2001, ["exception_id_unique"])] * 2
 
 
 def test_implausible_magnitudes_are_quarantined():

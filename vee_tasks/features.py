@@ -246,6 +246,13 @@ def build_features(
     execute_sql_file(conn, "queries/session_setting_set.sql", {"name": "jit", "value": "off"})
     execute_sql_file(conn, "queries/session_setting_set.sql",
                      {"name": "work_mem", "value": f"{FEATURES_WORK_MEM_MB}MB"})
+    # The look-back windows subtract days from timestamps (`raised_at - interval '30 days'`),
+    # which PostgreSQL does in the session's TimeZone: across a daylight-saving change a
+    # server or login set to local time moved each bound by an hour, and with it the
+    # features (outside probe, 2026-11-27: 53 of 510 confidences changed). Days of 24 hours,
+    # as every test and the machines the models were trained on had them; the utility's
+    # own calendar days are bound explicitly (:tz).
+    execute_sql_file(conn, "queries/session_setting_set.sql", {"name": "TimeZone", "value": "UTC"})
     execute_sql_file(conn, "queries/features_prepare.sql")
     params = {
         "tz": tz,

@@ -1,4 +1,7 @@
--- Does mdm.vee_exception have a unique index on exception_id alone (the contract's key)?
+-- Does mdm.vee_exception have a unique index on exception_id alone (the contract's key)? A
+-- valid one over every row: an index left invalid by a failed CREATE INDEX CONCURRENTLY, or a
+-- partial one, enforces nothing for the rows it leaves out, and the run checks for
+-- duplicates itself.
 SELECT EXISTS (
     SELECT 1
     FROM pg_index AS i
@@ -8,6 +11,8 @@ SELECT EXISTS (
     WHERE n.nspname = 'mdm'
       AND c.relname = 'vee_exception'
       AND i.indisunique
+      AND i.indisvalid
+      AND i.indpred IS NULL
       AND i.indnatts = 1
       AND i.indkey[0] = a.attnum
 ) AS enforced;
