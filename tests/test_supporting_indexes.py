@@ -11,7 +11,7 @@ import sys
 from scoring_fixtures import env_for_subprocess
 from vee_tasks import migrations
 from vee_tasks.scoring import steps
-from vee_tasks.warehouse import missing_supporting_indexes
+from vee_tasks.warehouse import missing_supporting_indexes, sql
 
 MDM_INDEX = "mdm.vee_exception_meter_raised_idx"  # created by the mdm migration (dev, test)
 CREATE_HINT = "CREATE INDEX ON mdm.vee_exception (meter_id, raised_at);"
@@ -40,6 +40,42 @@ def test_an_index_counts_when_it_leads_with_the_columns_under_any_name(fresh_eng
     assert _missing(fresh_engine) == [("meter_id", "raised_at")]
     _ddl(fresh_engine, "CREATE INDEX mdms_own_name ON mdm.vee_exception (meter_id, raised_at, rule_code)")
     assert _missing(fresh_engine) == []
+
+
+def test_a_partitioned_table_counts_its_partitions_indexes_when_every_leaf_has_one(fresh_engine):
+    """A real warehouse may partition its tables and index them partition by partition
+    (outside probe, 2026-11-27: `vee db status` warned about an index every partition had)."""
+    _ddl(fresh_engine, """
+        CREATE TABLE mdm.vee_exception_parted (LIKE mdm.vee_exception) PARTITION BY RANGE (read_date);
+        CREATE TABLE mdm.exc_2026h1 PARTITION OF mdm.vee_exception_parted
+            FOR VALUES FROM ('2026-01-01') TO ('2026-07-01') PARTITION BY RANGE (read_date);
+        CREATE TABLE mdm.exc_2026q1 PARTITION OF mdm.exc_2026h1 FOR VALUES FROM ('2026-01-01') TO ('2026-04-01');
+        CREATE TABLE mdm.exc_2026q2 PARTITION OF mdm.exc_2026h1 FOR VALUES FROM ('2026-04-01') TO ('2026-07-01');
+        -- attached with a dropped column first: its column numbers differ from the parent's
+        CREATE TABLE mdm.exc_2026h2 (legacy_id int, LIKE mdm.vee_exception);
+        ALTER TABLE mdm.exc_2026h2 DROP COLUMN legacy_id;
+        ALTER TABLE mdm.vee_exception_parted ATTACH PARTITION mdm.exc_2026h2
+            FOR VALUES FROM ('2026-07-01') TO ('2027-01-01');
+        CREATE INDEX ON mdm.exc_2026q1 (meter_id, raised_at);
+        CREATE INDEX ON mdm.exc_2026q2 (meter_id, raised_at, status);
+    """)
+
+    def present() -> bool:
+        with fresh_engine.connect() as conn:
+            return conn.execute(sql("queries/warehouse_index_prefix.sql"), {
+                "schema": "mdm", "table": "vee_exception_parted", "columns": ["meter_id", "raised_at"],
+            }).scalar()
+
+    assert not present()  # one leaf has none
+    _ddl(fresh_engine, "CREATE INDEX ON mdm.exc_2026h2 (meter_id, raised_at) WHERE status = 'OPEN'")
+    assert not present()  # a partial index serves only some rows
+    _ddl(fresh_engine, "CREATE INDEX ON mdm.exc_2026h2 (meter_id, raised_at)")
+    assert present()
+    _ddl(fresh_engine, "CREATE TABLE mdm.exc_2027 PARTITION OF mdm.vee_exception_parted "
+                       "FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')")
+    assert not present()  # a new partition without it
+    _ddl(fresh_engine, "CREATE INDEX ON mdm.vee_exception_parted (meter_id, raised_at)")
+    assert present()  # the parent's own index (it made one on every partition)
 
 
 def test_db_upgrade_and_status_name_a_missing_index_and_do_not_create_it(fresh_engine, state_dir):
