@@ -424,6 +424,7 @@ def test_a_whole_rerun_of_the_run_that_promoted_the_champion_keeps_it_champion(t
     name = get_settings().registered_model_name
     again = train(training_env, as_of=SIM_END, run_id="test_first")
     assert again.version == "1" and again.decision == "champion"
+    assert again.registration["reason"].startswith("a rerun of the run that registered it")
     assert len(_versions()) == before
     assert registry.resolve_champion_version() == "1"
     assert str(client.get_model_version_by_alias(name, CHALLENGER_ALIAS).version) == "2"

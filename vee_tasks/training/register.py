@@ -223,6 +223,7 @@ def _register(run_dir: Path, settings: Settings) -> dict:
                       "vee.ece": f"{chosen_result['metrics']['ece']:.4f}"},
             )
     v = str(version.version)
+    rerun_note = None
     if existing is not None and decision != "champion" \
             and _alias_version(client, name, CHAMPION_ALIAS) == v:
         # A rerun of the run that promoted this version: its new evaluation compared the
@@ -230,10 +231,14 @@ def _register(run_dir: Path, settings: Settings) -> dict:
         # the reason it was promoted for, and is not also made the challenger.
         decision = "champion"
         reason = (version.tags or {}).get(TAG_REASON) or reason
+        # said as what it is, not as the first run's words ("first model: no champion yet"
+        # beside an evaluation against itself read as a contradiction; outside probe)
+        rerun_note = f"a rerun of the run that registered it, which stays the champion (promoted: {reason})"
     elif decision == "champion":
         decision, reason = _still_the_champion_evaluated(client, name, v, evaluation, reason)
     client.set_model_version_tag(name, v, TAG_DECISION, decision)
     client.set_model_version_tag(name, v, TAG_REASON, reason)
+    reason = rerun_note or reason  # what the log and the run record say; the tag keeps why
     alias = CHAMPION_ALIAS if decision == "champion" else CHALLENGER_ALIAS
     client.set_registered_model_alias(name, alias, v)
     if decision == "champion":
