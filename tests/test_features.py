@@ -215,12 +215,11 @@ def test_look_back_windows_do_not_follow_the_sessions_time_zone(engine, session_
                    bound + dt.timedelta(minutes=30), "ANALYST_RESOLVED")
         _exception(conn, 63, "M6", "SPIKE", dt.date(2026, 11, 19), 8, 1, 9.0, 2.0, raised)
         f = build_features(conn, [63], timezone=TZ)
-        conn.rollback()
-        zone_after = conn.execute(sa.text("SHOW TimeZone")).scalar()
+        zone_after = conn.execute(sa.text("SHOW TimeZone")).scalar()  # in the transaction
         conn.rollback()
     assert f.loc[63, "exc30_total"] == 1 and f.loc[63, "exc30_spike"] == 1  # 62 only
     assert f.loc[63, "exc90_total"] == 2
-    assert zone_after == session_zone  # for the features' transaction only
+    assert zone_after == session_zone  # for the features' own statements only
 
 
 def test_thin_data_is_filled_not_crashing(engine):

@@ -506,7 +506,8 @@ def test_a_partial_unique_index_is_no_key_and_duplicates_are_still_quarantined(f
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT exception_id, failed_checks FROM vee.quarantined_exception")).fetchall()
         conn.exec_driver_sql("DELETE FROM mdm.vee_exception WHERE exception_id = 2001")
-        conn.exec_driver_sql("CREATE UNIQUE INDEX exc_key ON mdm.vee_exception (exception_id)")
+        conn.exec_driver_sql("CREATE UNIQUE INDEX exc_key ON mdm.vee_exception (exception_id) "
+                             "INCLUDE (meter_id)")  # other columns may ride along
         assert execute_sql_file(conn, "queries/nightly_exception_key_enforced.sql").scalar()
         conn.rollback()
     assert [(r.exception_id, r.failed_checks) for r in rows] == [(2001, ["exception_id_unique"])] * 2

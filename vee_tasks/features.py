@@ -249,9 +249,13 @@ def build_features(
     # The look-back windows subtract days from timestamps (`raised_at - interval '30 days'`),
     # which PostgreSQL does in the session's TimeZone: across a daylight-saving change a
     # server or login set to local time moved each bound by an hour, and with it the
-    # features (outside probe, 2026-11-27: 53 of 510 confidences changed). Days of 24 hours,
-    # as every test and the machines the models were trained on had them; the utility's
-    # own calendar days are bound explicitly (:tz).
+    # features (outside probe, 2026-11-27: 53 of 510 confidences changed). Days of 24 hours
+    # (UTC), as on the servers every test and benchmark ran on; a model trained where the
+    # server ran in local time saw those bounds an hour off near a change. The utility's
+    # own calendar days are bound explicitly (:tz). The session's zone is put back after,
+    # for whatever else the transaction runs.
+    session_zone = execute_sql_file(conn, "queries/session_setting_get.sql",
+                                    {"name": "TimeZone"}).scalar()
     execute_sql_file(conn, "queries/session_setting_set.sql", {"name": "TimeZone", "value": "UTC"})
     execute_sql_file(conn, "queries/features_prepare.sql")
     params = {
@@ -270,6 +274,8 @@ def build_features(
     )
     names, ids_out, values = copy_query_matrix(conn, "queries/features_exception_rows.sql", params)
     execute_sql_file(conn, "queries/features_temp_drop.sql")
+    execute_sql_file(conn, "queries/session_setting_set.sql",
+                     {"name": "TimeZone", "value": session_zone})
     if len(ids_out) != len(ids):
         missing = sorted(set(ids) - set(ids_out.tolist()))
         raise UnknownExceptionIds(

@@ -1,7 +1,7 @@
--- Does mdm.vee_exception have a unique index on exception_id alone (the contract's key)? A
--- valid one over every row: an index left invalid by a failed CREATE INDEX CONCURRENTLY, or a
--- partial one, enforces nothing for the rows it leaves out, and the run checks for
--- duplicates itself.
+-- Does mdm.vee_exception have a unique index on exception_id alone (the contract's key; other
+-- columns may be INCLUDEd)? A valid one over every row: an index left invalid by a failed
+-- CREATE INDEX CONCURRENTLY may sit beside duplicates already there, a partial one says
+-- nothing of the rows it leaves out; then the run checks for duplicates itself.
 SELECT EXISTS (
     SELECT 1
     FROM pg_index AS i
@@ -13,6 +13,6 @@ SELECT EXISTS (
       AND i.indisunique
       AND i.indisvalid
       AND i.indpred IS NULL
-      AND i.indnatts = 1
+      AND i.indnkeyatts = 1
       AND i.indkey[0] = a.attnum
 ) AS enforced;

@@ -230,10 +230,12 @@ def _register(run_dir: Path, settings: Settings) -> dict:
         # candidate with that very version (a tie, "challenger"). It stays the champion, with
         # the reason it was promoted for, and is not also made the challenger.
         decision = "champion"
-        reason = (version.tags or {}).get(TAG_REASON) or reason
+        promoted_for = (version.tags or {}).get(TAG_REASON)
+        reason = promoted_for or reason
         # said as what it is, not as the first run's words ("first model: no champion yet"
         # beside an evaluation against itself read as a contradiction; outside probe)
-        rerun_note = f"a rerun of the run that registered it, which stays the champion (promoted: {reason})"
+        rerun_note = "a rerun of the run that registered it, which stays the champion" + (
+            f" (promoted: {promoted_for})" if promoted_for else "")
     elif decision == "champion":
         decision, reason = _still_the_champion_evaluated(client, name, v, evaluation, reason)
     client.set_model_version_tag(name, v, TAG_DECISION, decision)
