@@ -292,6 +292,36 @@ def test_the_training_digest_ignores_rounding_noise_and_sees_changed_data():
     assert frame_digest(relabelled) != digest
 
 
+def test_the_training_digest_ignores_noise_on_means_of_fixed_decimal_reads():
+    """Meters report kWh with a fixed number of decimals, so the features' means land exactly
+    on decimal rounding boundaries (9.597625 is 9.59762|5); last-bit noise there changed a
+    six-digit digest on the same data (outside probe, 2026-11-27: a second version from
+    one training set). Means of 4-decimal reads over 1-16 days, each nudged by 1-2 ulps
+    either way, keep the digest."""
+    from vee_tasks.training.pipeline import frame_digest
+
+    rng = np.random.default_rng(11)
+    n = 200_000
+    days = rng.integers(1, 17, n)
+    sums = rng.integers(0, 5_000_000, n) / 10_000.0 * days  # 4-decimal daily totals
+    means = sums / days
+    means[:2] = [9.597625, 9.597625]
+    frame = pd.DataFrame({"exception_id": np.arange(n), "hist_mean": means})
+    digest = frame_digest(frame)
+    steps = rng.choice([-2, -1, 1, 2], n)
+    noisy = means.copy()
+    for k in (-2, -1, 1, 2):
+        pick = steps == k
+        towards = np.inf if k > 0 else -np.inf
+        for _ in range(abs(k)):
+            noisy[pick] = np.nextafter(noisy[pick], towards)
+    noisy[1] = 9.597624999999999
+    assert frame_digest(frame.assign(hist_mean=noisy)) == digest
+    corrected = means.copy()  # one read corrected by 0.001 kWh in a 16-day mean
+    corrected[0] += 0.001 / 16
+    assert frame_digest(frame.assign(hist_mean=corrected)) != digest
+
+
 def test_old_training_run_directories_are_deleted(tmp_path):
     """Each weekly run kept its labels, frame and candidates for good (86 MB at 297,000
     labels; outside probe, 2026-11-27): a later run deletes those untouched for the
