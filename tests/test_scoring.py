@@ -880,3 +880,46 @@ def test_the_audit_sends_a_stable_share_of_confident_decisions_to_the_analysts()
     unsure = confident.assign(ACCEPT=0.5, ESTIMATE=0.5 - 0.0075)
     assert not decide(unsure, thresholds, audit_share=1.0)["audit"].any()  # REVIEW anyway
     assert np.array_equal(audit_draw([7, 7]), audit_draw([7, 7]))
+
+
+def test_written_rows_do_not_follow_the_sessions_time_zone_or_float_digits(cloned_world, scoring_world):
+    """jsonb renders a timestamptz in the session's TimeZone and a float8 with its
+    extra_float_digits: a login set to local time and 0 digits (as older tools set) wrote
+    the same quarantine payload and probabilities as other text, so a rerun was not the same
+    rows (outside probe, 2026-11-27). A rerun under such a login leaves every row as it was."""
+    engine, day = cloned_world, scoring_world.days[-3]
+    with engine.begin() as conn:
+        bad = conn.execute(sa.text(
+            "SELECT exception_id FROM mdm.vee_exception WHERE read_date = :d "
+            "AND status IN ('OPEN', 'AUTO_RESOLVED', 'PENDING_REVIEW') ORDER BY 1 LIMIT 1"),
+            {"d": day}).scalar()
+        conn.execute(sa.text("UPDATE mdm.vee_exception SET observed_value = 'NaN' "
+                             "WHERE exception_id = :e"), {"e": bad})
+
+    def written(conn):
+        payloads = conn.execute(sa.text(
+            "SELECT exception_id, payload::text FROM vee.quarantined_exception "
+            "WHERE read_date = :d ORDER BY 1"), {"d": day}).fetchall()
+        return payloads, _resolutions(conn, day)
+
+    first = score_read_date(engine, day, run_id="zone_utc")
+    assert first.status == "SUCCESS" and first.quarantined >= 1, first.message
+    with engine.connect() as conn:
+        payloads, resolutions = written(conn)
+    assert bad in [e for e, _ in payloads]
+    assert any("+00:00" in text for _, text in payloads)
+
+    local = sa.create_engine(engine.url, connect_args={
+        "options": "-c TimeZone=Asia/Kolkata -c extra_float_digits=0"})
+    try:
+        with local.connect() as conn:
+            assert conn.execute(sa.text("SHOW TimeZone")).scalar() == "Asia/Kolkata"
+        again = score_read_date(local, day, run_id="zone_kolkata")
+        assert again.status == "SUCCESS", again.message
+        with local.connect() as conn:
+            payloads_again, resolutions_again = written(conn)
+    finally:
+        local.dispose()
+    assert payloads_again == payloads
+    # the same rows: unchanged decisions keep their first run's id and time
+    pd.testing.assert_frame_equal(resolutions_again, resolutions)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from vee_tasks.config import CUSTOMER_CLASSES, METER_KINDS, RESOLUTION_CODES, RULE_CODES, get_settings
 from vee_tasks.usage_rollup import SETTLE_DAYS
-from vee_tasks.warehouse import copy_query_matrix, copy_rows, execute_sql_file
+from vee_tasks.warehouse import copy_query_matrix, copy_rows, execute_sql_file, pinned_settings
 
 # Lookback windows: modest, so the nightly query stays set-based and index-bound.
 HIST_DAYS = 14
@@ -254,10 +254,6 @@ def build_features(
     # server ran in local time saw those bounds an hour off near a change. The utility's
     # own calendar days are bound explicitly (:tz). The session's zone is put back after,
     # for whatever else the transaction runs.
-    session_zone = execute_sql_file(conn, "queries/session_setting_get.sql",
-                                    {"name": "TimeZone"}).scalar()
-    execute_sql_file(conn, "queries/session_setting_set.sql", {"name": "TimeZone", "value": "UTC"})
-    execute_sql_file(conn, "queries/features_prepare.sql")
     params = {
         "tz": tz,
         "hist_days": HIST_DAYS,
@@ -266,16 +262,16 @@ def build_features(
         "res_days": RES_DAYS,
         **{vocab: list(CATEGORY_VALUES[column]) for vocab, column in _VOCAB_PARAMS.items()},
     }
-    # Binary COPY of fixed-width rows into numpy: ~130 values a row would otherwise each
-    # become a Python object in the cursor, or be printed and parsed again as text. What a
-    # usage context's exceptions share comes once per context, not once per exception.
-    context_names, context_ids, context_values = copy_query_matrix(
-        conn, "queries/features_context_rows.sql", params
-    )
-    names, ids_out, values = copy_query_matrix(conn, "queries/features_exception_rows.sql", params)
-    execute_sql_file(conn, "queries/features_temp_drop.sql")
-    execute_sql_file(conn, "queries/session_setting_set.sql",
-                     {"name": "TimeZone", "value": session_zone})
+    with pinned_settings(conn, {"TimeZone": "UTC"}):
+        execute_sql_file(conn, "queries/features_prepare.sql")
+        # Binary COPY of fixed-width rows into numpy: ~130 values a row would otherwise each
+        # become a Python object in the cursor, or be printed and parsed again as text. What
+        # a usage context's exceptions share comes once per context, not once per exception.
+        context_names, context_ids, context_values = copy_query_matrix(
+            conn, "queries/features_context_rows.sql", params
+        )
+        names, ids_out, values = copy_query_matrix(conn, "queries/features_exception_rows.sql", params)
+        execute_sql_file(conn, "queries/features_temp_drop.sql")
     if len(ids_out) != len(ids):
         missing = sorted(set(ids) - set(ids_out.tolist()))
         raise UnknownExceptionIds(

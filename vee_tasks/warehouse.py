@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import io
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -272,6 +273,26 @@ def sql(name: str) -> sa.TextClause:
 
 def execute_sql_file(conn: Connection, name: str, params: Mapping[str, Any] | None = None):
     return conn.execute(sql(name), dict(params or {}))
+
+
+# What a written row's text depends on besides its values: jsonb renders a timestamptz in
+# the session's TimeZone and a float8 with its extra_float_digits. A server, database or
+# login set otherwise (local time; 0 digits, as older tools set) wrote the same decision as
+# other bytes, so a rerun under it was not the same rows (outside probe, 2026-11-27).
+WRITE_SETTINGS = {"TimeZone": "UTC", "extra_float_digits": "1"}
+
+
+@contextmanager
+def pinned_settings(conn: Connection, settings: Mapping[str, str]) -> Iterator[None]:
+    """These settings for the block's statements (SET LOCAL), each put back after it: the
+    transaction's other statements see the session's own."""
+    before = {name: execute_sql_file(conn, "queries/session_setting_get.sql", {"name": name}).scalar()
+              for name in settings}
+    for name, value in settings.items():
+        execute_sql_file(conn, "queries/session_setting_set.sql", {"name": name, "value": value})
+    yield
+    for name, value in before.items():
+        execute_sql_file(conn, "queries/session_setting_set.sql", {"name": name, "value": value})
 
 
 def run_script(conn: Connection, script: str) -> None:

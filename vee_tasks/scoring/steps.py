@@ -37,7 +37,9 @@ from vee_tasks.warehouse import (
     bound_query,
     copy_query_frame,
     copy_rows,
+    WRITE_SETTINGS,
     execute_sql_file,
+    pinned_settings,
     warehouse_identity,
     warn_missing_supporting_indexes,
 )
@@ -121,13 +123,8 @@ def _join_methods_off(conn: Connection, *methods: str) -> Iterator[None]:
     """The planner without these join methods for the statements of the block (SET LOCAL:
     the transaction's other statements keep the defaults)."""
     assert set(methods) <= set(_JOIN_METHODS), methods
-    names = [f"enable_{method}" for method in methods]
-    before = {name: _q(conn, "session_setting_get", {"name": name}).scalar() for name in names}
-    for name in names:
-        _q(conn, "session_setting_set", {"name": name, "value": "off"})
-    yield
-    for name in names:
-        _q(conn, "session_setting_set", {"name": name, "value": before[name]})
+    with pinned_settings(conn, {f"enable_{method}": "off" for method in methods}):
+        yield
 
 
 def _require_staged(run, staged: int, dag_run_id: str, step: str) -> None:
@@ -496,7 +493,8 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             with _join_methods_off(conn, "nestloop", "mergejoin"):  # see the query's comment
                 _q(conn, "nightly_quarantine_delete_moved",
                    {"dag_run_id": dag_run_id, "read_date": read_date})
-            _q(conn, "nightly_quarantine_insert", {"dag_run_id": dag_run_id, "read_date": read_date})
+            with pinned_settings(conn, WRITE_SETTINGS):  # the payload's jsonb text
+                _q(conn, "nightly_quarantine_insert", {"dag_run_id": dag_run_id, "read_date": read_date})
             if outcome.row_failures:
                 _withdraw_earlier_decisions(conn, dag_run_id)
             _q(
@@ -667,7 +665,8 @@ def score_shard(
             with _join_methods_off(conn, "hashjoin", "mergejoin"):
                 _q(conn, "nightly_update_status")
             _q(conn, "nightly_lock_unchanged")
-            _q(conn, "nightly_upsert_resolution", params)
+            with pinned_settings(conn, WRITE_SETTINGS):  # the probabilities' jsonb text
+                _q(conn, "nightly_upsert_resolution", params)
             counts = dict(_q(conn, "nightly_shard_counts").mappings().one())
             counts["seconds"] = round(time.perf_counter() - started, 3)
             _q(conn, "nightly_shard_result_upsert", {"dag_run_id": dag_run_id, "shard": shard, **counts})
