@@ -6,9 +6,10 @@ date D. Scheduled after D has ended in the utility's time zone (`VEE_TIMEZONE`);
 mapping holds for `airflow dags test vee_nightly_scoring D` and
 `airflow backfill create --dag-id vee_nightly_scoring --from-date A --to-date B` (both ends
 inclusive). Airflow 3.3 reads those CLI dates in its default time zone, which this project
-sets to `VEE_TIMEZONE`; an installation left at UTC would drop date B from a backfill (its
-local midnight falls after B 00:00 UTC), so keep `AIRFLOW__CORE__DEFAULT_TIMEZONE` equal to
-`VEE_TIMEZONE` or pass `--to-date` one day later.
+sets to `VEE_TIMEZONE`. An installation left at UTC misses one end of a backfill: west of
+UTC date B (its local midnight falls after B 00:00 UTC), east of UTC date A (its local
+midnight falls before A 00:00 UTC). Keep `AIRFLOW__CORE__DEFAULT_TIMEZONE` equal to
+`VEE_TIMEZONE`, or pass local midnights with their offset (docs/operations-backfills.md).
 
 **Steps** (one task each; all logic in `vee_tasks.scoring.steps`):
 0. `wait_for_mdm`: a scheduled run waits `VEE_NIGHTLY_START_DELAY_HOURS` (default 6) after

@@ -396,6 +396,14 @@ def _cell(value) -> str:
     return html.escape(str(value))
 
 
+def _count(value) -> str:
+    """A count as a whole number: a column of counts that holds a NULL (a run stopped before
+    it counted) comes back as floats, and printed "36.0" (outside probe, 2026-11-27)."""
+    if isinstance(value, float) and value == value and value.is_integer():
+        return str(int(value))
+    return _cell(value)
+
+
 def _window(engine, days: int, until: dt.date | None) -> tuple[dt.date, dt.date]:
     from vee_tasks.warehouse import read_frame
 
@@ -583,9 +591,9 @@ def _runs_table(frame, table_id: str, empty: str, summary_dir: Path, reports_dir
             f"<td>{_cell(run['read_date'])}</td><td><code>{_cell(run['dag_run_id'])}</code></td>"
             f"<td>{_cell(started)}</td>"
             f'<td class="s-{status}">{status}</td><td>{_cell(dq)}</td>'
-            f"<td>{_cell(run['model_version'])}</td><td>{_cell(run['selected'])}</td>"
-            f"<td>{_cell(run['scored'])}</td><td>{_run_quarantined(run)}</td>"
-            f"<td>{_cell(run['auto_applied'])}</td><td>{_cell(run['sent_to_review'])}</td>"
+            f"<td>{_cell(run['model_version'])}</td><td>{_count(run['selected'])}</td>"
+            f"<td>{_count(run['scored'])}</td><td>{_run_quarantined(run)}</td>"
+            f"<td>{_count(run['auto_applied'])}</td><td>{_count(run['sent_to_review'])}</td>"
             f"<td>{docs}</td>" + (f"<td>{_cell(run.get('message'))}</td>" if message else "")
             + "</tr>"
         )
@@ -612,8 +620,8 @@ def _run_quarantined(run: dict) -> str:
         failed = run.get("failed_row_checks")
         if failed is None or failed != failed:  # NULL (NaN in the frame): an older record
             failed = run.get("quarantined")
-        return f"none ({_cell(failed)} rows failed checks)" if failed else "none"
-    return _cell(run["quarantined"])
+        return f"none ({_count(failed)} rows failed checks)" if failed else "none"
+    return _count(run["quarantined"])
 
 
 def after_nightly_run(engine=None, settings: Settings | None = None) -> Path | None:
