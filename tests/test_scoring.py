@@ -836,6 +836,7 @@ def test_the_record_follows_an_airflow_run_that_ended_without_finish(cloned_worl
     steps.start_run(engine, "next_night_abandon_check", scoring_world.days[-1])
     record = _record(engine, "marked_whole")
     assert record["status"] == "FAILED" and record["message"].startswith("abandoned: still RUNNING 24 h")
+    assert f"rerun read date {day.isoformat()} to score it" in record["message"]
     assert _record(engine, "next_night_abandon_check")["status"] == "RUNNING"
 
 

@@ -320,6 +320,14 @@ def test_the_training_digest_ignores_noise_on_means_of_fixed_decimal_reads():
     corrected = means.copy()  # one read corrected by 0.001 kWh in a 16-day mean
     corrected[0] += 0.001 / 16
     assert frame_digest(frame.assign(hist_mean=corrected)) != digest
+    # versions registered before carry the six-digit digest: computed as it was then (the
+    # value 661c8e3's frame_digest gave for this frame)
+    known = pd.DataFrame({"exception_id": np.arange(5),
+                          "hist_mean": [9.597625, 0.0, np.nan, -3.25e7, 1e-17],
+                          "resolution_code": ["ACCEPT", "EDIT", "ESTIMATE", "REREAD", "FIELD_ORDER"],
+                          "split": "train"})
+    assert frame_digest(known, legacy=True) == "021b41941351f2a25432"
+    assert frame_digest(known) != "021b41941351f2a25432"
 
 
 def test_old_training_run_directories_are_deleted(tmp_path):
@@ -365,6 +373,9 @@ def test_a_rerun_reuses_only_its_own_warehouses_version():
     assert _existing_version(client, "m", "cli__2026-09-29", "d2", "demo") is None
     older = SimpleNamespace(search_model_versions=lambda _: [version("1", None)])
     assert _existing_version(older, "m", "cli__2026-09-29", "d1", "mine").version == "1"
+    # a version registered before the digest changed carries the legacy digest ("d1")
+    assert _existing_version(client, "m", "cli__2026-09-29", "b1", "demo", "d1").version == "1"
+    assert _existing_version(client, "m", "cli__2026-09-29", "b1", "demo", "d9") is None
 
 
 def test_a_champion_trained_on_another_warehouse_is_not_this_ones_to_keep():

@@ -285,7 +285,9 @@ WRITE_SETTINGS = {"TimeZone": "UTC", "extra_float_digits": "1"}
 @contextmanager
 def pinned_settings(conn: Connection, settings: Mapping[str, str]) -> Iterator[None]:
     """These settings for the block's statements (SET LOCAL), each put back after it: the
-    transaction's other statements see the session's own."""
+    transaction's other statements see the session's own. Not put back when the block
+    raises: the transaction is then aborted (a restore would hide the error); a caller that
+    catches the error and goes on in the same transaction keeps the pinned values."""
     before = {name: execute_sql_file(conn, "queries/session_setting_get.sql", {"name": name}).scalar()
               for name in settings}
     for name, value in settings.items():

@@ -302,6 +302,7 @@ def build_training_frame(
         "n_calibration": int(counts.get("calibration", 0)),
         "n_holdout": int(counts.get("holdout", 0)),
         "digest": frame_digest(frame),
+        "legacy_digest": frame_digest(frame, legacy=True),
     }
     _write_json(run_dir / "frame.json", info)
     _timed(run_dir, "build_features", time.monotonic() - t0)
@@ -329,20 +330,38 @@ def _significant_bits(values: np.ndarray, bits: int) -> np.ndarray:
     values = np.asarray(values, dtype="float64")
     finite = np.isfinite(values)
     mantissa, exponent = np.frexp(np.where(finite, values, 0.0))  # |mantissa| in [0.5, 1)
-    rounded = np.ldexp(np.round(mantissa * 2.0**bits), exponent - bits)
+    with np.errstate(over="ignore"):  # the largest floats round up to infinity
+        rounded = np.ldexp(np.round(mantissa * 2.0**bits), exponent - bits)
     return np.where(finite, rounded, values)
 
 
-def frame_digest(frame: pd.DataFrame) -> str:
+# The digest before 2026-11-27 (six decimal significant digits): a version registered then
+# carries it, and a rerun of its training run must still find it (not register another).
+LEGACY_DIGEST_SIGNIFICANT_DIGITS = 6
+
+
+def _significant_digits(values: np.ndarray, digits: int) -> np.ndarray:
+    """`values` rounded to `digits` significant decimal digits (the legacy digest's rule)."""
+    values = np.asarray(values, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+        scale = 10.0 ** (digits - 1 - np.where(np.isfinite(magnitude), magnitude, 0.0))
+        rounded = np.round(values * scale) / scale
+    return np.where(np.isfinite(rounded), rounded, values)
+
+
+def frame_digest(frame: pd.DataFrame, legacy: bool = False) -> str:
     """A content hash of the training frame: the same for reruns on the same data (floats
-    compared to DIGEST_SIGNIFICANT_BITS), another for other labels or reads."""
+    compared to DIGEST_SIGNIFICANT_BITS), another for other labels or reads. `legacy`: the
+    digest versions registered before 2026-11-27 carry (six decimal digits)."""
     import hashlib
 
     frame = frame.drop(columns=["split"], errors="ignore").copy()
     for column in frame.columns[[pd.api.types.is_float_dtype(t) for t in frame.dtypes]]:
         values = frame[column].to_numpy(dtype="float64")
         values = np.where(np.abs(values) < DIGEST_ZERO_BELOW, 0.0, values)
-        frame[column] = _significant_bits(values, DIGEST_SIGNIFICANT_BITS)
+        frame[column] = (_significant_digits(values, LEGACY_DIGEST_SIGNIFICANT_DIGITS) if legacy
+                         else _significant_bits(values, DIGEST_SIGNIFICANT_BITS))
     hashed = pd.util.hash_pandas_object(frame, index=False)
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:20]
 

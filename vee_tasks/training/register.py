@@ -61,15 +61,16 @@ def _run_versions(client, name: str, run_id: str) -> list:
 
 
 def _existing_version(client, name: str, run_id: str, digest: str | None = None,
-                      warehouse_id: str | None = None):
+                      warehouse_id: str | None = None, legacy_digest: str | None = None):
     """The version this training run registered from the same training set on the same
     warehouse, if any: a rerun on other data (`vee train` again after the labels were fixed)
     is a new model, and gets a version of its own rather than the old model with the new
     evaluation's decision; so is one on another warehouse holding the same data (the
     README's `vee simulate` on two warehouses; reviewed 2026-11-27), whose version would
-    carry the other's warehouse tag."""
+    carry the other's warehouse tag. A version registered before 2026-11-27 carries the
+    training set's `legacy_digest` (pipeline.frame_digest(legacy=True))."""
     for v in _run_versions(client, name, run_id):
-        if digest is not None and v.tags.get(TAG_DIGEST) not in (None, digest):
+        if digest is not None and v.tags.get(TAG_DIGEST) not in (None, digest, legacy_digest):
             continue
         if warehouse_id and v.tags.get(TAG_WAREHOUSE) not in (None, warehouse_id):
             continue
@@ -154,7 +155,7 @@ def _register(run_dir: Path, settings: Settings) -> dict:
 
     # this run, registered before from the same training set
     existing = _existing_version(client, name, ctx["run_id"], frame_info["digest"],
-                                 ctx.get("warehouse_id"))
+                                 ctx.get("warehouse_id"), frame_info.get("legacy_digest"))
     version = existing
     parent_run_id = version.run_id if version is not None else None
     chosen_result = _read_json(run_dir / "candidates" / chosen / "result.json")
