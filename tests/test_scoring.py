@@ -661,6 +661,49 @@ def test_a_failed_shard_resumes_after_other_runs_finished(cloned_world, scoring_
         steps.score_shard(engine, "lost", day, shards[0], version, settings)
 
 
+def test_each_shard_scores_the_ids_validate_listed(cloned_world, scoring_world, caplog):
+    """Validate lists each shard's rows that passed, in id order (a quarantined row in none,
+    an empty shard as an empty list); the shard scores exactly those. A run validated before
+    the lists existed (no row) reads them from its staged rows, with a warning."""
+    engine = cloned_world
+    with engine.begin() as conn:
+        day = conn.execute(sa.text(
+            "SELECT read_date FROM mdm.vee_exception WHERE status <> 'ANALYST_RESOLVED' "
+            "AND read_date = ANY(:days) "
+            "GROUP BY read_date ORDER BY count(*) DESC LIMIT 1"), {"days": scoring_world.days}).scalar()
+        bad = conn.execute(sa.text(
+            "SELECT min(exception_id) FROM mdm.vee_exception WHERE read_date = :d "
+            "AND status <> 'ANALYST_RESOLVED'"), {"d": day}).scalar()
+        conn.execute(sa.text(
+            "UPDATE mdm.vee_exception SET observed_value = 'Infinity' WHERE exception_id = :e"),
+            {"e": bad})
+    settings = get_settings().with_overrides(shard_count=3, shard_min_rows=1)
+    version, shards = _steps_until_validated(engine, "listed", day, settings)
+    with engine.connect() as conn:
+        listed = dict(conn.execute(sa.text(
+            "SELECT shard, exception_ids FROM vee.nightly_shard_ids WHERE dag_run_id = 'listed'")).all())
+        passed = conn.execute(sa.text(
+            "SELECT shard, exception_id FROM vee.nightly_extract WHERE dag_run_id = 'listed' "
+            "AND failed_checks IS NULL ORDER BY exception_id")).all()
+    assert sorted(listed) == shards == [0, 1, 2]
+    expected = {shard: [e for s, e in passed if s == shard] for shard in shards}
+    assert listed == expected and all(listed.values())
+    assert bad not in {e for ids in listed.values() for e in ids}
+
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "DELETE FROM vee.nightly_shard_ids WHERE dag_run_id = 'listed' AND shard = 0"))
+        conn.execute(sa.text(
+            "UPDATE vee.nightly_shard_ids SET exception_ids = '{}' "
+            "WHERE dag_run_id = 'listed' AND shard = 1"))
+    with caplog.at_level("WARNING", logger="vee_tasks.scoring.steps"):
+        counts = [steps.score_shard(engine, "listed", day, shard, version, settings)["scored"]
+                  for shard in shards]
+    assert counts[0] == len(expected[0]) and counts[1] == 0
+    assert counts[2:] == [len(expected[shard]) for shard in shards[2:]]
+    assert "shard 0: no id list stored by validate; reading the staged rows" in caplog.text
+
+
 def test_a_rerun_logs_what_the_record_said_and_a_future_date_is_flagged(cloned_world, scoring_world, caplog):
     """A rerun resets its run record in place: the earlier model and counts go to the log
     first (the audit trail a probe missed after a new champion rescored a date). A read date

@@ -5,3 +5,4 @@ WHERE read_date = :read_date AND status IN ('AUTO_RESOLVED', 'PENDING_REVIEW');
 DELETE FROM vee.exception_resolution WHERE read_date = :read_date;
 DELETE FROM vee.quarantined_exception WHERE read_date = :read_date;
 DELETE FROM vee.nightly_extract;
+DELETE FROM vee.nightly_shard_ids;

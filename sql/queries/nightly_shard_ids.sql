@@ -1,9 +1,6 @@
--- The next chunk of a shard's exceptions that passed validation (keyset pagination).
-SELECT exception_id
-FROM vee.nightly_extract
+-- The ids a shard scores, as validate stored them (nightly_shard_ids_store.sql); no row for a
+-- run validated before the lists existed (then nightly_shard_ids_scan.sql).
+SELECT exception_ids
+FROM vee.nightly_shard_ids
 WHERE dag_run_id = :dag_run_id
-  AND shard = :shard
-  AND failed_checks IS NULL
-  AND exception_id > :after
-ORDER BY exception_id
-LIMIT :chunk_rows;
+  AND shard = :shard;

@@ -489,6 +489,8 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             _q(conn, "nightly_failed_rows_temp")
             copy_rows(conn, "nightly_failed_rows", ["stage_row", "failed_checks"], failed)
             _q(conn, "nightly_mark_failed_rows", {"dag_run_id": dag_run_id})
+            _q(conn, "nightly_shard_ids_store",
+               {"dag_run_id": dag_run_id, "shard_count": run_shard_count(conn, dag_run_id, settings)})
             _q(conn, "nightly_quarantine_delete", {"dag_run_id": dag_run_id, "read_date": read_date})
             with _join_methods_off(conn, "nestloop", "mergejoin"):  # see the query's comment
                 _q(conn, "nightly_quarantine_delete_moved",
@@ -565,14 +567,21 @@ def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODE
     return out[RESULT_COLUMNS]
 
 
-def _shard_ids_page(conn: Connection, dag_run_id: str, shard: int, after: int, rows: int) -> list[int]:
-    """The shard's next page of exception ids to score (keyset pagination), as plain ints
-    from the driver's cursor: no result-row object per id."""
+def _shard_ids(conn: Connection, dag_run_id: str, shard: int) -> list[int]:
+    """The shard's exception ids to score, in id order, as plain ints from the driver's
+    cursor: the list validate stored, or for a run validated before it stored lists, the
+    shard's staged rows that passed."""
     raw = conn.connection.driver_connection
-    params = {"dag_run_id": dag_run_id, "shard": shard, "after": after, "chunk_rows": rows}
+    params = {"dag_run_id": dag_run_id, "shard": shard}
     with raw.cursor() as cursor:
         cursor.execute(bound_query(raw, "queries/nightly_shard_ids.sql", params))
-        return [row[0] for row in cursor.fetchall()]
+        row = cursor.fetchone()
+        if row is not None:
+            return row[0]
+        log.warning("run %s shard %d: no id list stored by validate; reading the staged rows",
+                    dag_run_id, shard)
+        cursor.execute(bound_query(raw, "queries/nightly_shard_ids_scan.sql", params))
+        return [r[0] for r in cursor.fetchall()]
 
 
 def _run_row(conn: Connection, dag_run_id: str):
@@ -633,12 +642,10 @@ def score_shard(
 
         with engine.begin() as conn:
             _q(conn, "nightly_result_temp")
-            after = -(2**63)
-            chunks = 0
-            while True:
-                ids = _shard_ids_page(conn, dag_run_id, shard, after, settings.scoring_chunk_rows)
-                if not ids:
-                    break
+            shard_ids = _shard_ids(conn, dag_run_id, shard)
+            step = max(1, settings.scoring_chunk_rows)
+            for first in range(0, len(shard_ids), step):
+                ids = shard_ids[first:first + step]
                 features = build_features(conn, ids, settings.timezone)
                 with threadpool_limits(limits=PREDICT_THREADS):
                     proba = model.predict_proba(features)
@@ -646,10 +653,6 @@ def score_shard(
                 decided = decide(proba, model.thresholds, settings.auto_apply_codes,
                                  settings.audit_share)
                 copy_rows(conn, "nightly_result", RESULT_COLUMNS, decided)
-                chunks += 1
-                after = ids[-1]
-                if len(ids) < settings.scoring_chunk_rows:
-                    break
             _q(conn, "nightly_result_analyze")
             if before_write is not None:
                 before_write(conn)

@@ -1,0 +1,8 @@
+-- The ids a shard scores, read from the staged rows: for a run validated before validate
+-- stored them as lists (migration vee/0055), one sequential pass over the staged rows.
+SELECT exception_id
+FROM vee.nightly_extract
+WHERE dag_run_id = :dag_run_id
+  AND shard = :shard
+  AND failed_checks IS NULL
+ORDER BY exception_id;
