@@ -192,8 +192,10 @@ class Settings:
     volume_lookback_days: int = 14
     # the volume check runs only with at least this many earlier days that had exceptions
     volume_min_history_days: int = 7
-    # exceptions scored per chunk inside a shard (bounds a shard's memory)
-    scoring_chunk_rows: int = 50_000
+    # exceptions scored per chunk inside a shard (bounds a shard's memory). On the bench,
+    # 25,000 against 50,000: features ~10 % faster (44.5-50.7 s against 54.9-58.0 s over a
+    # million exceptions), half the kernel time zeroing fresh pages for the chunk's arrays.
+    scoring_chunk_rows: int = 25_000
     report_retention_days: int = 90
     # A weekly training run's working files (labels, training frame, candidates; ~100 MB at
     # 300,000 labels) are deleted by a later run after this many days: the registry keeps
@@ -355,7 +357,7 @@ def load_settings() -> Settings:
         max_volume_ratio=_float("VEE_MAX_VOLUME_RATIO", 5.0),
         volume_lookback_days=_int("VEE_VOLUME_LOOKBACK_DAYS", 14),
         volume_min_history_days=_int("VEE_VOLUME_MIN_HISTORY_DAYS", 7),
-        scoring_chunk_rows=_int("VEE_SCORING_CHUNK_ROWS", 50_000),
+        scoring_chunk_rows=_int("VEE_SCORING_CHUNK_ROWS", 25_000),
         report_retention_days=_int("VEE_REPORT_RETENTION_DAYS", 90),
         training_run_retention_days=_positive(_int("VEE_TRAINING_RUN_RETENTION_DAYS", 30),
                                               "VEE_TRAINING_RUN_RETENTION_DAYS"),

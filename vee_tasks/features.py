@@ -27,7 +27,8 @@ from vee_tasks.warehouse import copy_query_matrix, copy_rows, execute_sql_file, 
 HIST_DAYS = 14
 TEMP_DAYS = 14
 RES_DAYS = 365
-# work_mem of the features query (per sort or hash; a 50,000-row chunk needs ~60 MB)
+# work_mem of the features query (per sort or hash; a 50,000-row chunk needs ~60 MB, the
+# default 25,000-row chunk half that)
 FEATURES_WORK_MEM_MB = 128
 
 UNKNOWN = "UNKNOWN"
