@@ -329,6 +329,33 @@ def test_binary_copy_reads_fixed_rows_and_refuses_a_null(engine, monkeypatch):
                 warehouse.copy_query_matrix(conn, bad)
 
 
+def test_binary_copy_writes_fixed_rows_exactly_and_refuses_what_it_cannot_lay_out(engine):
+    """A shard's decisions are written as fixed-width binary rows: extreme ids, NaN and
+    infinities, negative zero and flags arrive bit for bit; a column of another dtype or
+    length is refused before anything is sent."""
+    from vee_tasks import warehouse
+
+    ids = np.array([-(2**63), -1, 0, 2**63 - 1], dtype=np.int64)
+    small = np.array([-32768, 0, 5, 32767], dtype=np.int16)
+    floats = np.array([np.nan, np.inf, -0.0, 5e-324], dtype=np.float64)
+    flags = np.array([True, False, True, False])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TEMP TABLE fixed (i bigint, s smallint, f float8, b boolean, "
+                             "note text DEFAULT 'kept') ON COMMIT DROP")
+        written = warehouse.copy_fixed_width(conn, "fixed", {"i": ids, "s": small, "f": floats, "b": flags})
+        rows = conn.exec_driver_sql("SELECT i, s, f, b, note FROM fixed ORDER BY i").all()
+        assert written == 4 and warehouse.copy_fixed_width(conn, "fixed", {"i": ids[:0]}) == 0
+        for bad in ({"i": ids, "s": small.astype(np.int32)}, {"i": ids, "f": floats[:3]},
+                    {"note": np.array(["a", "b", "c", "d"])}):
+            with pytest.raises(warehouse.CopyLayoutError):
+                warehouse.copy_fixed_width(conn, "fixed", bad)
+        assert conn.exec_driver_sql("SELECT count(*) FROM fixed").scalar() == 4
+    assert [r.i for r in rows] == ids.tolist() and [r.s for r in rows] == small.tolist()
+    got = np.array([r.f for r in rows])
+    assert np.isnan(got[0]) and got[1] == np.inf and np.signbit(got[2]) and got[3] == 5e-324
+    assert [r.b for r in rows] == flags.tolist() and {r.note for r in rows} == {"kept"}
+
+
 def test_csv_copy_frame_reads_what_the_driver_reads_whatever_the_server_prints(engine, monkeypatch):
     """Bulk rows (training labels, the night's staged rows) move with COPY and Arrow: the same
     values as the driver's row by row, on a server set to print day-first dates and short

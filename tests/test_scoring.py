@@ -8,6 +8,7 @@ always win, empty days and a missing champion.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 
@@ -16,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from vee_tasks import registry
-from vee_tasks.config import get_settings
+from vee_tasks.config import RESOLUTION_CODES, get_settings
 from vee_tasks.registry import NoChampionError
 from vee_tasks.scoring import steps
 from vee_tasks.scoring.pipeline import score_read_date
@@ -107,6 +108,13 @@ def test_a_night_scores_every_decidable_exception_and_a_rerun_is_identical(world
     for row in first.itertuples():
         assert after.loc[row.exception_id, "status"] == STATUS_FOR[row.decision]
         assert row.model_version == scoring_world.version and row.dag_run_id == "night_1"
+        # the code is the most probable one, its confidence that probability (the shard
+        # sends the code as a position in RESOLUTION_CODES: a shifted vocabulary shows here)
+        probabilities = json.loads(row.probabilities)
+        assert set(probabilities) == set(RESOLUTION_CODES)
+        assert row.predicted_resolution == max(probabilities, key=probabilities.get)
+        assert row.confidence == pytest.approx(probabilities[row.predicted_resolution], abs=1e-12)
+    assert set(first["decision"]) <= {"AUTO_APPLY", "REVIEW"} and "REVIEW" in set(first["decision"])
     assert analyst_after == analyst_before  # analysts' rows untouched
 
     again = score_read_date(engine, day, run_id="night_2")

@@ -1,15 +1,23 @@
--- A shard's decisions, loaded with COPY chunk by chunk, written back in one set-based pass.
+-- A shard's decisions, loaded with binary COPY chunk by chunk (fixed-width rows: the code
+-- and the decision travel as a number and a flag, text columns follow from them), written
+-- back in one set-based pass. :resolution_codes is the vocabulary (RESOLUTION_CODES) bound
+-- by the driver; a position outside it leaves predicted_resolution NULL, which NOT NULL
+-- refuses.
 CREATE TEMP TABLE nightly_result (
     exception_id          bigint PRIMARY KEY,
-    predicted_resolution  text NOT NULL,
+    predicted_code        smallint NOT NULL,
     confidence            double precision NOT NULL,
     p_accept              double precision NOT NULL,
     p_estimate            double precision NOT NULL,
     p_edit                double precision NOT NULL,
     p_reread              double precision NOT NULL,
     p_field_order         double precision NOT NULL,
-    decision              text NOT NULL,
-    audit                 boolean NOT NULL
+    auto_apply            boolean NOT NULL,
+    audit                 boolean NOT NULL,
+    predicted_resolution  text NOT NULL
+        GENERATED ALWAYS AS ((CAST(:resolution_codes AS text[]))[predicted_code]) STORED,
+    decision              text NOT NULL
+        GENERATED ALWAYS AS (CASE WHEN auto_apply THEN 'AUTO_APPLY' ELSE 'REVIEW' END) STORED
 ) ON COMMIT DROP;
 CREATE TEMP TABLE nightly_locked (
     exception_id  bigint PRIMARY KEY

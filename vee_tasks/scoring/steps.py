@@ -34,10 +34,11 @@ from vee_tasks.scoring.errors import (
     short_reason,
 )
 from vee_tasks.warehouse import (
+    WRITE_SETTINGS,
     bound_query,
+    copy_fixed_width,
     copy_query_frame,
     copy_rows,
-    WRITE_SETTINGS,
     execute_sql_file,
     pinned_settings,
     warehouse_identity,
@@ -567,6 +568,27 @@ def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODE
     return out[RESULT_COLUMNS]
 
 
+def copy_decisions(conn: Connection, decided) -> int:
+    """decide()'s rows into the shard's temp table nightly_result (nightly_result_temp.sql)
+    as fixed-width binary rows: the code as its 1-based position in RESOLUTION_CODES, the
+    decision as a flag; the table derives both texts from them."""
+    import numpy as np
+
+    codes = decided["predicted_resolution"].map({c: i + 1 for i, c in enumerate(RESOLUTION_CODES)})
+    if codes.isna().any():
+        raise ValueError("a decision with a code outside RESOLUTION_CODES")
+    columns = {
+        "exception_id": decided["exception_id"].to_numpy(dtype=np.int64),
+        "predicted_code": codes.to_numpy(dtype=np.int16),
+        "confidence": decided["confidence"].to_numpy(dtype=np.float64),
+        **{_PROB_COLUMN[c]: decided[_PROB_COLUMN[c]].to_numpy(dtype=np.float64)
+           for c in RESOLUTION_CODES},
+        "auto_apply": (decided["decision"] == AUTO_APPLY).to_numpy(dtype=bool),
+        "audit": decided["audit"].to_numpy(dtype=bool),
+    }
+    return copy_fixed_width(conn, "nightly_result", columns)
+
+
 def _shard_ids(conn: Connection, dag_run_id: str, shard: int) -> list[int]:
     """The shard's exception ids to score, in id order, as plain ints from the driver's
     cursor: the list validate stored, or for a run validated before it stored lists, the
@@ -641,7 +663,7 @@ def score_shard(
         from vee_tasks.features import build_features
 
         with engine.begin() as conn:
-            _q(conn, "nightly_result_temp")
+            _q(conn, "nightly_result_temp", {"resolution_codes": list(RESOLUTION_CODES)})
             shard_ids = _shard_ids(conn, dag_run_id, shard)
             step = max(1, settings.scoring_chunk_rows)
             for first in range(0, len(shard_ids), step):
@@ -652,7 +674,7 @@ def score_shard(
                 proba = proba.reindex(features.index)
                 decided = decide(proba, model.thresholds, settings.auto_apply_codes,
                                  settings.audit_share)
-                copy_rows(conn, "nightly_result", RESULT_COLUMNS, decided)
+                copy_decisions(conn, decided)
             _q(conn, "nightly_result_analyze")
             if before_write is not None:
                 before_write(conn)
