@@ -671,32 +671,58 @@ def test_a_failed_shard_resumes_after_other_runs_finished(cloned_world, scoring_
 
 def test_each_shard_scores_the_ids_validate_listed(cloned_world, scoring_world, caplog):
     """Validate lists each shard's rows that passed, in id order (a quarantined row in none,
-    an empty shard as an empty list); the shard scores exactly those. A run validated before
-    the lists existed (no row) reads them from its staged rows, with a warning."""
+    an empty shard as an empty list); the shard scores exactly those, a few at a time. A run
+    validated before the lists existed (no row) reads them from its staged rows, with a
+    warning. A new extract drops the lists, finish drops them with the staged rows."""
     engine = cloned_world
+
+    def listed_ids(run_id):
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.text(
+                "SELECT shard, exception_ids FROM vee.nightly_shard_ids WHERE dag_run_id = :r"),
+                {"r": run_id}).all())
+
     with engine.begin() as conn:
         day = conn.execute(sa.text(
             "SELECT read_date FROM mdm.vee_exception WHERE status <> 'ANALYST_RESOLVED' "
             "AND read_date = ANY(:days) "
             "GROUP BY read_date ORDER BY count(*) DESC LIMIT 1"), {"days": scoring_world.days}).scalar()
+        decidable, meters = conn.execute(sa.text(
+            "SELECT count(*), count(DISTINCT meter_id) FROM mdm.vee_exception "
+            "WHERE read_date = :d AND status <> 'ANALYST_RESOLVED'"), {"d": day}).one()
         bad = conn.execute(sa.text(
             "SELECT min(exception_id) FROM mdm.vee_exception WHERE read_date = :d "
             "AND status <> 'ANALYST_RESOLVED'"), {"d": day}).scalar()
         conn.execute(sa.text(
             "UPDATE mdm.vee_exception SET observed_value = 'Infinity' WHERE exception_id = :e"),
             {"e": bad})
-    settings = get_settings().with_overrides(shard_count=3, shard_min_rows=1)
+        # this private copy's earlier decisions of the day go, so every row written below is
+        # this run's (an unchanged row keeps the run id that first wrote it)
+        conn.execute(sa.text("DELETE FROM vee.exception_resolution WHERE read_date = :d"), {"d": day})
+
+    # a shard per exception: some meter has two, so some shard is empty (pigeonhole)
+    assert meters < decidable
+    _, many = _steps_until_validated(
+        engine, "listed_many", day, get_settings().with_overrides(shard_count=decidable, shard_min_rows=1))
+    assert sorted(listed_ids("listed_many")) == many and [] in listed_ids("listed_many").values()
+
+    settings = get_settings().with_overrides(shard_count=3, shard_min_rows=1, scoring_chunk_rows=1)
     version, shards = _steps_until_validated(engine, "listed", day, settings)
     with engine.connect() as conn:
-        listed = dict(conn.execute(sa.text(
-            "SELECT shard, exception_ids FROM vee.nightly_shard_ids WHERE dag_run_id = 'listed'")).all())
         passed = conn.execute(sa.text(
             "SELECT shard, exception_id FROM vee.nightly_extract WHERE dag_run_id = 'listed' "
             "AND failed_checks IS NULL ORDER BY exception_id")).all()
+    listed = listed_ids("listed")
     assert sorted(listed) == shards == [0, 1, 2]
     expected = {shard: [e for s, e in passed if s == shard] for shard in shards}
     assert listed == expected and all(listed.values())
+    assert len(expected[0]) > 1 and len(expected[2]) > 1  # scored in chunks of one
     assert bad not in {e for ids in listed.values() for e in ids}
+
+    steps.extract(engine, "listed", day, settings)
+    assert listed_ids("listed") == {}
+    steps.validate(engine, "listed", day, settings)
+    assert listed_ids("listed") == expected
 
     with engine.begin() as conn:
         conn.execute(sa.text(
@@ -707,9 +733,22 @@ def test_each_shard_scores_the_ids_validate_listed(cloned_world, scoring_world, 
     with caplog.at_level("WARNING", logger="vee_tasks.scoring.steps"):
         counts = [steps.score_shard(engine, "listed", day, shard, version, settings)["scored"]
                   for shard in shards]
-    assert counts[0] == len(expected[0]) and counts[1] == 0
-    assert counts[2:] == [len(expected[shard]) for shard in shards[2:]]
+    assert counts == [len(expected[0]), 0, len(expected[2])]
     assert "shard 0: no id list stored by validate; reading the staged rows" in caplog.text
+    with engine.connect() as conn:
+        written = conn.execute(sa.text(
+            "SELECT exception_id FROM vee.exception_resolution WHERE dag_run_id = 'listed' "
+            "ORDER BY 1")).scalars().all()
+    assert written == sorted(expected[0] + expected[2])
+
+    with engine.begin() as conn:  # the run accounts for shard 1's rows: list them again
+        conn.execute(sa.text(
+            "UPDATE vee.nightly_shard_ids SET exception_ids = :ids "
+            "WHERE dag_run_id = 'listed' AND shard = 1"), {"ids": expected[1]})
+    steps.score_shard(engine, "listed", day, 1, version, settings)
+    steps.finish_run(engine, "listed", settings)
+    assert steps.ScoringRun.load(engine, "listed").status == "SUCCESS"
+    assert listed_ids("listed") == {} and listed_ids("listed_many") != {}
 
 
 def test_a_rerun_logs_what_the_record_said_and_a_future_date_is_flagged(cloned_world, scoring_world, caplog):

@@ -192,7 +192,8 @@ class Settings:
     volume_lookback_days: int = 14
     # the volume check runs only with at least this many earlier days that had exceptions
     volume_min_history_days: int = 7
-    # exceptions scored per chunk inside a shard (bounds a shard's memory). On the bench,
+    # exceptions scored per chunk inside a shard (bounds a shard's memory: its ids, features
+    # and decisions come and go a chunk at a time). On the bench,
     # 25,000 against 50,000: features ~10 % faster (44.5-50.7 s against 54.9-58.0 s over a
     # million exceptions), half the kernel time zeroing fresh pages for the chunk's arrays.
     scoring_chunk_rows: int = 25_000

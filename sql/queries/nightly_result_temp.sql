@@ -1,8 +1,8 @@
 -- A shard's decisions, loaded with binary COPY chunk by chunk (fixed-width rows: the code
 -- and the decision travel as a number and a flag, text columns follow from them), written
--- back in one set-based pass. :resolution_codes is the vocabulary (RESOLUTION_CODES) bound
--- by the driver; a position outside it leaves predicted_resolution NULL, which NOT NULL
--- refuses.
+-- back in one set-based pass. The parameter resolution_codes is the vocabulary
+-- (RESOLUTION_CODES), bound by the driver into the definition; a position outside it leaves
+-- predicted_resolution NULL, which NOT NULL refuses.
 CREATE TEMP TABLE nightly_result (
     exception_id          bigint PRIMARY KEY,
     predicted_code        smallint NOT NULL,

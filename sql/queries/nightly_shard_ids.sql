@@ -1,6 +1,6 @@
--- The ids a shard scores, as validate stored them (nightly_shard_ids_store.sql); no row for a
--- run validated before the lists existed (then nightly_shard_ids_scan.sql).
-SELECT exception_ids
+-- The ids a shard scores, in id order, as validate stored them (nightly_shard_ids_store.sql),
+-- one row each, read through a server-side cursor chunk by chunk.
+SELECT unnest(exception_ids) AS exception_id
 FROM vee.nightly_shard_ids
 WHERE dag_run_id = :dag_run_id
   AND shard = :shard;

@@ -1,7 +1,7 @@
 -- The run's shards as id lists (vee.nightly_shard_ids, see migration vee/0055): every shard
 -- of the run gets a row, an empty list when none of its rows passed validation, so a missing
--- row means "not written by this validate" (vee_tasks/scoring/steps.py falls back to reading
--- the staged rows). One sequential pass over the run's staged rows, sorted once.
+-- row means "not written by a validate of this release" (vee_tasks/scoring/steps.py then
+-- reads the staged rows). One sequential pass over the run's staged rows, sorted once.
 DELETE FROM vee.nightly_shard_ids WHERE dag_run_id = :dag_run_id;
 INSERT INTO vee.nightly_shard_ids (dag_run_id, shard, exception_ids)
 SELECT :dag_run_id, s.shard, coalesce(x.ids, CAST('{}' AS bigint[]))

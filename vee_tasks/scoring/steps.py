@@ -2,8 +2,9 @@
 
 Every step takes the engine, the run id and plain values, and returns plain values (ids,
 counts, the pinned model version): what may go through XCom. Data moves between steps
-through the warehouse: `vee.nightly_extract` holds the run's rows, `vee.nightly_shard_result`
-what each shard wrote, `vee.scoring_run` the run record.
+through the warehouse: `vee.nightly_extract` holds the run's rows, `vee.nightly_shard_ids`
+each shard's ids to score (written by validate), `vee.nightly_shard_result` what each shard
+wrote, `vee.scoring_run` the run record.
 
 Order: start_run -> resolve_champion -> extract -> validate -> score_shard (each shard,
 independent) -> finish_run. Every step is idempotent for a given run id: a retried or
@@ -589,21 +590,25 @@ def copy_decisions(conn: Connection, decided) -> int:
     return copy_fixed_width(conn, "nightly_result", columns)
 
 
-def _shard_ids(conn: Connection, dag_run_id: str, shard: int) -> list[int]:
-    """The shard's exception ids to score, in id order, as plain ints from the driver's
-    cursor: the list validate stored, or for a run validated before it stored lists, the
-    shard's staged rows that passed."""
+def _shard_id_chunks(conn: Connection, dag_run_id: str, shard: int, rows: int):
+    """The shard's exception ids to score, in id order, `rows` at a time as plain ints,
+    through a server-side cursor (a shard of millions never sits whole in this process):
+    the list validate stored, or for a run validated before it stored lists, the shard's
+    staged rows that passed."""
     raw = conn.connection.driver_connection
     params = {"dag_run_id": dag_run_id, "shard": shard}
     with raw.cursor() as cursor:
-        cursor.execute(bound_query(raw, "queries/nightly_shard_ids.sql", params))
-        row = cursor.fetchone()
-        if row is not None:
-            return row[0]
+        cursor.execute(bound_query(raw, "queries/nightly_shard_listed.sql", params))
+        listed = cursor.fetchone() is not None
+    if not listed:
         log.warning("run %s shard %d: no id list stored by validate; reading the staged rows",
                     dag_run_id, shard)
-        cursor.execute(bound_query(raw, "queries/nightly_shard_ids_scan.sql", params))
-        return [r[0] for r in cursor.fetchall()]
+    query = "queries/nightly_shard_ids.sql" if listed else "queries/nightly_shard_ids_scan.sql"
+    with raw.cursor(name=f"vee_shard_{shard}_ids") as cursor:
+        cursor.itersize = rows
+        cursor.execute(bound_query(raw, query, params))
+        while batch := cursor.fetchmany(rows):
+            yield [row[0] for row in batch]
 
 
 def _run_row(conn: Connection, dag_run_id: str):
@@ -664,10 +669,7 @@ def score_shard(
 
         with engine.begin() as conn:
             _q(conn, "nightly_result_temp", {"resolution_codes": list(RESOLUTION_CODES)})
-            shard_ids = _shard_ids(conn, dag_run_id, shard)
-            step = max(1, settings.scoring_chunk_rows)
-            for first in range(0, len(shard_ids), step):
-                ids = shard_ids[first:first + step]
+            for ids in _shard_id_chunks(conn, dag_run_id, shard, max(1, settings.scoring_chunk_rows)):
                 features = build_features(conn, ids, settings.timezone)
                 with threadpool_limits(limits=PREDICT_THREADS):
                     proba = model.predict_proba(features)

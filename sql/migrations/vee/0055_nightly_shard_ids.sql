@@ -2,9 +2,10 @@
 -- passed, in id order) and read back whole by the shard. They replace the staging index
 -- nightly_extract_shard_idx (dag_run_id, shard, exception_id), whose upkeep was half of the
 -- extract (~2.3 s of a million-row INSERT, on the path before any shard starts), while one
--- ordered pass over the staged rows builds every list in ~0.6 s. Without that index every
--- query of vee.nightly_extract reads the run's rows in one sequential pass, which is how
--- they all read them already (the whole run, or its rows that failed validation).
+-- ordered pass over the staged rows builds every list in ~0.6 s. Without that index each
+-- query of vee.nightly_extract is one sequential pass over the staged rows: the run's own,
+-- and any other run's staged at the time (concurrent backfill runs; a failed run's, kept
+-- for a resume up to 3 days). Most read all of a run's rows, or its failed ones, anyway.
 -- UNLOGGED, like the staging table: a crash loses only what a rerun of validate rebuilds.
 CREATE UNLOGGED TABLE vee.nightly_shard_ids (
     dag_run_id     text NOT NULL,
@@ -15,4 +16,5 @@ CREATE UNLOGGED TABLE vee.nightly_shard_ids (
 -- A list is written and read whole (2 MB for 250,000 ids): stored out of line uncompressed.
 ALTER TABLE vee.nightly_shard_ids ALTER COLUMN exception_ids SET STORAGE EXTERNAL;
 
-DROP INDEX vee.nightly_extract_shard_idx;
+-- Takes nightly_extract's lock for a moment: apply between nights (`vee db upgrade`).
+DROP INDEX IF EXISTS vee.nightly_extract_shard_idx;
