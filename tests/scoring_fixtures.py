@@ -144,6 +144,11 @@ class ScoringWorld:
         self.data_dir = data_dir
         self.days = days
         self.version = version
+        # A copy taken as built, which no test writes to: the source of the robustness
+        # tests' private copies, so they start from the same state whichever tests ran before
+        # (the shared world is scored by tests/test_scoring.py: faults run after it found 7
+        # resolution rows where they expected none).
+        self.pristine_url = url
 
     def env(self) -> dict[str, str]:
         return {
@@ -209,6 +214,9 @@ def scoring_world(databases, tmp_path_factory) -> ScoringWorld:
         mp.undo()
         reset_settings_cache()
         engine.dispose()
+    from robustness_support import clone_database
+
+    world.pristine_url = clone_database(databases, url, "scoring_pristine")
     return world
 
 

@@ -93,7 +93,7 @@ class FaultWorld:
 @pytest.fixture
 def world(databases, scoring_world, monkeypatch, request):
     label = "flt" + uuid.uuid4().hex[:6]
-    url = clone_database(databases, scoring_world.url, label)
+    url = clone_database(databases, scoring_world.pristine_url, label)
     env = {**scoring_world.env(), "VEE_WAREHOUSE_URL": url,
            "AIRFLOW_CONN_VEE_WAREHOUSE": url.replace("postgresql+psycopg2://", "postgresql://")}
     _apply_env(monkeypatch, env)

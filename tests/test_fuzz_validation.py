@@ -250,7 +250,7 @@ def fuzz_world(databases, scoring_world):
     from robustness_support import clone_database
     from scoring_fixtures import relax_contract
 
-    url = clone_database(databases, scoring_world.url, "fuzz")
+    url = clone_database(databases, scoring_world.pristine_url, "fuzz")
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         relax_contract(conn)

@@ -259,7 +259,7 @@ def test_reader_only_reads_and_training_cannot_touch_statuses(priv_url):
 @pytest.fixture
 def world_copy(databases, scoring_world, monkeypatch):
     """A copy of the scoring world (so its statuses can change), registry env applied."""
-    url = clone_database(databases, scoring_world.url, "privw")
+    url = clone_database(databases, scoring_world.pristine_url, "privw")
     _apply_env(monkeypatch, {**scoring_world.env(), "VEE_WAREHOUSE_URL": url})
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_VEE_WAREHOUSE", raising=False)
