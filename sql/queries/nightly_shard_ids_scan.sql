@@ -5,4 +5,4 @@ FROM vee.nightly_extract
 WHERE dag_run_id = :dag_run_id
   AND shard = :shard
   AND failed_checks IS NULL
-ORDER BY exception_id;
+ORDER BY meter_id COLLATE "C", raised_at, exception_id;  -- as nightly_shard_ids_store.sql

@@ -591,7 +591,7 @@ def copy_decisions(conn: Connection, decided) -> int:
 
 
 def _shard_id_chunks(conn: Connection, dag_run_id: str, shard: int, rows: int):
-    """The shard's exception ids to score, in id order, `rows` at a time as plain ints,
+    """The shard's exception ids to score, a meter's together, `rows` at a time as plain ints,
     through a server-side cursor (a shard of millions never sits whole in this process):
     the list validate stored, or for a run validated before it stored lists, the shard's
     staged rows that passed."""
