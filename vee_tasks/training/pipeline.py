@@ -282,10 +282,14 @@ def build_training_frame(
     t0 = time.monotonic()
     labels = pd.read_parquet(run_dir / "labels.parquet")
     parts = []
+    # Chunks grouped by meter-day: the exceptions that share a usage context then fall in one
+    # chunk and their context is computed once (see nightly_shard_ids_store.sql).
+    by_context = labels.sort_values(
+        ["meter_id", "read_date", "raised_at", "exception_id"])["exception_id"]
     with engine.connect() as conn:
         warn_missing_supporting_indexes(conn, f"training as of {context(run_dir)['as_of']}")
-        for start in range(0, len(labels), FEATURE_CHUNK):
-            ids = labels["exception_id"].iloc[start : start + FEATURE_CHUNK].tolist()
+        for start in range(0, len(by_context), FEATURE_CHUNK):
+            ids = by_context.iloc[start : start + FEATURE_CHUNK].tolist()
             parts.append(build_features(conn, ids, timezone=settings.timezone))
             conn.commit()
     features = pd.concat(parts)
