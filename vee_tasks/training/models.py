@@ -23,6 +23,7 @@ from vee_tasks.training.predictor import (
     numeric_matrix,
     softmax,
     squash,
+    tree_matrix,
 )
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def fit_sklearn(
 ) -> ResolutionPredictor:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    x = np.hstack([encode_categoricals(train).astype("float64"), numeric_matrix(train)])
+    x = tree_matrix(train)
     n_cat = len(CATEGORICAL_COLUMNS)
     mask = np.zeros(x.shape[1], dtype=bool)
     mask[:n_cat] = True

@@ -113,6 +113,19 @@ def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def tree_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The gradient-boosted trees' input: the categoricals' codes, then the numeric columns,
+    float64, non-finite values as 0; built column by column in one Fortran-ordered matrix,
+    the layout the trees walk (hgb_predict_proba). Stacking the parts row-major and
+    transposing after copied a scoring chunk twice (~0.2 s per 25,000 rows)."""
+    n_cat = len(CATEGORICAL_COLUMNS)
+    x = np.empty((len(frame), n_cat + len(NUMERIC_COLUMNS)), dtype=np.float64, order="F")
+    x[:, :n_cat] = encode_categoricals(frame)
+    x[:, n_cat:] = frame[list(NUMERIC_COLUMNS)].to_numpy(dtype="float64", na_value=np.nan)
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return x
+
+
 def squash(values: np.ndarray) -> np.ndarray:
     """Signed log: heavy-tailed kWh and counts on one scale for the network."""
     return np.sign(values) * np.log1p(np.abs(values))
@@ -200,8 +213,7 @@ class ResolutionPredictor:
             rows = [table.get(rule, prior) for rule in frame["rule_code"].astype(object)]
             return np.log(np.clip(np.asarray(rows, dtype="float64"), 1e-9, 1.0))
         if self.kind == "sklearn":
-            x = np.hstack([encode_categoricals(frame).astype("float64"), numeric_matrix(frame)])
-            proba = hgb_predict_proba(self.model, x)
+            proba = hgb_predict_proba(self.model, tree_matrix(frame))
             full = np.full((n, k), 1e-9)
             for j, label in enumerate(self.model.classes_):
                 full[:, int(label)] = np.maximum(proba[:, j], 1e-9)
