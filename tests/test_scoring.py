@@ -763,19 +763,17 @@ def test_a_shard_lists_a_meters_exceptions_together_however_the_mdms_numbered_th
         day = conn.execute(sa.text(
             "SELECT read_date FROM mdm.vee_exception WHERE read_date = ANY(:days) "
             "AND status <> 'ANALYST_RESOLVED' GROUP BY read_date "
-            "ORDER BY count(*) - count(DISTINCT meter_id) DESC LIMIT 1"),
+            "ORDER BY count(*) - count(DISTINCT meter_id) DESC, read_date LIMIT 1"),
             {"days": scoring_world.days}).scalar()
-        # renumber the day rule-major, past every id in use (the analysts' rows follow)
+        # renumber the day's decidable rows rule-major, past every id in use (the rows an
+        # analyst resolved keep theirs, which mdm.analyst_resolution references)
         conn.execute(sa.text(
-            "CREATE TEMP TABLE renumbered ON COMMIT DROP AS "
-            "SELECT exception_id AS old_id, (SELECT max(exception_id) FROM mdm.vee_exception) "
-            "  + row_number() OVER (ORDER BY rule_code, meter_id, exception_id) AS new_id "
-            "FROM mdm.vee_exception WHERE read_date = :d"), {"d": day})
-        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-        for table in ("mdm.vee_exception", "mdm.analyst_resolution"):
-            conn.execute(sa.text(
-                f"UPDATE {table} AS t SET exception_id = r.new_id FROM renumbered AS r "
-                "WHERE t.exception_id = r.old_id"))
+            "UPDATE mdm.vee_exception AS t SET exception_id = r.new_id "
+            "FROM (SELECT exception_id AS old_id, "
+            "             (SELECT max(exception_id) FROM mdm.vee_exception) "
+            "             + row_number() OVER (ORDER BY rule_code, meter_id, exception_id) AS new_id "
+            "      FROM mdm.vee_exception WHERE read_date = :d AND status <> 'ANALYST_RESOLVED') AS r "
+            "WHERE t.exception_id = r.old_id"), {"d": day})
         conn.execute(sa.text("DELETE FROM vee.exception_resolution WHERE read_date = :d"), {"d": day})
 
     settings = get_settings().with_overrides(shard_count=2, shard_min_rows=1, scoring_chunk_rows=3)

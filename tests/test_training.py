@@ -1181,3 +1181,32 @@ def test_the_column_major_predict_gives_scikit_learns_probabilities(categorical)
     assert got.shape == expected.shape == (4_321, 5)
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(predictor._hgb_predict_proba_in_blocks(model, rows), expected)
+
+
+def test_the_trees_input_matrix_is_column_major_and_matches_the_stacked_parts():
+    """tree_matrix builds the trees' input column by column: the same numbers as stacking
+    the categoricals' codes and the numeric matrix (nullable dtypes, pd.NA, infinities and an
+    unseen category included), laid out column-major for hgb_predict_proba."""
+    from vee_tasks.features import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
+    from vee_tasks.training.predictor import encode_categoricals, numeric_matrix, tree_matrix
+
+    rng = np.random.default_rng(11)
+    n = 257
+    frame = pd.DataFrame({c: rng.normal(size=n) * 1e3 for c in NUMERIC_COLUMNS})
+    first, second, third = NUMERIC_COLUMNS[:3]
+    frame[first] = pd.array(rng.integers(0, 9, size=n), dtype="Int64")
+    frame.loc[::7, first] = pd.NA
+    frame[second] = pd.array(rng.normal(size=n), dtype="Float64")
+    frame.loc[::5, second] = pd.NA
+    frame.loc[::3, third] = np.inf
+    frame.loc[1::3, third] = -np.inf
+    frame.loc[2::11, third] = np.nan
+    for c in CATEGORICAL_COLUMNS:
+        frame[c] = "NOT-A-KNOWN-VALUE"
+    frame["rule_code"] = np.where(rng.random(n) < 0.5, "GAP", "SPIKE")
+
+    x = tree_matrix(frame)
+    stacked = np.hstack([encode_categoricals(frame).astype("float64"), numeric_matrix(frame)])
+    assert x.dtype == np.float64 and x.flags.f_contiguous and x.shape == stacked.shape
+    np.testing.assert_array_equal(x, stacked)
+    assert np.isfinite(x).all() and (x[:, len(CATEGORICAL_COLUMNS) + 2][::3] == 0).all()

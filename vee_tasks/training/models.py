@@ -19,7 +19,6 @@ from vee_tasks.features import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
 from vee_tasks.training.predictor import (
     ResolutionPredictor,
     category_vocab,
-    encode_categoricals,
     numeric_matrix,
     softmax,
     squash,
