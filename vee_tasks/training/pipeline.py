@@ -282,10 +282,11 @@ def build_training_frame(
     t0 = time.monotonic()
     labels = pd.read_parquet(run_dir / "labels.parquet")
     parts = []
-    # Chunks grouped by meter-day: the exceptions that share a usage context then fall in one
-    # chunk and their context is computed once (see nightly_shard_ids_store.sql).
+    # Chunks by read date, then meter: the exceptions that share a usage context fall in one
+    # chunk and their context is computed once (see nightly_shard_ids_store.sql), and a
+    # chunk spans few days (the query's calendar covers them all, joined to every context).
     by_context = labels.sort_values(
-        ["meter_id", "read_date", "raised_at", "exception_id"])["exception_id"]
+        ["read_date", "meter_id", "raised_at", "exception_id"])["exception_id"]
     with engine.connect() as conn:
         warn_missing_supporting_indexes(conn, f"training as of {context(run_dir)['as_of']}")
         for start in range(0, len(by_context), FEATURE_CHUNK):
