@@ -120,7 +120,7 @@ usage AS (
            min(d.kwh) FILTER (WHERE d.day < d.read_date) AS hist_min,
            max(d.kwh) FILTER (WHERE d.day < d.read_date) AS hist_max,
            avg(d.kwh) FILTER (WHERE d.day < d.read_date
-                              AND extract(isodow FROM d.day) = extract(isodow FROM d.read_date))
+                              AND (d.read_date - d.day) % 7 = 0)
                AS same_dow_mean,
            avg(d.kwh) FILTER (WHERE d.day >= d.read_date - 7 AND d.day < d.read_date) AS recent7_mean,
            avg(d.kwh) FILTER (WHERE d.day < d.read_date - 7) AS prior_mean,
@@ -168,18 +168,26 @@ wx AS (
 hist AS (
     SELECT c.ctx_id, h.*
     FROM ctx c
+    -- the windows' bounds once per context (a planner fence): written in the counts below,
+    -- each timestamp - interval was computed per earlier exception ~25 times
+    CROSS JOIN LATERAL (
+        SELECT c.raised_at - interval '30 days' AS since30,
+               c.raised_at - interval '14 days' AS since14,
+               c.raised_at - interval '3 days' AS since3
+        OFFSET 0
+    ) b
     CROSS JOIN LATERAL (
         SELECT
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days') AS exc30_total,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30) AS exc30_total,
                count(*) FILTER (WHERE p.raised_at < c.raised_at) AS exc90_total,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'GAP') AS exc30_gap,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'SPIKE') AS exc30_spike,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'HIGH_USAGE') AS exc30_high_usage,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'LOW_USAGE') AS exc30_low_usage,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc30_zero_consumption,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'FLATLINE') AS exc30_flatline,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'REVERSE_FLOW') AS exc30_reverse_flow,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '30 days' AND p.rule_code = 'STEP_CHANGE') AS exc30_step_change,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30 AND p.rule_code = 'GAP') AS exc30_gap,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30 AND p.rule_code = 'SPIKE') AS exc30_spike,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30 AND p.rule_code = 'HIGH_USAGE') AS exc30_high_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30 AND p.rule_code = 'LOW_USAGE') AS exc30_low_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30 AND p.rule_code = 'ZERO_CONSUMPTION') AS exc30_zero_consumption,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30 AND p.rule_code = 'FLATLINE') AS exc30_flatline,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30 AND p.rule_code = 'REVERSE_FLOW') AS exc30_reverse_flow,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since30 AND p.rule_code = 'STEP_CHANGE') AS exc30_step_change,
                count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'GAP') AS exc90_gap,
                count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'SPIKE') AS exc90_spike,
                count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'HIGH_USAGE') AS exc90_high_usage,
@@ -188,24 +196,24 @@ hist AS (
                count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'FLATLINE') AS exc90_flatline,
                count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'REVERSE_FLOW') AS exc90_reverse_flow,
                count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.rule_code = 'STEP_CHANGE') AS exc90_step_change,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'GAP') AS exc14_gap,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'SPIKE') AS exc14_spike,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'HIGH_USAGE') AS exc14_high_usage,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'LOW_USAGE') AS exc14_low_usage,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'ZERO_CONSUMPTION') AS exc14_zero_consumption,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'FLATLINE') AS exc14_flatline,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'REVERSE_FLOW') AS exc14_reverse_flow,
-               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= c.raised_at - interval '14 days' AND p.rule_code = 'STEP_CHANGE') AS exc14_step_change,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since14 AND p.rule_code = 'GAP') AS exc14_gap,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since14 AND p.rule_code = 'SPIKE') AS exc14_spike,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since14 AND p.rule_code = 'HIGH_USAGE') AS exc14_high_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since14 AND p.rule_code = 'LOW_USAGE') AS exc14_low_usage,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since14 AND p.rule_code = 'ZERO_CONSUMPTION') AS exc14_zero_consumption,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since14 AND p.rule_code = 'FLATLINE') AS exc14_flatline,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since14 AND p.rule_code = 'REVERSE_FLOW') AS exc14_reverse_flow,
+               count(*) FILTER (WHERE p.raised_at < c.raised_at AND p.raised_at >= b.since14 AND p.rule_code = 'STEP_CHANGE') AS exc14_step_change,
                -- GAP exceptions on each of the 4 read dates before (a gap streak)
                bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 1) FILTER (WHERE p.raised_at < c.raised_at) AS gap_d1,
                bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 2) FILTER (WHERE p.raised_at < c.raised_at) AS gap_d2,
                bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 3) FILTER (WHERE p.raised_at < c.raised_at) AS gap_d3,
                bool_or(p.rule_code = 'GAP' AND p.read_date = c.read_date - 4) FILTER (WHERE p.raised_at < c.raised_at) AS gap_d4,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date) AS n_total,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date AND p.rule_code = 'GAP') AS n_gap,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date AND p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS n_low,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date AND p.rule_code IN ('HIGH_USAGE', 'SPIKE')) AS n_high,
-               count(*) FILTER (WHERE p.raised_at >= c.raised_at - interval '3 days' AND p.read_date = c.read_date AND p.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))
+               count(*) FILTER (WHERE p.raised_at >= b.since3 AND p.read_date = c.read_date) AS n_total,
+               count(*) FILTER (WHERE p.raised_at >= b.since3 AND p.read_date = c.read_date AND p.rule_code = 'GAP') AS n_gap,
+               count(*) FILTER (WHERE p.raised_at >= b.since3 AND p.read_date = c.read_date AND p.rule_code IN ('LOW_USAGE', 'ZERO_CONSUMPTION')) AS n_low,
+               count(*) FILTER (WHERE p.raised_at >= b.since3 AND p.read_date = c.read_date AND p.rule_code IN ('HIGH_USAGE', 'SPIKE')) AS n_high,
+               count(*) FILTER (WHERE p.raised_at >= b.since3 AND p.read_date = c.read_date AND p.rule_code IN ('FLATLINE', 'STEP_CHANGE', 'REVERSE_FLOW'))
                    AS n_meter
         FROM mdm.vee_exception p
         WHERE p.meter_id = c.meter_id
