@@ -115,7 +115,8 @@ res_rule AS (
 -- non-null float8. NULL travels as NaN (the client fills both alike); a categorical as its
 -- 1-based position in the vocabulary bound as an array (:rule_codes, :resolution_codes), 0
 -- for a value outside it, -1 for NULL; the read date as days since 1970-01-01. No ORDER BY:
--- the client orders by id.
+-- the client orders by id. Times with date_part (double precision), not extract(), which is
+-- numeric: 2-4x the cost per value, for the same float8 once cast.
 SELECT x.exception_id,
        CAST(x.ctx_id AS float8) AS ctx_id,
        CAST(x.whole_day::int AS float8) AS whole_day,
