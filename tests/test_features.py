@@ -277,6 +277,35 @@ def test_duplicate_ids_and_repeated_calls_in_one_transaction(engine):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_time_quotients_keep_the_numeric_rounding_models_were_trained_on(engine):
+    """Sub-second times (an MDMS stamps raised_at and resolved_at to the microsecond): hours
+    and days between them are computed as exact numerics, then rounded once to float8. A
+    double-precision date_part() rounds twice and is 1 ulp off for these values, as it was for
+    a quarter of a simulated warehouse's: features a model was not trained on."""
+    raised = local(DAY + dt.timedelta(days=1), 0) + dt.timedelta(microseconds=26_007_123_458)
+    resolved = raised - dt.timedelta(microseconds=172_800_123_457)
+    with engine.connect() as conn, conn.begin() as transaction:
+        conn.execute(sa.text("INSERT INTO mdm.meter VALUES "
+                             "('M4', 'SP4', 'RES', 'AMI_1PH', 1, 60, false, 'R1', DATE '2024-01-01')"))
+        _exception(conn, 401, "M4", "SPIKE", DAY - dt.timedelta(days=3), 8, 1, 9.0, 2.0,
+                   local(DAY - dt.timedelta(days=2), 3), "ANALYST_RESOLVED")
+        _resolve(conn, 401, "ACCEPT", resolved)
+        _exception(conn, 402, "M4", "SPIKE", DAY, 8, 1, 9.0, 2.0, raised)
+        f = build_features(conn, [402], timezone=TZ)
+        expected = conn.execute(sa.text(
+            "SELECT CAST(extract(epoch FROM CAST(:raised AS timestamptz) - :day_end) / 3600.0 AS float8) AS lag_n, "
+            "       date_part('epoch', CAST(:raised AS timestamptz) - :day_end) / 3600.0 AS lag_d, "
+            "       CAST(extract(epoch FROM CAST(:raised AS timestamptz) - :resolved) / 86400.0 AS float8) AS res_n, "
+            "       date_part('epoch', CAST(:raised AS timestamptz) - :resolved) / 86400.0 AS res_d"),
+            {"raised": raised, "day_end": local(DAY + dt.timedelta(days=1), 0), "resolved": resolved},
+        ).one()
+        transaction.rollback()
+    # the values were chosen where the two roundings differ, or this test could not fail
+    assert expected.lag_n != expected.lag_d and expected.res_n != expected.res_d
+    assert f.loc[402, "raise_lag_hours"] == expected.lag_n
+    assert f.loc[402, "days_since_resolution"] == expected.res_n
+
+
 def test_history_day_counts_reads_received_before_it_settled(engine):
     """A history day's usage is what arrived before the day settled (end of the next day),
     with or without the daily rollup; a read arriving later counts for the day only once

@@ -5,6 +5,6 @@
 -- on the path before any shard starts, to find the usual handful. Partial: a row that
 -- passed is never in it, so the extract's INSERT only tests the predicate.
 -- Takes nightly_extract's lock for a moment: apply between nights (`vee db upgrade`).
-CREATE INDEX IF NOT EXISTS nightly_extract_failed_idx
+CREATE INDEX nightly_extract_failed_idx
     ON vee.nightly_extract (dag_run_id)
     WHERE failed_checks IS NOT NULL;
