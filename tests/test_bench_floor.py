@@ -5,11 +5,13 @@ a whole benchmark run (2026-11-27)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import sqlalchemy as sa
 
 from vee_tasks import migrations
-from vee_tasks.bench import _time_io_floor_once
+from robustness_support import LoginRole
+from vee_tasks.bench import _time_io_floor_once, settle_server
 
 DAY = dt.date(2026, 3, 1)
 
@@ -34,3 +36,23 @@ def test_the_io_floor_moves_one_row_per_exception_into_the_resolution_shape(data
     with engine.connect() as conn:  # the floor's own table is gone again
         assert conn.execute(sa.text("SELECT to_regclass('public.bench_floor_resolution')")).scalar() is None
     engine.dispose()
+
+
+def test_settling_the_server_needs_the_right_to_checkpoint_and_goes_on_without_it(databases, caplog):
+    """Each timed part of the bench starts after a CHECKPOINT; a bench login without the
+    right to one (not superuser, not pg_checkpoint) is told so in the log and still runs."""
+    url = databases.create("bench_settle")
+    engine = sa.create_engine(url)
+    migrations.upgrade(engine)  # the group roles
+    reader = LoginRole(url, "vee_reader")
+    reader_engine = reader.engine()
+    try:
+        with caplog.at_level(logging.WARNING, logger="vee_tasks.bench"):
+            settle_server(engine)
+            assert "CHECKPOINT refused" not in caplog.text
+            settle_server(reader_engine)
+        assert "CHECKPOINT refused" in caplog.text
+    finally:
+        reader_engine.dispose()
+        reader.drop()
+        engine.dispose()
