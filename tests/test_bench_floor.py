@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import pytest
 import sqlalchemy as sa
 
-from vee_tasks import migrations
 from robustness_support import LoginRole
+from vee_tasks import migrations
 from vee_tasks.bench import _time_io_floor_once, settle_server
 
 DAY = dt.date(2026, 3, 1)
@@ -52,6 +53,10 @@ def test_settling_the_server_needs_the_right_to_checkpoint_and_goes_on_without_i
             assert "CHECKPOINT refused" not in caplog.text
             settle_server(reader_engine)
         assert "CHECKPOINT refused" in caplog.text
+        # any other failure is not a refusal: the bench stops on it
+        unreachable = sa.make_url(url).set(host="127.0.0.1", port=1)
+        with pytest.raises(sa.exc.OperationalError):
+            settle_server(sa.create_engine(unreachable))
     finally:
         reader_engine.dispose()
         reader.drop()

@@ -406,11 +406,15 @@ def settle_server(engine) -> None:
     against 9.1-9.9x on session 13's machine), and a floor sample could pay for writing out
     the run's pages or the previous sample's. Needs superuser or pg_checkpoint (PostgreSQL 15
     and later); without either the timings go on, and the log says so."""
+    from psycopg2.errorcodes import INSUFFICIENT_PRIVILEGE
+
     try:
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("CHECKPOINT")
     except sa.exc.DBAPIError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        if getattr(exc.orig, "pgcode", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        reason = str(exc.orig).strip().splitlines()[0]
         log.warning("bench: CHECKPOINT refused (%s); timing without it", reason)
 
 
