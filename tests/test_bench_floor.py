@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 
 import pytest
 import sqlalchemy as sa
 
 from robustness_support import LoginRole
 from vee_tasks import migrations
-from vee_tasks.bench import _time_io_floor_once, settle_server
+from vee_tasks.bench import MachineCpu, _time_io_floor_once, describe_cpu, settle_server
 
 DAY = dt.date(2026, 3, 1)
 
@@ -61,3 +62,21 @@ def test_settling_the_server_needs_the_right_to_checkpoint_and_goes_on_without_i
         reader_engine.dispose()
         reader.drop()
         engine.dispose()
+
+
+def test_the_machine_cpu_share_of_a_busy_span_is_busy_and_sums_to_one():
+    """The bench prints what the machine's CPUs did during the run and the floor (busy, idle,
+    stolen by a hypervisor), so that a slow run on a crowded virtual machine reads as such."""
+    import time as _time
+
+    with MachineCpu() as cpu:
+        deadline = _time.perf_counter() + 0.5
+        while _time.perf_counter() < deadline:  # keep one CPU busy
+            pass
+    shares = cpu.shares()
+    assert set(shares) == {"busy", "idle", "stolen"}
+    assert abs(sum(shares.values()) - 1) < 1e-9
+    assert all(0 <= v <= 1 for v in shares.values())
+    # one of os.cpu_count() CPUs was spinning the whole span (less what a hypervisor took)
+    assert shares["busy"] >= 0.2 / (os.cpu_count() or 1)
+    assert "busy" in describe_cpu(shares) and "stolen by the hypervisor" in describe_cpu(shares)

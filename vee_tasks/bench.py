@@ -89,6 +89,51 @@ class BenchConfig:
         return self.history_exceptions if self.history_exceptions is not None else self.meters // 2
 
 
+# --- the machine's CPU ---------------------------------------------------------------------
+
+
+class MachineCpu:
+    """What all of the machine's CPUs did over a span (psutil.cpu_times, system-wide): busy,
+    idle (or waiting on I/O), and stolen by the hypervisor for other guests. On a virtual
+    machine a run can be slower for reasons outside the code: a ratio that moves from run to
+    run reads differently when a quarter of the CPU time was stolen."""
+
+    def __init__(self) -> None:
+        self._start = None
+        self._end = None
+
+    def __enter__(self) -> "MachineCpu":
+        import psutil
+
+        self._start = psutil.cpu_times()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import psutil
+
+        self._end = psutil.cpu_times()
+
+    def shares(self) -> dict[str, float]:
+        """Fractions of the span's CPU time (all CPUs): busy, idle, stolen; they sum to 1."""
+        delta = {
+            name: max(0.0, getattr(self._end, name) - getattr(self._start, name))
+            for name in self._start._fields
+        }
+        idle = delta.get("idle", 0.0) + delta.get("iowait", 0.0)
+        stolen = delta.get("steal", 0.0)
+        # guest time is already counted in user time (Linux)
+        busy = sum(delta.values()) - idle - stolen - delta.get("guest", 0.0) - delta.get("guest_nice", 0.0)
+        total = busy + idle + stolen
+        if total <= 0:
+            return {"busy": 0.0, "idle": 0.0, "stolen": 0.0}
+        return {"busy": busy / total, "idle": idle / total, "stolen": stolen / total}
+
+
+def describe_cpu(shares: dict[str, float]) -> str:
+    return (f"{shares['busy']:.0%} busy, {shares['idle']:.0%} idle or waiting on I/O, "
+            f"{shares['stolen']:.0%} stolen by the hypervisor")
+
+
 # --- peak memory -----------------------------------------------------------------------
 
 
@@ -638,6 +683,9 @@ class BenchReport:
             f"= {f['seconds']:.1f}s{spread}",
             f"  ratio to the floor {self.floor_ratio:.1f}x (target <= {TARGET_FLOOR_RATIO:g}x: "
             f"{'met' if self.floor_ratio <= TARGET_FLOOR_RATIO else 'MISSED'})",
+            *(f"  machine CPU during the {part} ({os.cpu_count()} CPUs): {describe_cpu(shares)}"
+              for part, shares in (("run", n.get("machine_cpu")), ("floor", f.get("machine_cpu")))
+              if shares),
             f"  peak RSS (process + children, sampled) {gb:.2f} GB; getrusage max "
             f"{self.rusage_peak_bytes / 1e9:.2f} GB (target < {TARGET_RSS_GB:g} GB: "
             f"{'met' if gb < TARGET_RSS_GB else 'MISSED'})",
@@ -681,10 +729,13 @@ def run_bench(config: BenchConfig, settings: Settings | None = None, progress: b
     prepare_usage_rollup(engine, config.read_date, settings.timezone, say)
     settle_server(engine)
     say("[bench] nightly run")
-    with PeakRss() as rss:
+    with PeakRss() as rss, MachineCpu() as run_cpu:
         nightly = time_nightly(engine, config.read_date, settings, config.shard_workers)
+    nightly["machine_cpu"] = run_cpu.shares()
     say("[bench] I/O floor")
-    floor = time_io_floor(engine, config.read_date)
+    with MachineCpu() as floor_cpu:
+        floor = time_io_floor(engine, config.read_date)
+    floor["machine_cpu"] = floor_cpu.shares()
     engine.dispose()
     report = BenchReport(
         config={k: str(v) for k, v in asdict(config).items()},
