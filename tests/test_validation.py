@@ -203,6 +203,21 @@ def test_volume_check_needs_history_and_bounds_the_ratio():
     assert breach is None and detail["checked"] is False
 
 
+def test_a_small_warehouse_quiet_day_is_noise_not_a_volume_breach():
+    """A median of 7 exceptions a day: a day of 1 is 0.14x, below 0.2x, but Poisson noise
+    gives one that low 0.7 % of the time; a day of 0 (0.09 %) or of 40 is a breach."""
+    settings = get_settings().with_overrides(volume_min_history_days=5)
+    history = {DAY - dt.timedelta(days=k): 7 for k in range(1, 15)}
+    breach, detail = volume_check(1, history, settings)
+    assert breach is None and detail["checked"] is True and detail["ratio"] < 0.2
+    assert volume_check(40, history, settings)[0].message.startswith("volume")
+    assert volume_check(0, history, settings)[0] is not None
+    # on a utility's volume the ratio decides: 0.15x of 2,000 is far outside the noise
+    busy = {day: 2000 for day in history}
+    assert volume_check(300, busy, settings)[0] is not None
+    assert volume_check(1000, busy, settings)[0] is None
+
+
 def test_a_million_rows_validate_in_seconds():
     """Not a benchmark (no timing asserted): the suite handles bench-sized batches."""
     n = 200_000

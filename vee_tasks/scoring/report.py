@@ -153,6 +153,7 @@ th { background: #f3f3f3; }
 .ok h2 { color: #2e7d32; } .warn h2 { color: #ef6c00; } .bad h2 { color: #c62828; }
 code { background: #eee; padding: 1px 4px; }
 td.fail { color: #c62828; font-weight: bold; } td.pass { color: #2e7d32; }
+td.warn { color: #ef6c00; font-weight: bold; }
 """
 
 
@@ -183,6 +184,13 @@ OPEN as they were. {q} row(s) failed row checks (listed below).</p>
 <li>Settings go in <code>vee.env</code> beside docker-compose.yml (passed to every Airflow
 process), or in the environment of <code>vee score</code>.</li>
 <li>Rerun the read date: <code id="rerun">{_e(command)}</code></li></ol>
+</div>"""
+    if outcome.warnings:
+        said = "".join(f"<li>{_e(w)}</li>" for w in outcome.warnings)
+        return f"""<div class="box warn" id="outcome">
+<h2>Data quality PASSED, with a warning</h2>
+<p>The run went on ({n} exceptions of {read_date} to decide, {q} quarantined), but:</p>
+<ul id="warnings">{said}</ul>
 </div>"""
     if q:
         return f"""<div class="box warn" id="outcome">
@@ -239,6 +247,13 @@ def _checks_table(outcome, settings_volume: dict) -> str:
         if name == "volume" and not volume.get("checked"):
             continue
         f = failed.get(name)
+        if name == "volume" and volume.get("warning"):
+            body.append(
+                f"<tr><td>{name}</td><td>batch</td><td>{_e(what)}</td>"
+                f'<td class="warn">WARNING</td><td>{_e(volume.get("ratio"))}x the median '
+                f"{_e(volume.get('median'))}</td><td>nothing to decide: not a failure</td></tr>"
+            )
+            continue
         measured = f.measured if f else (
             f"{volume.get('ratio')}x the median {volume.get('median'):g}" if name == "volume"
             else f"{outcome.quarantined} of {outcome.selected} rows")

@@ -470,6 +470,8 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
         _write_marker(report_dir, read_date, dag_run_id, outcome.outcome, summary)
         log.info("run %s: data quality %s %s", dag_run_id, dq_words(outcome.outcome, outcome.quarantined),
                  json.dumps(summary, default=str))
+        for warning in outcome.warnings:
+            log.warning("run %s: %s", dag_run_id, warning)
         if not outcome.passed:
             _record_dq_failure(  # nothing quarantined: the run stops before writing
                 engine, dag_run_id, outcome.batch_failures, outcome.report_path,
@@ -724,6 +726,7 @@ class ScoringRun:
     dq_report_path: str | None
     step_seconds: dict
     message: str | None
+    dq_warnings: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, engine: Engine, dag_run_id: str) -> "ScoringRun":
@@ -747,6 +750,7 @@ class ScoringRun:
             dq_report_path=row["dq_report_path"],
             step_seconds=dict(row["step_seconds"] or {}),
             message=row["message"],
+            dq_warnings=tuple((row["dq_summary"] or {}).get("warnings") or ()),
         )
 
     def describe(self) -> str:
@@ -764,6 +768,7 @@ class ScoringRun:
             f"  auto-applied {self.auto_applied}, sent to review {self.sent_to_review}; model {model}",
             f"  data quality {dq_words(self.dq_outcome, self.quarantined)}; "
             f"report {self.dq_report_path or '-'}",
+            *(f"  WARNING {warning}" for warning in self.dq_warnings),
             f"  steps {total + sum(shards):.1f}s (slowest shard {max(shards, default=0):.1f}s): "
             + ", ".join(f"{k} {v:.1f}s" for k, v in self.step_seconds.items()),
         ]
