@@ -141,6 +141,26 @@ def test_dq_breach_posts_json_to_the_webhook(settings):
     assert "postgresql://vee:***@db:5432/vee" in payload["reason"]
 
 
+def test_a_data_quality_warning_posts_its_own_event(settings):
+    """A run that went on with a warning (an empty day after busy days) reaches the same
+    channels as a failure, told apart by its event and subject."""
+    with WebhookReceiver() as hook:
+        results = alerting.warn_data_quality(
+            "vee_nightly_scoring", "manual__1", "2026-03-31",
+            "volume: 0 exceptions on the read date, 0.00x the median 7 ...",
+            "/var/reports/nightly/2026-03-31/manual__1/index.html",
+            settings.with_overrides(alert_webhook_url=hook.url),
+        )
+    assert results == {"webhook": True}
+    (payload,) = hook.payloads()
+    assert payload["event"] == "dq_warning" and payload["read_date"] == "2026-03-31"
+    assert payload["reason"].startswith("volume: 0 exceptions")
+    assert payload["link"].endswith("manual__1/index.html")
+    alert = alerting.Alert(event="dq_warning", dag_id="vee_nightly_scoring", run_id="manual__1",
+                           read_date="2026-03-31", reason="volume: 0 exceptions")
+    assert "data-quality warning" in alert.subject()
+
+
 def test_a_broken_webhook_is_logged_not_raised(settings, caplog, capfd):
     with WebhookReceiver(status=500) as hook:
         ok = _send_dq_alert(run_id="r", read_date="2026-03-01", reason="x",

@@ -347,10 +347,10 @@ def test_an_empty_day_succeeds_with_zero_counts(world_engine, scoring_world):
 def test_an_empty_day_right_after_busy_days_succeeds_and_warns(world_engine, scoring_world, caplog):
     """An empty day succeeds with zero counts even when the days before it were busy: there is
     nothing to decide, so nothing a data-quality stop would protect. Its volume far below
-    theirs is a warning (has the MDMS raised the day yet?) in the log, the run's summary and
-    its report. It failed the run as a volume breach (contract review, 2026-11-28)."""
+    theirs is a warning (has the MDMS raised the day yet?) in the log, the run's summary, its
+    report and an alert. It failed the run as a volume breach (contract review, 2026-11-28)."""
     day = scoring_world.days[-1] + dt.timedelta(days=1)
-    with caplog.at_level(logging.WARNING, logger="vee_tasks.scoring.steps"):
+    with caplog.at_level(logging.INFO):
         run = score_read_date(world_engine, day, run_id="empty_after_busy")
     assert run.status == "SUCCESS" and run.dq_outcome == "PASSED"
     assert (run.selected, run.scored, run.quarantined, run.auto_applied, run.sent_to_review) == (0, 0, 0, 0, 0)
@@ -358,6 +358,9 @@ def test_an_empty_day_right_after_busy_days_succeeds_and_warns(world_engine, sco
     assert "none to decide" in run.dq_warnings[0] and "rerun this date" in run.dq_warnings[0]
     assert "WARNING volume: 0 exceptions" in run.describe()
     assert any("none to decide" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    # and an alert (no channel configured here: the alerting module says what it did not send)
+    assert any("data-quality warning" in r.getMessage() for r in caplog.records
+               if r.name == "vee_tasks.alerting")
     page = Path(run.dq_report_path).read_text(encoding="utf-8")
     assert "with a warning" in page and 'id="warnings"' in page and "none to decide" in page
 

@@ -55,7 +55,7 @@ def _safe_target(url: str) -> str:
 class Alert:
     """What every channel sends."""
 
-    event: str  # "task_failed", "dag_failed" or "dq_breach"
+    event: str  # "task_failed", "dag_failed", "dq_breach" or "dq_warning"
     dag_id: str
     run_id: str | None
     read_date: str | None
@@ -75,7 +75,8 @@ class Alert:
 
     def subject(self) -> str:
         what = {"task_failed": "task failed", "dag_failed": "run failed",
-                "dq_breach": "data-quality gate breached"}.get(self.event, self.event)
+                "dq_breach": "data-quality gate breached",
+                "dq_warning": "data-quality warning"}.get(self.event, self.event)
         first_line = scrub(self.reason).splitlines()[0][:120] if self.reason else ""
         return f"[VEE] {self.dag_id} {self.read_date or ''}: {what} - {first_line}".strip()
 
@@ -150,6 +151,16 @@ def send_alert(alert: Alert, settings: Settings | None = None) -> dict[str, bool
 
 
 # --- what the DAGs and the scoring code call -------------------------------------------
+
+
+def warn_data_quality(dag_id: str, run_id: str | None, read_date: str | None, reason: str,
+                      report_path: str | None, settings: Settings | None = None) -> dict[str, bool]:
+    """A run that went on but that an operator should look at (an empty day after busy days:
+    has the MDMS raised it?): the channels a failure uses, as event `dq_warning`. A green run
+    in the Airflow UI says nothing of it otherwise."""
+    return send_alert(Alert(event="dq_warning", dag_id=dag_id, run_id=run_id, read_date=read_date,
+                            reason=reason, link=report_path), settings)
+
 
 
 def _ui_link(dag_id: str, run_id: str | None) -> str | None:

@@ -472,6 +472,10 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
                  json.dumps(summary, default=str))
         for warning in outcome.warnings:
             log.warning("run %s: %s", dag_run_id, warning)
+            from vee_tasks.alerting import warn_data_quality
+
+            warn_data_quality(NIGHTLY_DAG_ID, dag_run_id, read_date.isoformat(), warning,
+                              outcome.report_path, settings)
         if not outcome.passed:
             _record_dq_failure(  # nothing quarantined: the run stops before writing
                 engine, dag_run_id, outcome.batch_failures, outcome.report_path,
