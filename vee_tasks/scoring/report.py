@@ -251,7 +251,7 @@ def _checks_table(outcome, settings_volume: dict) -> str:
             body.append(
                 f"<tr><td>{name}</td><td>batch</td><td>{_e(what)}</td>"
                 f'<td class="warn">WARNING</td><td>{_e(volume.get("ratio"))}x the median '
-                f"{_e(volume.get('median'))}</td><td>nothing to decide: not a failure</td></tr>"
+                f"{volume.get('median'):g}</td><td>nothing to decide: not a failure</td></tr>"
             )
             continue
         measured = f.measured if f else (

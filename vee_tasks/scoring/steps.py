@@ -470,10 +470,10 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
         _write_marker(report_dir, read_date, dag_run_id, outcome.outcome, summary)
         log.info("run %s: data quality %s %s", dag_run_id, dq_words(outcome.outcome, outcome.quarantined),
                  json.dumps(summary, default=str))
+        from vee_tasks.alerting import warn_data_quality
+
         for warning in outcome.warnings:
             log.warning("run %s: %s", dag_run_id, warning)
-            from vee_tasks.alerting import warn_data_quality
-
             warn_data_quality(NIGHTLY_DAG_ID, dag_run_id, read_date.isoformat(), warning,
                               outcome.report_path, settings)
         if not outcome.passed:

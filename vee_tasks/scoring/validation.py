@@ -32,8 +32,8 @@ Batch checks (`batch_checks`): the suite's batch expectations (schema), the day'
 against the median of recent days (only with enough history), and the share of quarantined
 rows. A breach stops the run before any write. Except on a day with nothing to decide: an
 empty day succeeds with zero counts (the nightly job's rule), and a volume breach there is a
-warning in the log, the summary and the report (did the MDMS run its checks for the day?),
-not a failure.
+warning in the log, the summary, the report and an alert (did the MDMS run its checks for
+the day?), not a failure.
 """
 
 from __future__ import annotations
