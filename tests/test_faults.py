@@ -613,11 +613,47 @@ def test_a_version_whose_files_are_gone_is_a_registry_error_not_an_incompatible_
     assert not isinstance(info.value, registry.IncompatibleModelError), info.value
 
 
+def _dump_with_aliased_type(path) -> None:
+    """A skops file holding a FunctionTransformer filed under a gradient-boosting module,
+    which imports it: skops finds a type as getattr(import_module(module), name), so this
+    loads a real FunctionTransformer unless the allowlist checks where a type is defined."""
+    import io
+    import zipfile
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    claimed = "sklearn.ensemble._hist_gradient_boosting.gradient_boosting"
+    packed = zipfile.ZipFile(io.BytesIO(sio.dumps({"pre": FunctionTransformer()})))
+    files = {name: packed.read(name) for name in packed.namelist()}
+    schema = json.loads(files["schema.json"])
+
+    def relabel(node):
+        if isinstance(node, dict):
+            if node.get("__class__") == "FunctionTransformer":
+                node["__module__"] = claimed
+            for value in node.values():
+                relabel(value)
+        elif isinstance(node, list):
+            for value in node:
+                relabel(value)
+
+    relabel(schema)
+    files["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as out:
+        for name, data in files.items():
+            out.writestr(name, data)
+    assert f"{claimed}.FunctionTransformer" in sio.get_untrusted_types(file=path)
+
+
 @pytest.mark.parametrize("damage", [
     "garbage_files", "other_feature_set", "other_classes", "untrusted_skops_types",
     # Found here: the allowlist used to trust every builtins.* (exec, eval, __import__);
     # fixed with exact types (6fa4caf), kept as a regression test.
     "allowlisted_builtins",
+    # Found in an outside review (2026-11-28): a type under a trusted module's name but
+    # defined elsewhere (skops finds it as getattr(module, name)) passed a prefix test.
+    "aliased_skops_type",
 ])
 def test_corrupt_or_incompatible_version_is_refused_at_load(world, monkeypatch, tmp_path, damage):
     from vee_tasks import registry
@@ -655,6 +691,8 @@ def test_corrupt_or_incompatible_version_is_refused_at_load(world, monkeypatch, 
         if damage == "untrusted_skops_types":
             # A skops file holding a callable outside the allowlist.
             sio.dump({"evil": os.system}, skops_file)
+        elif damage == "aliased_skops_type":
+            _dump_with_aliased_type(skops_file)
         else:
             # Someone with write access to the registry's artifacts swaps in a callable that
             # runs code and lists its types as trusted in the MLmodel file too.

@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 2000
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@\s]*)@")
 _KEY_VALUE_SECRET = re.compile(
-    r"(?i)\b(?P<key>password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|authorization)"
-    r"(?P<sep>\s*[=:]\s*|\"\s*:\s*\")(?P<value>[^\s&,;\"']+)"
+    r"(?i)\b(?P<key>\w*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)|authorization)"
+    r"(?P<sep>\s*[=:]\s*|\"\s*:\s*\")(?P<value>(?:(?i:bearer|basic|token)\s+)?[^\s&,;\"']+)"
 )
 
 
@@ -46,9 +46,17 @@ def scrub(text: str | None) -> str:
 
 
 def _safe_target(url: str) -> str:
-    """Where a webhook points, for logs: scheme, host and port only (paths hold tokens)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+    """Where a webhook points, for logs: scheme, host and port only (paths hold tokens, the
+    user part a password). Never the text of a parse error: urllib quotes the URL in it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError:  # e.g. "https://user:secret@host/...": the secret read as a port
+        return "(a webhook URL that does not parse)"
+    if parts.scheme not in ("http", "https") or not host:
+        return "(a webhook URL without http(s)://host)"
+    return f"{parts.scheme}://{host}{':' + str(port) if port else ''}"
 
 
 @dataclass(frozen=True)
@@ -94,22 +102,40 @@ class Alert:
 
 
 def _post_webhook(alert: Alert, url: str, timeout: float) -> bool:
+    """POST the alert; False when it was not delivered. The log names the target by
+    _safe_target only: urllib's errors may quote the whole URL, token and password included
+    (outside review, 2026-11-28), so of an error only its type and errno are logged."""
+    target = _safe_target(url)
+    if not target.startswith(("http://", "https://")):
+        log.error("alert webhook not sent: %s (VEE_ALERT_WEBHOOK_URL)", target)
+        return False
     body = json.dumps(alert.payload()).encode("utf-8")
-    request = urllib.request.Request(
-        url, data=body, method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "vee-alerting"},
-    )
     try:
+        request = urllib.request.Request(
+            url, data=body, method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "vee-alerting"},
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             ok = 200 <= response.status < 300
             if not ok:
-                log.error("alert webhook %s answered HTTP %s", _safe_target(url), response.status)
+                log.error("alert webhook %s answered HTTP %s", target, response.status)
             return ok
     except urllib.error.HTTPError as exc:
-        log.error("alert webhook %s answered HTTP %s", _safe_target(url), exc.code)
+        log.error("alert webhook %s answered HTTP %s", target, exc.code)
     except Exception as exc:  # noqa: BLE001 - never raise into the task
-        log.error("alert webhook %s unreachable: %s", _safe_target(url), scrub(str(exc)))
+        log.error("alert webhook %s unreachable: %s", target, _error_kind(exc))
     return False
+
+
+def _error_kind(exc: BaseException) -> str:
+    """An error's type and, for a socket error, its errno and strerror: what an operator
+    needs (refused, timed out, name not known) without the message, which may quote a URL."""
+    reason = getattr(exc, "reason", None)  # URLError wraps the socket's error
+    inner = reason if isinstance(reason, BaseException) else exc
+    detail = getattr(inner, "strerror", None) or (
+        "timed out" if isinstance(inner, TimeoutError) else None)
+    kind = type(inner).__name__
+    return f"{kind}: {detail}" if detail else kind
 
 
 def _send_email(alert: Alert, recipients: str, settings: Settings) -> bool:

@@ -104,10 +104,14 @@ def cmd_db_url(args) -> int:
 
     from vee_tasks.warehouse import get_engine
 
+    from vee_tasks.config import SECRET_QUERY_KEYS
+
     url = get_engine().url
     bare = sa.engine.URL.create(
         "postgresql", username=url.username, host=url.host, port=url.port,
-        database=url.database, query=url.query,
+        database=url.database,
+        # sslpassword and password may ride in the query too: like the password, left out
+        query={k: v for k, v in url.query.items() if k.lower() not in SECRET_QUERY_KEYS},
     )
     print(bare.render_as_string(hide_password=False))
     return 0

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -109,21 +109,60 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
                 if key in LIBPQ_OPTIONS and isinstance(value, (str, int, float, bool))
             },
         ).render_as_string(hide_password=False)
-    parts = urlsplit(uri)
+    from sqlalchemy.engine import URL
+
+    parts = urlsplit(uri.strip())
     scheme = parts.scheme.split("+")[0]
     if scheme not in ("postgres", "postgresql"):
         raise ValueError(f"the warehouse must be PostgreSQL, got a {scheme!r} URL")
-    query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("__extra__"))
-    return urlunsplit(("postgresql+psycopg2", parts.netloc, parts.path, query, parts.fragment))
+    # Read as Airflow reads a connection URI (urlsplit, then unquote each part), rebuilt with
+    # URL.create: a password with a raw "@" (u:p@ss@host) is "p@ss" to Airflow, while
+    # SQLAlchemy's own parser cut it at the first "@", took the rest for the host and quoted
+    # it in "did not answer" errors (outside review, 2026-11-28).
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the warehouse URL's port is not a number") from None
+    query = {
+        key: value for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not key.startswith("__extra__")
+    }
+    return URL.create(
+        "postgresql+psycopg2",
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        host=parts.hostname or None,
+        port=port,
+        database=unquote(parts.path[1:]) if parts.path[1:] else None,
+        query=query,
+    ).render_as_string(hide_password=False)
+
+
+# Query parameters whose value is a secret (libpq's password and sslpassword; an HTTP
+# token): masked wherever a URL is shown.
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "token", "access_token", "api_key"})
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    """The URL without its password, in the user part or in the query, for logs and error
+    messages."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(a URL that does not parse)"
+    shown = url  # edited in place: urlunsplit would drop the "//" of sqlite:////path
+    if password:
+        user_part, _, host_part = parts.netloc.rpartition("@")
+        shown = shown.replace(parts.netloc, f"{user_part.split(':', 1)[0]}:***@{host_part}", 1)
+    if parts.query:
+        query = "&".join(
+            f"{pair.split('=', 1)[0]}=***"
+            if pair.split("=", 1)[0].lower() in SECRET_QUERY_KEYS else pair
+            for pair in parts.query.split("&")
+        )
+        shown = shown.replace(f"?{parts.query}", f"?{query}", 1)
+    return shown
 
 
 @dataclass(frozen=True)

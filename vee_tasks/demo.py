@@ -118,7 +118,7 @@ def _summary(engine, read_date: dt.date, settings, log_path) -> str:
         f"  the nightly run's log        {log_path}",
         "  data-quality reports         vee reports",
         "  the Airflow UI (both DAGs)   vee ui   (or make ui)",
-        f"  the model registry           mlflow ui --backend-store-uri {settings.tracking_uri}",
+        f"  the model registry           mlflow ui --backend-store-uri {settings.tracking_uri_shown}",
         "  the warehouse                psql \"$(vee db url)\"  (tables vee.exception_resolution, "
         "vee.quarantined_exception, vee.scoring_run)",
     ]

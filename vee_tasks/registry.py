@@ -15,6 +15,7 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pandas as pd
 
@@ -72,9 +73,33 @@ _CACHE: dict[tuple[str, str, str], LoadedModel] = {}
 
 
 def _uris(settings: Settings) -> tuple[str, str]:
+    """The tracking and registry URIs as MLflow is given them: an HTTP server's user and
+    password moved into MLflow's own variables (MLFLOW_TRACKING_USERNAME/PASSWORD, sent as
+    basic auth). MLflow repeats the URI it is given in its messages ("API request to ...")
+    and, at the end of each run, prints it to stdout, i.e. into the task log (outside
+    review, 2026-11-28); that print is also switched off."""
     if settings.tracking_uri.startswith("sqlite:"):
         settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    return settings.tracking_uri, settings.mlflow_registry_uri or settings.tracking_uri
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    tracking = _credentials_to_environment(settings.tracking_uri)
+    registry_uri = _credentials_to_environment(settings.mlflow_registry_uri or settings.tracking_uri)
+    return tracking, registry_uri
+
+
+def _credentials_to_environment(uri: str) -> str:
+    """`uri` without the user part when it is an http(s) URI with one, which then goes to
+    MLFLOW_TRACKING_USERNAME/PASSWORD (one pair per process: tracking and registry on two
+    servers with two logins would need those variables set by hand). Other URIs as given:
+    a database URI's password stays with the driver, which does not repeat it."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri
+    user_part, _, host_part = parts.netloc.rpartition("@")
+    user, _, password = user_part.partition(":")
+    os.environ["MLFLOW_TRACKING_USERNAME"] = unquote(user)
+    if password:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = unquote(password)
+    return urlunsplit(parts._replace(netloc=host_part))
 
 
 def configure(settings: Settings | None = None):

@@ -15,6 +15,7 @@ TensorFlow and skops are imported only when a model of that kind is loaded.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import warnings
@@ -75,7 +76,23 @@ def _quiet_skops_type_lookup():
 
 
 def _is_trusted(type_name: str) -> bool:
-    return type_name in _TRUSTED_EXACT or type_name.startswith(_TRUSTED_PREFIXES)
+    """In the exact list, or a class defined (not merely imported) in a module under the
+    prefixes. skops finds a type as getattr(import_module(module), name), so a bare prefix
+    test also passed what those modules import (FunctionTransformer, Parallel, dataclass:
+    a crafted file loaded a FunctionTransformer, outside review 2026-11-28) and names of
+    attributes of attributes."""
+    if type_name in _TRUSTED_EXACT:
+        return True
+    if not type_name.startswith(_TRUSTED_PREFIXES):
+        return False
+    module_name, _, attr = type_name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:  # "module.Class.method": not a module
+        return False
+    found = getattr(module, attr, None)
+    return (isinstance(found, type) and found.__module__ == module_name
+            and found.__qualname__ == attr)
 
 
 class ModelFormatError(RuntimeError):

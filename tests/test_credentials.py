@@ -1,0 +1,116 @@
+"""Secrets stay out of what the system prints and logs: URLs shown, alert logs, MLflow's
+messages. Each case was found by an outside review on 2026-11-28 and failed before its fix."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from vee_tasks import alerting
+from vee_tasks.config import airflow_uri_to_sqlalchemy, get_settings, redact_url, reset_settings_cache
+
+SECRET = "S3cret-do-not-leak"
+
+
+@pytest.fixture
+def fresh_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    reset_settings_cache()
+    yield
+    monkeypatch.undo()
+    reset_settings_cache()
+
+
+def test_a_uri_connection_with_a_raw_at_in_its_password_is_read_as_airflow_reads_it():
+    """Airflow reads u:p@ss@host as password 'p@ss'; SQLAlchemy's parser cut at the first '@'
+    and showed the password's tail as the host in 'did not answer' errors."""
+    from airflow.models.connection import Connection
+
+    uri = f"postgresql://vee:p@{SECRET}@db.example:5433/warehouse?sslmode=require"
+    airflow = Connection(conn_id="w", uri=uri)
+    url = sa.engine.make_url(airflow_uri_to_sqlalchemy(uri))
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        airflow.login, airflow.password, airflow.host, airflow.port, airflow.schema)
+    assert url.password == f"p@{SECRET}" and url.host == "db.example"
+    assert dict(url.query) == {"sslmode": "require"}
+    # percent-encoded parts and Airflow's own extras, as before
+    url = sa.engine.make_url(airflow_uri_to_sqlalchemy(
+        "postgres://vee:p%40ss@db/w%20h?__extra__=%7B%7D&connect_timeout=5"))
+    assert (url.password, url.database, dict(url.query)) == ("p@ss", "w h", {"connect_timeout": "5"})
+
+
+def test_a_shown_url_masks_passwords_in_the_user_part_and_the_query():
+    shown = redact_url(f"postgresql://vee:{SECRET}@db/w?sslpassword={SECRET}&sslmode=require")
+    assert SECRET not in shown
+    assert shown == "postgresql://vee:***@db/w?sslpassword=***&sslmode=require"
+    assert redact_url("sqlite:////var/vee/mlflow.db") == "sqlite:////var/vee/mlflow.db"
+    assert redact_url(f"postgresql://vee:p@{SECRET}@db/w") == "postgresql://vee:***@db/w"
+
+
+def test_vee_db_url_prints_no_password_from_the_query(monkeypatch, fresh_settings, capsys):
+    from vee_tasks.cli import main
+    from vee_tasks.warehouse import dispose_engines
+
+    monkeypatch.setenv("VEE_WAREHOUSE_URL",
+                       f"postgresql://vee@db.example/w?sslpassword={SECRET}&password={SECRET}"
+                       "&sslmode=verify-full")
+    reset_settings_cache()
+    dispose_engines()
+    try:
+        assert main(["db", "url"]) == 0
+    finally:
+        dispose_engines()
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    assert "sslmode=verify-full" in out and "db.example" in out
+
+
+def test_a_secret_named_in_a_key_is_scrubbed():
+    text = alerting.scrub(f"connect sslpassword={SECRET} client_secret: {SECRET} "
+                          f"Authorization: Bearer {SECRET} sslmode=require")
+    assert SECRET not in text and "sslmode=require" in text
+
+
+@pytest.mark.parametrize("url", [
+    f"https://alerts:{SECRET}@hooks.example:notaport/hook",  # the password read as a port
+    f"https://hooks.example:8443/a/{SECRET}:x@y",
+    f"hooks.example/T0/{SECRET}",  # no scheme: urllib's ValueError quoted the whole URL
+    f"ftp://hooks.example/{SECRET}",
+])
+def test_an_unusable_webhook_url_is_logged_without_its_secret(url, fresh_settings, caplog, capfd):
+    settings = get_settings().with_overrides(alert_webhook_url=url, alert_timeout_seconds=2.0)
+    alert = alerting.Alert(event="dq_breach", dag_id="vee_nightly_scoring", run_id="r",
+                           read_date="2026-03-01", reason="x")
+    with caplog.at_level(logging.INFO):
+        results = alerting.send_alert(alert, settings)
+    assert results == {"webhook": False}
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert "alert webhook" in logged
+    assert SECRET not in logged
+
+
+def test_mlflow_gets_an_http_registry_login_apart_from_the_uri(monkeypatch, fresh_settings):
+    """MLflow repeats the URI it is given ('API request to ...') and prints it to stdout at
+    the end of each run ('View run ... at'), i.e. into the task log: the login goes to
+    MLflow's own variables and the print is off."""
+    import mlflow
+    from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
+    from mlflow.tracking._tracking_service.utils import get_default_host_creds
+
+    from vee_tasks import registry
+
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://vee:{SECRET}@127.0.0.1:5999")
+    reset_settings_cache()
+    client = registry.configure()
+    assert SECRET not in client._tracking_client.tracking_uri
+    with registry.mlflow_uris():
+        assert mlflow.get_tracking_uri() == "http://127.0.0.1:5999"
+        assert MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.get() is True
+        creds = get_default_host_creds(mlflow.get_tracking_uri())
+        assert (creds.username, creds.password) == ("vee", SECRET)
+        assert SECRET not in creds.host
