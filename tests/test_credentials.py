@@ -39,6 +39,9 @@ def test_a_uri_connection_with_a_raw_at_in_its_password_is_read_as_airflow_reads
     url = sa.engine.make_url(airflow_uri_to_sqlalchemy(
         "postgres://vee:p%40ss@db/w%20h?__extra__=%7B%7D&connect_timeout=5"))
     assert (url.password, url.database, dict(url.query)) == ("p@ss", "w h", {"connect_timeout": "5"})
+    socket = "postgresql://vee@%2Fvar%2Frun%2Fpostgresql/w"  # Airflow's way to name a socket
+    assert Connection(conn_id="s", uri=socket).host == "/var/run/postgresql"
+    assert sa.engine.make_url(airflow_uri_to_sqlalchemy(socket)).query == {"host": "/var/run/postgresql"}
 
 
 def test_a_shown_url_masks_passwords_in_the_user_part_and_the_query():

@@ -127,11 +127,15 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
         key: value for key, value in parse_qsl(parts.query, keep_blank_values=True)
         if not key.startswith("__extra__")
     }
+    host = unquote(parts.hostname) if parts.hostname else None
+    if host and host.startswith("/"):  # Airflow's %2Fvar%2Frun%2Fpostgresql: a socket directory
+        query.setdefault("host", host)
+        host = None
     return URL.create(
         "postgresql+psycopg2",
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        host=parts.hostname or None,
+        host=host,
         port=port,
         database=unquote(parts.path[1:]) if parts.path[1:] else None,
         query=query,
