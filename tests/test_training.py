@@ -585,6 +585,35 @@ def test_the_class_share_gate_says_which_code_and_follows_its_setting(two_runs, 
     assert validate_training_set(run_dir, settings.with_overrides(max_class_share=0.97))["success"]
 
 
+def test_a_few_labels_from_odd_but_real_meters_do_not_stop_the_weekly_run(two_runs, tmp_path):
+    """One primary-metered site (CT x PT multiplier 36,000) and one meter whose interval length
+    is recorded wrong (15-minute reads on a meter said to be hourly: day coverage 4) stopped
+    the whole weekly run (outside probe, 2026-11-28): those ranges hold for 99 % of the labels.
+    A feed where many labels are out of range still fails, naming the column."""
+    import shutil
+
+    from vee_tasks import quality
+    from vee_tasks.training.pipeline import validate_training_set
+
+    first, _ = two_runs
+    run_dir = tmp_path / "odd_meters"
+    shutil.copytree(first.run_dir, run_dir)
+    frame = pd.read_parquet(run_dir / "training.parquet")
+    settings = get_settings().with_overrides(data_dir=tmp_path / "data")
+    few = max(1, len(frame) // 200)  # 0.5 %
+    odd = frame.copy()
+    odd.iloc[:few, odd.columns.get_loc("multiplier")] = 36000.0
+    odd.iloc[few:2 * few, odd.columns.get_loc("day_coverage")] = 4.0
+    odd.to_parquet(run_dir / "training.parquet")
+    assert validate_training_set(run_dir, settings)["success"]
+
+    many = frame.copy()
+    many.iloc[: len(frame) // 20, many.columns.get_loc("multiplier")] = 2e6  # 5 %, beyond any CT x PT
+    many.to_parquet(run_dir / "training.parquet")
+    with pytest.raises(quality.DataQualityError, match="multiplier"):
+        validate_training_set(run_dir, settings)
+
+
 def test_the_suite_row_floor_follows_the_minimum_label_setting():
     """A fixed floor of 50 rows in the suite stopped a run that VEE_MIN_TRAINING_LABELS, lowered
     as the label step's message advises, had let through (outside probe, 2026-11-27)."""
