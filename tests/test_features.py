@@ -491,3 +491,40 @@ def test_a_changed_feature_definition_changes_the_schema_fingerprint(monkeypatch
     assert features.feature_schema_fingerprint() == current  # stable
     monkeypatch.setattr(features, "FEATURE_DEFINITIONS_VERSION", features.FEATURE_DEFINITIONS_VERSION - 1)
     assert features.feature_schema_fingerprint() != current
+
+
+def test_a_read_beyond_any_meter_counts_as_no_value_and_does_not_overflow(engine):
+    """An MDMS's "no data" sentinel (the largest double) in a meter's reads overflowed
+    stddev_pop's sum of squares and failed the whole nightly run (outside probe, 2026-11-28).
+    A finite value beyond +-1e12 kWh in one interval now reads as NULL does: in the read
+    date's usage, in a rule window, in a history day and in that day's rollup."""
+    from vee_tasks.warehouse import execute_sql_file
+
+    history_day = DAY - dt.timedelta(days=3)
+    touched = [local(DAY, 5), local(DAY, 20), local(history_day, 5)]
+
+    def features_and_rollup(value):
+        with engine.connect() as conn, conn.begin() as transaction:
+            conn.execute(sa.text("UPDATE mdm.interval_read SET value_kwh = :v "
+                                 "WHERE meter_id = 'M1' AND interval_start = ANY(:t)"),
+                         {"v": value, "t": touched})
+            _exception(conn, 901, "M1", "SPIKE", DAY, 4, 3, 9.0, 2.0, RAISED)  # window 04-07
+            features = build_features(conn, [1, 2, 901], timezone=TZ)
+            settled = local(history_day + dt.timedelta(days=2), 0)
+            params = {"day": history_day, "settled_at": settled, "tz": TZ}
+            execute_sql_file(conn, "queries/usage_rollup_clear_day.sql", params)
+            execute_sql_file(conn, "queries/usage_rollup_build_day.sql", params)
+            rollup = pd.read_sql(sa.text(
+                "SELECT n_rows, n_values, kwh, max_interval, intraday_cv FROM vee.meter_daily "
+                "WHERE meter_id = 'M1' AND day = :d"), conn, params={"d": history_day})
+            transaction.rollback()
+        return features, rollup
+
+    sentinel_features, sentinel_rollup = features_and_rollup(float(np.finfo(np.float64).max))
+    null_features, null_rollup = features_and_rollup(None)
+    pd.testing.assert_frame_equal(sentinel_features, null_features)
+    pd.testing.assert_frame_equal(sentinel_rollup, null_rollup)
+    assert null_rollup.loc[0, "n_rows"] == 24 and null_rollup.loc[0, "n_values"] == 23
+    # a large but possible value is a value
+    big_features, _ = features_and_rollup(5.0e6)
+    assert big_features.loc[901, "win_max"] == 5.0e6

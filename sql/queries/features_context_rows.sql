@@ -96,12 +96,21 @@ raw_days AS (
                count(DISTINCT r.value_kwh) FILTER (WHERE d.day = d.read_date) AS n_distinct,
                count(*) FILTER (WHERE r.value_kwh = 0) AS n_zero,
                count(*) FILTER (WHERE r.value_kwh < 0) AS n_negative
-        FROM mdm.interval_read r
-        WHERE r.meter_id = d.meter_id
-          AND r.interval_start >= d.day_start
-          AND r.interval_start < d.day_end
-          AND r.received_at <= d.raised_at
-          AND (NOT d.settled OR r.received_at < d.settled_at)
+        FROM (
+            -- A finite value beyond +-1e12 kWh in one interval is no measurement (an MDMS's
+            -- "no data" sentinel such as the largest double): read as no value, as NULL is. Its
+            -- square overflowed stddev_pop and failed the whole run (outside probe, 2026-11-28).
+            -- NaN and infinities go through as before (they do not overflow).
+            SELECT ri.quality,
+                   CASE WHEN abs(ri.value_kwh) > 1e12 AND abs(ri.value_kwh) < 'Infinity'
+                        THEN NULL ELSE ri.value_kwh END AS value_kwh
+            FROM mdm.interval_read ri
+            WHERE ri.meter_id = d.meter_id
+              AND ri.interval_start >= d.day_start
+              AND ri.interval_start < d.day_end
+              AND ri.received_at <= d.raised_at
+              AND (NOT d.settled OR ri.received_at < d.settled_at)
+        ) r
     ) a
     WHERE a.n_rows > 0
 ),

@@ -45,11 +45,17 @@ win AS (
                count(*) FILTER (WHERE r.value_kwh < 0) AS win_negative,
                sum(r.value_kwh) AS win_kwh,
                max(r.value_kwh) AS win_max
-        FROM mdm.interval_read r
-        WHERE r.meter_id = x.meter_id
-          AND r.interval_start >= x.window_start
-          AND r.interval_start < x.window_end
-          AND r.received_at <= x.raised_at
+        FROM (
+            -- beyond +-1e12 kWh: no value, as in features_context_rows.sql (raw_days)
+            SELECT ri.quality,
+                   CASE WHEN abs(ri.value_kwh) > 1e12 AND abs(ri.value_kwh) < 'Infinity'
+                        THEN NULL ELSE ri.value_kwh END AS value_kwh
+            FROM mdm.interval_read ri
+            WHERE ri.meter_id = x.meter_id
+              AND ri.interval_start >= x.window_start
+              AND ri.interval_start < x.window_end
+              AND ri.received_at <= x.raised_at
+        ) r
     ) w
     WHERE NOT x.whole_day
 ),

@@ -18,10 +18,16 @@ CROSS JOIN LATERAL (
            sum(abs(r.value_kwh)) AS abs_kwh,
            max(r.value_kwh) AS max_interval,
            stddev_pop(r.value_kwh) / NULLIF(avg(r.value_kwh), 0) AS intraday_cv
-    FROM mdm.interval_read r
-    WHERE r.meter_id = m.meter_id
-      AND r.interval_start >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz)
-      AND r.interval_start < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE :tz)
-      AND r.received_at < CAST(:settled_at AS timestamptz)
+    FROM (
+        -- beyond +-1e12 kWh: no value, as in features_context_rows.sql (raw_days)
+        SELECT ri.quality,
+               CASE WHEN abs(ri.value_kwh) > 1e12 AND abs(ri.value_kwh) < 'Infinity'
+                    THEN NULL ELSE ri.value_kwh END AS value_kwh
+        FROM mdm.interval_read ri
+        WHERE ri.meter_id = m.meter_id
+          AND ri.interval_start >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz)
+          AND ri.interval_start < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE :tz)
+          AND ri.received_at < CAST(:settled_at AS timestamptz)
+    ) r
 ) a
 WHERE a.n_rows > 0
