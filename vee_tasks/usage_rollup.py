@@ -10,7 +10,9 @@ the reads of d received before that instant. The features
 (sql/queries/features_context_rows.sql) define a history day's usage that way whenever the
 exception was raised after the day settled, and compute it from raw reads when no complete
 rollup of the day exists, so the rollup changes the speed of the features, never their
-values (tests/test_usage_rollup.py checks both ways).
+values (tests/test_usage_rollup.py checks both ways), as long as settled reads are not
+overwritten in place: a frozen day then keeps what was known, the raw reads only the edit
+(docs/nightly-scoring.md, "Limit: reads edited in place").
 
 A run for read date D rolls up the settled days of its lookback that are missing, up to
 D - 1 - SETTLE_DAYS and never a day settled less than SETTLE_MARGIN ago: reads still in
