@@ -104,7 +104,7 @@ class Alert:
 def _post_webhook(alert: Alert, url: str, timeout: float) -> bool:
     """POST the alert; False when it was not delivered. The log names the target by
     _safe_target only: urllib's errors may quote the whole URL, token and password included
-    (outside review, 2026-11-28), so of an error only its type and errno are logged."""
+    (outside review, 2026-11-28), so of an error only its kind is logged."""
     target = _safe_target(url)
     if not target.startswith(("http://", "https://")):
         log.error("alert webhook not sent: %s (VEE_ALERT_WEBHOOK_URL)", target)
@@ -128,8 +128,8 @@ def _post_webhook(alert: Alert, url: str, timeout: float) -> bool:
 
 
 def _error_kind(exc: BaseException) -> str:
-    """An error's type and, for a socket error, its errno and strerror: what an operator
-    needs (refused, timed out, name not known) without the message, which may quote a URL."""
+    """An error's type and, for a socket error, its strerror: what an operator needs
+    (refused, timed out, name not known) without the message, which may quote a URL."""
     reason = getattr(exc, "reason", None)  # URLError wraps the socket's error
     inner = reason if isinstance(reason, BaseException) else exc
     detail = getattr(inner, "strerror", None) or (

@@ -102,9 +102,8 @@ def cmd_db_url(args) -> int:
     """Print the warehouse URL for psql, without its password (give it as PGPASSWORD)."""
     import sqlalchemy as sa
 
-    from vee_tasks.warehouse import get_engine
-
     from vee_tasks.config import SECRET_QUERY_KEYS
+    from vee_tasks.warehouse import get_engine
 
     url = get_engine().url
     bare = sa.engine.URL.create(
