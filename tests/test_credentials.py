@@ -4,14 +4,29 @@ messages. Each case was found by an outside review on 2026-11-28 and failed befo
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import sqlalchemy as sa
 
 from vee_tasks import alerting
-from vee_tasks.config import airflow_uri_to_sqlalchemy, get_settings, redact_url, reset_settings_cache
+from vee_tasks.config import (
+    airflow_uri_to_sqlalchemy,
+    get_settings,
+    redact_url,
+    reset_settings_cache,
+    sqlalchemy_url_for_warehouse,
+)
 
 SECRET = "S3cret-do-not-leak"
+
+
+def _unset_for_this_test(monkeypatch, *names: str) -> None:
+    """Unset now, and put back as they were after the test, also when the code under test
+    sets them itself (monkeypatch only restores what it saw)."""
+    for name in names:
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -42,6 +57,26 @@ def test_a_uri_connection_with_a_raw_at_in_its_password_is_read_as_airflow_reads
     socket = "postgresql://vee@%2Fvar%2Frun%2Fpostgresql/w"  # Airflow's way to name a socket
     assert Connection(conn_id="s", uri=socket).host == "/var/run/postgresql"
     assert sa.engine.make_url(airflow_uri_to_sqlalchemy(socket)).query == {"host": "/var/run/postgresql"}
+
+
+def test_each_url_form_is_read_by_its_own_parser_and_an_ambiguous_login_is_refused_unquoted():
+    """A second review (2026-11-28): reading VEE_WAREHOUSE_URL like an Airflow URI broke a raw
+    '/' in its password (SQLAlchemy's parser reads it), and could name part of the password
+    as the database; a repeated host= (libpq failover) kept only the last host."""
+    url = sa.engine.make_url(sqlalchemy_url_for_warehouse(
+        f"postgresql://vee:123/{SECRET}@db.internal:5432/vee"))
+    assert (url.password, url.host, url.port, url.database) == (
+        f"123/{SECRET}", "db.internal", 5432, "vee")
+    for reader, ambiguous in (
+            (airflow_uri_to_sqlalchemy, f"postgresql://vee:123/{SECRET}@db.internal:5432/vee"),
+            (sqlalchemy_url_for_warehouse, f"postgresql://vee:p@{SECRET}@db.internal:5432/vee")):
+        with pytest.raises(ValueError, match="percent-encode") as refused:
+            reader(ambiguous)
+        assert SECRET not in str(refused.value)
+    failover = "postgresql://vee:pw@/w?host=pg1:5432&host=pg2:5432&target_session_attrs=read-write"
+    for reader in (airflow_uri_to_sqlalchemy, sqlalchemy_url_for_warehouse):
+        query = sa.engine.make_url(reader(failover)).query
+        assert query["host"] == ("pg1:5432", "pg2:5432"), reader
 
 
 def test_a_shown_url_masks_passwords_in_the_user_part_and_the_query():
@@ -104,9 +139,8 @@ def test_mlflow_gets_an_http_registry_login_apart_from_the_uri(monkeypatch, fres
 
     from vee_tasks import registry
 
-    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "MLFLOW_REGISTRY_URI"):
-        monkeypatch.delenv(name, raising=False)
+    _unset_for_this_test(monkeypatch, "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                         "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "MLFLOW_REGISTRY_URI")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://vee:{SECRET}@127.0.0.1:5999")
     reset_settings_cache()
     client = registry.configure()
@@ -117,3 +151,26 @@ def test_mlflow_gets_an_http_registry_login_apart_from_the_uri(monkeypatch, fres
         creds = get_default_host_creds(mlflow.get_tracking_uri())
         assert (creds.username, creds.password) == ("vee", SECRET)
         assert SECRET not in creds.host
+
+
+def test_mlflow_logins_of_two_servers_stay_with_their_servers(monkeypatch):
+    """A second review (2026-11-28): one process-wide login sent the registry's password to
+    the tracking server, or the tracking server's to a registry without a login."""
+    from vee_tasks.registry import _login_to_environment
+
+    _unset_for_this_test(monkeypatch, "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                         "MLFLOW_TRACKING_TOKEN")
+    two = ("http://alice:a-pass@tracking:5000", "http://bob:b-pass@registry:5000")
+    one = ("http://alice:a-pass@tracking:5000", "http://registry:5000")
+    for tracking, registry_uri in (two, one):
+        assert _login_to_environment(tracking, registry_uri) == (tracking, registry_uri)
+        assert "MLFLOW_TRACKING_USERNAME" not in os.environ
+    # one server (or a database registry beside it): the login moves, and again on a later call
+    for _ in range(2):
+        assert _login_to_environment("http://alice:a-pass@tracking:5000", "sqlite:////r.db") == (
+            "http://tracking:5000", "sqlite:////r.db")
+    assert (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]) == (
+        "alice", "a-pass")
+    # an operator's own login is left alone, and so are the URIs
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "carol")
+    assert _login_to_environment(*two[:1], two[0]) == (two[0], two[0])

@@ -119,14 +119,20 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
     # URL.create: a password with a raw "@" (u:p@ss@host) is "p@ss" to Airflow, while
     # SQLAlchemy's own parser cut it at the first "@", took the rest for the host and quoted
     # it in "did not answer" errors (outside review, 2026-11-28).
+    if "@" not in parts.netloc and "@" in parts.path + parts.query + parts.fragment:
+        # u:ab/cd@host: the user part holds a raw "/" ("?", "#"), which ends the host part
+        # for Airflow too. Said without the URL, whose pieces would show the password.
+        raise ValueError(_RESERVED_IN_LOGIN)
     try:
         port = parts.port
     except ValueError:
         raise ValueError("the warehouse URL's port is not a number") from None
-    query = {
-        key: value for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not key.startswith("__extra__")
-    }
+    query: dict[str, str | tuple[str, ...]] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key.startswith("__extra__"):
+            continue
+        # a repeated key stays repeated: libpq's host=pg1&host=pg2 (failover) kept both
+        query[key] = (*_as_tuple(query[key]), value) if key in query else value
     host = unquote(parts.hostname) if parts.hostname else None
     if host and host.startswith("/"):  # Airflow's %2Fvar%2Frun%2Fpostgresql: a socket directory
         query.setdefault("host", host)
@@ -140,6 +146,37 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
         database=unquote(parts.path[1:]) if parts.path[1:] else None,
         query=query,
     ).render_as_string(hide_password=False)
+
+
+_RESERVED_IN_LOGIN = (
+    "the warehouse URL cannot be read: its user or password holds a raw '/', '?', '#' or "
+    "'@' (percent-encode them: %2F, %3F, %23, %40)"
+)
+
+
+def _as_tuple(value) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def sqlalchemy_url_for_warehouse(url: str) -> str:
+    """VEE_WAREHOUSE_URL, a SQLAlchemy URL, read by SQLAlchemy's parser (a raw "/" in its
+    password is fine there), for this project's driver. A raw "@" in the password, which
+    that parser cuts at, is refused rather than read as part of the host: the host then
+    quoted the password's tail in errors."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url.strip())
+    except (ArgumentError, ValueError):
+        raise ValueError("VEE_WAREHOUSE_URL is not a URL (dialect://user:password@host/db)") from None
+    if parsed.get_backend_name() not in ("postgres", "postgresql"):
+        raise ValueError(f"the warehouse must be PostgreSQL, got a {parsed.get_backend_name()!r} URL")
+    if "@" in (parsed.host or ""):
+        raise ValueError(_RESERVED_IN_LOGIN)
+    query = {k: v for k, v in parsed.query.items() if not k.startswith("__extra__")}
+    return parsed.set(drivername="postgresql+psycopg2", query=query).render_as_string(
+        hide_password=False)
 
 
 # Query parameters whose value is a secret (libpq's password and sslpassword; an HTTP
@@ -368,7 +405,7 @@ def load_settings() -> Settings:
     conn = _env("AIRFLOW_CONN_VEE_WAREHOUSE")
     url = _env("VEE_WAREHOUSE_URL")
     warehouse_url = airflow_uri_to_sqlalchemy(conn) if conn else (
-        airflow_uri_to_sqlalchemy(url) if url else None
+        sqlalchemy_url_for_warehouse(url) if url else None
     )
     return Settings(
         data_dir=Path(_env("VEE_DATA_DIR") or _default_data_dir()).resolve(),

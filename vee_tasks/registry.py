@@ -73,33 +73,52 @@ _CACHE: dict[tuple[str, str, str], LoadedModel] = {}
 
 
 def _uris(settings: Settings) -> tuple[str, str]:
-    """The tracking and registry URIs as MLflow is given them: an HTTP server's user and
-    password moved into MLflow's own variables (MLFLOW_TRACKING_USERNAME/PASSWORD, sent as
-    basic auth). MLflow repeats the URI it is given in its messages ("API request to ...")
-    and, at the end of each run, prints it to stdout, i.e. into the task log (outside
-    review, 2026-11-28); that print is also switched off."""
+    """The tracking and registry URIs as MLflow is given them. MLflow repeats a URI in its
+    messages ("API request to ...") and, at the end of each run, printed it to stdout, i.e.
+    into the task log, login included (outside review, 2026-11-28): the print is off, and a
+    login written in the http(s) URIs goes to MLflow's own variables when that is safe (see
+    _login_to_environment)."""
     if settings.tracking_uri.startswith("sqlite:"):
         settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-    tracking = _credentials_to_environment(settings.tracking_uri)
-    registry_uri = _credentials_to_environment(settings.mlflow_registry_uri or settings.tracking_uri)
-    return tracking, registry_uri
+    return _login_to_environment(settings.tracking_uri,
+                                 settings.mlflow_registry_uri or settings.tracking_uri)
 
 
-def _credentials_to_environment(uri: str) -> str:
-    """`uri` without the user part when it is an http(s) URI with one, which then goes to
-    MLFLOW_TRACKING_USERNAME/PASSWORD (one pair per process: tracking and registry on two
-    servers with two logins would need those variables set by hand). Other URIs as given:
-    a database URI's password stays with the driver, which does not repeat it."""
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
-        return uri
-    user_part, _, host_part = parts.netloc.rpartition("@")
-    user, _, password = user_part.partition(":")
-    os.environ["MLFLOW_TRACKING_USERNAME"] = unquote(user)
+_LOGIN_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
+def _login_to_environment(tracking: str, registry_uri: str) -> tuple[str, str]:
+    """Both URIs without their user part, the login in MLFLOW_TRACKING_USERNAME/PASSWORD
+    (MLflow sends it as basic auth to every http store of the process): only when every
+    http(s) URI of the two carries the same login and the operator has not set those
+    variables. Otherwise the URIs stay as given: two servers with two logins, or a login
+    on one server only, would send a password to the wrong server (a second review,
+    2026-11-28)."""
+    http = [urlsplit(u) for u in {tracking, registry_uri}
+            if urlsplit(u).scheme in ("http", "https")]
+    logins = {p.netloc.rpartition("@")[0] if "@" in p.netloc else None for p in http}
+    if not http or len(logins) != 1 or None in logins:
+        return tracking, registry_uri
+    user, _, password = logins.pop().partition(":")
+    user, password = unquote(user), unquote(password)
+    given = {k: os.environ.get(k) for k in _LOGIN_ENV}
+    if given["MLFLOW_TRACKING_TOKEN"] or (
+            given["MLFLOW_TRACKING_USERNAME"]
+            and (given["MLFLOW_TRACKING_USERNAME"], given["MLFLOW_TRACKING_PASSWORD"] or "")
+            != (user, password)):
+        return tracking, registry_uri  # the operator's own login (an earlier call's is ours)
+    os.environ["MLFLOW_TRACKING_USERNAME"] = user
     if password:
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = unquote(password)
-    return urlunsplit(parts._replace(netloc=host_part))
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = password
+
+    def bare(uri: str) -> str:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https"):
+            return uri
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    return bare(tracking), bare(registry_uri)
 
 
 def configure(settings: Settings | None = None):
