@@ -73,6 +73,10 @@ def test_each_url_form_is_read_by_its_own_parser_and_an_ambiguous_login_is_refus
         with pytest.raises(ValueError, match="percent-encode") as refused:
             reader(ambiguous)
         assert SECRET not in str(refused.value)
+    # an "@" in an option's value is no login
+    assert sa.engine.make_url(airflow_uri_to_sqlalchemy(
+        "postgresql://db.example:5432/w?application_name=etl@box")).query == {
+            "application_name": "etl@box"}
     failover = "postgresql://vee:pw@/w?host=pg1:5432&host=pg2:5432&target_session_attrs=read-write"
     for reader in (airflow_uri_to_sqlalchemy, sqlalchemy_url_for_warehouse):
         query = sa.engine.make_url(reader(failover)).query

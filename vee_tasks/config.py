@@ -119,9 +119,10 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
     # URL.create: a password with a raw "@" (u:p@ss@host) is "p@ss" to Airflow, while
     # SQLAlchemy's own parser cut it at the first "@", took the rest for the host and quoted
     # it in "did not answer" errors (outside review, 2026-11-28).
-    if "@" not in parts.netloc and "@" in parts.path + parts.query + parts.fragment:
-        # u:ab/cd@host: the user part holds a raw "/" ("?", "#"), which ends the host part
-        # for Airflow too. Said without the URL, whose pieces would show the password.
+    if "@" not in parts.netloc and "@" in parts.path + parts.fragment:
+        # u:ab/cd@host: the user part holds a raw "/" (or "#"), which ends the host part for
+        # Airflow too. Said without the URL, whose pieces would show the password. (Not the
+        # query: an option such as application_name=etl@box is legitimate there.)
         raise ValueError(_RESERVED_IN_LOGIN)
     try:
         port = parts.port
