@@ -586,9 +586,10 @@ def test_the_class_share_gate_says_which_code_and_follows_its_setting(two_runs, 
 
 
 def test_a_few_labels_from_odd_but_real_meters_do_not_stop_the_weekly_run(two_runs, tmp_path):
-    """One primary-metered site (CT x PT multiplier 36,000) and one meter whose interval length
-    is recorded wrong (15-minute reads on a meter said to be hourly: day coverage 4) stopped
-    the whole weekly run (outside probe, 2026-11-28): those ranges hold for 99 % of the labels.
+    """One primary-metered site (CT x PT multiplier 36,000), one meter whose interval length
+    is recorded wrong (15-minute reads on a meter said to be hourly: day coverage 4) and one
+    5-minute meter each stopped the whole weekly run (outside probes, 2026-11-28): those
+    checks hold for 99 % of the labels.
     A feed where many labels are out of range still fails, naming the column."""
     import shutil
 
@@ -604,6 +605,7 @@ def test_a_few_labels_from_odd_but_real_meters_do_not_stop_the_weekly_run(two_ru
     odd = frame.copy()
     odd.iloc[:few, odd.columns.get_loc("multiplier")] = 36000.0
     odd.iloc[few:2 * few, odd.columns.get_loc("day_coverage")] = 4.0
+    odd.iloc[2 * few:3 * few, odd.columns.get_loc("interval_minutes")] = 5  # not 15/30/60
     odd.to_parquet(run_dir / "training.parquet")
     assert validate_training_set(run_dir, settings)["success"]
 
