@@ -60,10 +60,10 @@ def test_features_equal_without_partial_and_full_rollup(sim):
     built = usage_rollup.refresh_for_read_date(sim, last - dt.timedelta(days=5), TZ, now=FAR_FUTURE)
     assert len(built) == HIST_DAYS - usage_rollup.SETTLE_DAYS
     assert all(day.meters > 0 and day.reads > 0 for day in built)
-    pd.testing.assert_frame_equal(raw, _features(sim, ids))
+    pd.testing.assert_frame_equal(raw, _features(sim, ids), check_exact=True)
 
     usage_rollup.refresh_for_read_date(sim, last, TZ, now=FAR_FUTURE)
-    pd.testing.assert_frame_equal(raw, _features(sim, ids))
+    pd.testing.assert_frame_equal(raw, _features(sim, ids), check_exact=True)
 
 
 def test_features_read_the_rollup(sim):
@@ -125,5 +125,5 @@ def test_whole_day_windows_equal_their_reads(sim, monkeypatch):
     by_reads = _features(sim, ids)
     win = [c for c in shortcut.columns if c.startswith("win_")]
     assert (shortcut["window_hours"] == 24).sum() > 5  # whole-day windows are tested
-    pd.testing.assert_frame_equal(shortcut[win], by_reads[win])
-    pd.testing.assert_frame_equal(shortcut, by_reads)
+    pd.testing.assert_frame_equal(shortcut[win], by_reads[win], check_exact=True)
+    pd.testing.assert_frame_equal(shortcut, by_reads, check_exact=True)

@@ -154,13 +154,17 @@ usage AS (
            max(d.export_kwh) FILTER (WHERE d.day = d.read_date) AS day_export_kwh,
            max(d.abs_kwh) FILTER (WHERE d.day = d.read_date) AS day_abs_kwh,
            max(d.max_interval) FILTER (WHERE d.day = d.read_date) AS day_max_interval
-    FROM daily d
+    -- Day by day: a sum or mean of floats depends on the order it adds in. In whatever order
+    -- the rolled-up and raw days arrived, the features came out a last bit apart once a day
+    -- moved into the rollup, and a retraining on the same labels gave another model (outside
+    -- probe, 2026-11-28). A sorted subquery is kept as such and feeds each group in its order.
+    FROM (SELECT * FROM daily ORDER BY ctx_id, day) d
     GROUP BY d.ctx_id
 ),
 wx AS (
     SELECT k.region, k.read_date,
            max(w.mean_temp_c) FILTER (WHERE w.day = k.read_date) AS temp_day,
-           avg(w.mean_temp_c) FILTER (WHERE w.day < k.read_date) AS temp_trailing
+           avg(w.mean_temp_c ORDER BY w.day) FILTER (WHERE w.day < k.read_date) AS temp_trailing
     FROM (SELECT DISTINCT m.region, c.read_date
           FROM ctx c JOIN ctx_meter m ON m.ctx_id = c.ctx_id) k
     JOIN mdm.weather_daily w
