@@ -323,7 +323,10 @@ def build_training_frame(
 # kWh with a fixed number of decimals, so means of their reads land exactly on a decimal
 # rounding boundary (9.597625 at six digits; 35 values of a 2,000-label training set, outside
 # probe 2026-11-27), where last-bit noise decided the digit; they almost never land on a
-# binary one.
+# binary one. Since 2026-11-28 the features add a history's days in day order and are exact
+# with or without the rollup (tests/test_usage_rollup.py); the rounding stays, so that digests
+# registered before still match and a value that differs only in its last bit (a warehouse's
+# own re-sum, say) is no new training set.
 DIGEST_SIGNIFICANT_BITS = 20
 # ... and below this size a float is 0: a sum that cancels (a day of import and export, a
 # share of ~0) is 1e-17 one way and 0 the other.
