@@ -171,6 +171,37 @@ def test_cli_refused_by_the_warehouse_says_why_in_one_line(databases):
         engine.dispose()
 
 
+def test_a_run_on_a_warehouse_without_the_mdm_tables_names_them_in_one_line(databases, tmp_path):
+    """`vee score` and `vee train` where the MDMS has not made its tables yet: one line naming
+    them, before any step trips over one (an outside probe met a driver's traceback from
+    training and 11 "column is missing" lines from scoring). So does a warehouse URL that is
+    no URL, instead of a traceback."""
+    import os
+
+    url = databases.create("no_mdm")
+    engine = sa.create_engine(url)
+    migrations.upgrade(engine)  # schema vee only
+    engine.dispose()
+    env = {**os.environ, "VEE_WAREHOUSE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
+           "VEE_DATA_DIR": str(tmp_path / "data"),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    env.pop("AIRFLOW_CONN_VEE_WAREHOUSE", None)
+    for command in (["score", "--read-date", "2026-03-01"], ["train", "--as-of", "2026-03-01"]):
+        done = subprocess.run([sys.executable, "-m", "vee_tasks.cli", *command],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 1, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("vee: error: the warehouse lacks the contract's table(s) mdm.meter"), done.stderr
+        assert "Traceback" not in done.stderr and "is missing" not in done.stderr, done.stderr
+    for wrong in ("127.0.0.1:5432/vee", "postgresql://vee:p@ss@127.0.0.1/vee"):
+        done = subprocess.run([sys.executable, "-m", "vee_tasks.cli", "db", "status"],
+                              capture_output=True, text=True, timeout=120,
+                              env={**env, "VEE_WAREHOUSE_URL": wrong})
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("vee: error: "), done.stderr
+        assert "p@ss" not in done.stderr
+
+
 @pytest.mark.parametrize("failure", ["nightly_gate", "training_suite", "programming_error"])
 def test_cli_reports_a_data_quality_stop_in_one_line(monkeypatch, capsys, failure):
     """`vee score` / `vee train` stopped by a data-quality gate: the reason and the report's

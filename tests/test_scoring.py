@@ -495,6 +495,45 @@ def test_every_shard_scores_with_the_pinned_version_when_the_alias_moves(world_e
     assert steps.ScoringRun.load(engine, "pinned_1").model_version == pinned
 
 
+def test_a_login_the_server_refuses_fails_at_once_and_a_server_down_is_retried(server_url):
+    """No such database or role: no retry can help, so the task fails at once (an outside
+    probe's `dags test` with a wrong database name was still retrying after 5 minutes).
+    Nothing listening, as while the server restarts: retried, as before."""
+    import socket
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from vee_tasks.scoring.dag_tasks import _call
+    from vee_tasks.scoring.errors import is_transient
+    from vee_tasks.warehouse import WarehouseUnavailable, check_reachable
+
+    def raise_(exc):
+        raise exc
+
+    def refusal(url) -> WarehouseUnavailable:
+        engine = sa.create_engine(url)
+        try:
+            with pytest.raises(WarehouseUnavailable) as info:
+                check_reachable(engine)
+        finally:
+            engine.dispose()
+        return info.value
+
+    url = sa.engine.make_url(server_url)
+    for wrong in (url.set(database="vee_no_such_database"), url.set(username="vee_no_such_role")):
+        refused = refusal(wrong)
+        assert not is_transient(refused), refused
+        with pytest.raises(AirflowFailException, match="does not exist"):
+            _call(raise_, refused)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    down = refusal(url.set(host="127.0.0.1", port=closed_port, query={}))
+    assert is_transient(down), down
+    with pytest.raises(WarehouseUnavailable):
+        _call(raise_, down)
+
+
 def test_transient_errors_retry_and_everything_else_fails_at_once():
     import psycopg2
     from airflow.sdk.exceptions import AirflowFailException

@@ -374,12 +374,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        # a data-quality gate or a run that may not go on: what and where, not a traceback
+        # a data-quality gate, a run that may not go on, a registry without a usable model,
+        # or the driver's own error from a COPY: what and where, not a traceback
+        import psycopg2
+
         from vee_tasks.quality import DataQualityError as SuiteFailed
+        from vee_tasks.registry import RegistryError
         from vee_tasks.scoring.errors import ScoringError
         from vee_tasks.training.pipeline import TrainingError
 
-        if args.verbose or not isinstance(exc, (SuiteFailed, ScoringError, TrainingError)):
+        if args.verbose:
+            raise
+        if isinstance(exc, psycopg2.Error):
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"vee: error: the warehouse refused: {reason}", file=sys.stderr)
+            return 1
+        if not isinstance(exc, (SuiteFailed, ScoringError, TrainingError, RegistryError)):
             raise
         print(f"vee: error: {exc}", file=sys.stderr)
         return 1

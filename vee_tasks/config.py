@@ -114,7 +114,7 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
     parts = urlsplit(uri.strip())
     scheme = parts.scheme.split("+")[0]
     if scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"the warehouse must be PostgreSQL, got a {scheme!r} URL")
+        raise SettingsError(f"the warehouse must be PostgreSQL, got a {scheme!r} URL")
     # Read as Airflow reads a connection URI (urlsplit, then unquote each part), rebuilt with
     # URL.create: a password with a raw "@" (u:p@ss@host) is "p@ss" to Airflow, while
     # SQLAlchemy's own parser cut it at the first "@", took the rest for the host and quoted
@@ -123,11 +123,11 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
         # u:ab/cd@host: the user part holds a raw "/" (or "#"), which ends the host part for
         # Airflow too. Said without the URL, whose pieces would show the password. (Not the
         # query: an option such as application_name=etl@box is legitimate there.)
-        raise ValueError(_RESERVED_IN_LOGIN)
+        raise SettingsError(_RESERVED_IN_LOGIN)
     try:
         port = parts.port
     except ValueError:
-        raise ValueError("the warehouse URL's port is not a number") from None
+        raise SettingsError("the warehouse URL's port is not a number") from None
     query: dict[str, str | tuple[str, ...]] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key.startswith("__extra__"):
@@ -170,11 +170,11 @@ def sqlalchemy_url_for_warehouse(url: str) -> str:
     try:
         parsed = make_url(url.strip())
     except (ArgumentError, ValueError):
-        raise ValueError("VEE_WAREHOUSE_URL is not a URL (dialect://user:password@host/db)") from None
+        raise SettingsError("VEE_WAREHOUSE_URL is not a URL (dialect://user:password@host/db)") from None
     if parsed.get_backend_name() not in ("postgres", "postgresql"):
-        raise ValueError(f"the warehouse must be PostgreSQL, got a {parsed.get_backend_name()!r} URL")
+        raise SettingsError(f"the warehouse must be PostgreSQL, got a {parsed.get_backend_name()!r} URL")
     if "@" in (parsed.host or ""):
-        raise ValueError(_RESERVED_IN_LOGIN)
+        raise SettingsError(_RESERVED_IN_LOGIN)
     query = {k: v for k, v in parsed.query.items() if not k.startswith("__extra__")}
     return parsed.set(drivername="postgresql+psycopg2", query=query).render_as_string(
         hide_password=False)

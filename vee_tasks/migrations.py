@@ -222,6 +222,17 @@ def missing_mdm_tables(conn) -> list[str]:
     return [f"mdm.{name}" for name in MDM_CONTRACT_TABLES if name not in present]
 
 
+def missing_mdm_tables_message(conn) -> str | None:
+    """What a run says when the warehouse lacks some of the contract's mdm tables (None when
+    all five are there): one line naming them, before any step trips over one of them."""
+    missing = missing_mdm_tables(conn)
+    if not missing:
+        return None
+    return ("the warehouse lacks the contract's table(s) " + ", ".join(missing) + ": no nightly "
+            "or weekly run can start until the MDMS provides them (docs/warehouse-contract.md; "
+            "a dev or test warehouse gets all five with `vee db upgrade --with-mdm`)")
+
+
 def _mdm_tables_made_elsewhere(conn) -> bool:
     """Whether `--with-mdm` meets contract tables made by someone else (an evaluation
     harness, a restored dump). All five: they are kept and the migration that would create

@@ -35,11 +35,25 @@ def caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
     return False
 
 
+# A login the server refused for good: the database, the role or the password is wrong, or
+# pg_hba.conf has no entry for it. The server says so only in words (libpq gives no SQLSTATE
+# for a failed connection), in English unless lc_messages says otherwise; a server in another
+# language keeps these retried, as before. A restart ("Connection refused", "the database
+# system is starting up") stays transient.
+_REFUSED_LOGIN = ("does not exist", "password authentication failed", "no pg_hba.conf entry")
+
+
+def _refused_login(exc: BaseException) -> bool:
+    text = str(exc)
+    return "FATAL:" in text and any(words in text for words in _REFUSED_LOGIN)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for errors of the connection or server (lost connection, restart, timeout).
 
-    Data-quality failures, a missing champion, constraint violations and programming
-    errors are permanent: a retry would fail the same way.
+    Data-quality failures, a missing champion, constraint violations, programming errors
+    and a login the server refused (no such database or role, a wrong password) are
+    permanent: a retry would fail the same way.
     """
     import sqlalchemy as sa
 
@@ -48,7 +62,7 @@ def is_transient(exc: BaseException) -> bool:
     seen = 0
     current: BaseException | None = exc
     while current is not None and seen < 10:
-        if isinstance(current, ScoringError):
+        if isinstance(current, ScoringError) or _refused_login(current):
             return False
         if isinstance(current, (WarehouseUnavailable, ConnectionError, TimeoutError)):
             return True

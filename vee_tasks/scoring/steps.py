@@ -26,11 +26,12 @@ from typing import Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from vee_tasks.config import DECIDABLE_STATUSES, NIGHTLY_DAG_ID, RESOLUTION_CODES, Settings, get_settings
-from vee_tasks.migrations import contract_column_problems
+from vee_tasks.migrations import contract_column_problems, missing_mdm_tables_message
 from vee_tasks.scoring.errors import (
     DataQualityError,
     RunFinishedError,
     RunStateError,
+    ScoringError,
     is_transient,
     short_reason,
 )
@@ -177,6 +178,12 @@ def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str
         _refuse_finished(run, dag_run_id, "start_run_record", also=("FAILED", "DQ_FAILED"))
 
     started = time.perf_counter()
+    with engine.connect() as conn:
+        # first: every later step (the champion's check included) would fail on a missing
+        # table with a less telling message (outside probe, 2026-11-28)
+        missing = missing_mdm_tables_message(conn)
+    if missing:
+        raise ScoringError(missing)
     timezone = timezone or get_settings().timezone
     day_end = day_bounds(read_date, timezone)[1]
     if day_end > dt.datetime.now(dt.timezone.utc):

@@ -2,7 +2,7 @@
 
 The DAG file stays orchestration only. Tasks pass the run directory
 (settings.data_dir/runs/<run id>/, a path string) through XCom, never frames. Failure
-policy: a failing data-quality suite or too few labels fails the task at once
+policy: a failing data-quality suite, too few labels or missing contract tables fail the task at once
 (`AirflowFailException`, no retry: rerunning cannot fix the data); anything else is raised as
 it is and Airflow retries it.
 """
@@ -22,11 +22,11 @@ log = logging.getLogger(__name__)
 
 def _call(fn: Callable, *args, **kwargs):
     from vee_tasks.quality import DataQualityError
-    from vee_tasks.training.pipeline import InsufficientLabelsError
+    from vee_tasks.training.pipeline import InsufficientLabelsError, MissingContractTablesError
 
     try:
         return fn(*args, **kwargs)
-    except (DataQualityError, InsufficientLabelsError) as exc:
+    except (DataQualityError, InsufficientLabelsError, MissingContractTablesError) as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc

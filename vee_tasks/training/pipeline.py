@@ -67,6 +67,10 @@ class InsufficientLabelsError(TrainingError):
     pass
 
 
+class MissingContractTablesError(TrainingError):
+    """The warehouse lacks some of the contract's mdm tables: no retry can help."""
+
+
 class InvalidLabelsError(InsufficientLabelsError):
     """More labels than VEE_MAX_INVALID_LABEL_SHARE carry a resolution code outside the
     contract's: a systematic problem (the MDMS changed its codes), not a few bad rows."""
@@ -173,6 +177,13 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
     except registry.RegistryError as exc:
         _record(engine, run_dir, status="FAILED", message=str(exc), settings=settings)
         raise
+    from vee_tasks.migrations import missing_mdm_tables_message
+
+    with engine.connect() as conn:
+        missing = missing_mdm_tables_message(conn)
+    if missing:  # named, not a driver's error from the labels' query (outside probe 2026-11-28)
+        _record(engine, run_dir, status="FAILED", message=missing, settings=settings)
+        raise MissingContractTablesError(missing)
     with engine.connect() as conn:
         labels = copy_query_frame(
             conn,
