@@ -337,11 +337,22 @@ def test_a_decided_exception_whose_data_turns_bad_is_quarantined_and_reopened(wo
                             {"e": bad}).scalar() == bad_status
 
 
-def test_an_empty_day_succeeds_with_zero_counts(world_engine, scoring_world):
+def test_an_empty_day_succeeds_with_zero_counts(world_engine, scoring_world, caplog):
+    """...and says why nothing was selected: a date outside the warehouse's data (an outside
+    probe's backfill of dates before its data reported SUCCESS, 0 selected, with no word),
+    naming the nearest read dates that have exceptions."""
     day = scoring_world.days[-1] + dt.timedelta(days=60)
-    run = score_read_date(world_engine, day, run_id="empty_day")
+    with caplog.at_level(logging.WARNING):
+        run = score_read_date(world_engine, day, run_id="empty_day")
     assert run.status == "SUCCESS"
     assert (run.selected, run.scored, run.quarantined, run.auto_applied, run.sent_to_review) == (0, 0, 0, 0, 0)
+    with world_engine.connect() as conn:
+        summary = conn.execute(sa.text("SELECT summary FROM vee.scoring_run WHERE dag_run_id = 'empty_day'")).scalar()
+        latest = conn.execute(sa.text("SELECT max(read_date) FROM mdm.vee_exception")).scalar()
+    expected = (f"read date {day}: mdm.vee_exception holds no exception of this date; the nearest "
+                f"read dates with exceptions: before {latest}")
+    assert expected in summary
+    assert any(expected in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
 
 def test_an_empty_day_right_after_busy_days_succeeds_and_warns(world_engine, scoring_world, caplog):

@@ -815,7 +815,10 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
         late = _q(conn, "nightly_unscored_earlier",
                   {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
         no_weather = _q(conn, "nightly_weather_missing", {"read_date": run["read_date"]}).fetchall()
-    notes = [_late_exceptions_note(late) if late else None,
+        empty = (_q(conn, "nightly_empty_date_context", {"read_date": run["read_date"]}).one()
+                 if not run["selected"] else None)
+    notes = [_empty_date_note(run["read_date"], empty) if empty else None,
+             _late_exceptions_note(late) if late else None,
              _missing_weather_note(run["read_date"], no_weather) if no_weather else None]
     note = "\n".join(n for n in notes if n) or None
     if note:
@@ -862,6 +865,20 @@ def reconcile_with_airflow(engine: Engine, dag_run_id: str, airflow_state: str, 
 
 # How far back a run looks for exceptions of earlier read dates that no run decided.
 UNSCORED_LOOKBACK_DAYS = 7
+
+
+def _empty_date_note(read_date, found) -> str:
+    """A run that selected nothing: a date the MDMS has no exceptions for (a backfill or test
+    outside the warehouse's data reported SUCCESS and 0 selected with no word of why; outside
+    probe, 2026-11-28), or one whose exceptions analysts have all resolved."""
+    if found.on_date:
+        return (f"  read date {read_date}: all {found.on_date} of its exception(s) are already "
+                "resolved by analysts; nothing was left to decide")
+    nearest = [f"{side} {day}" for side, day in (("before", found.before), ("after", found.after)) if day]
+    where = ("; the nearest read dates with exceptions: " + ", ".join(nearest)) if nearest else (
+        "; mdm.vee_exception holds none at all")
+    return (f"  read date {read_date}: mdm.vee_exception holds no exception of this date{where}. "
+            "A date outside the warehouse's data, or the MDMS's batch for it has not arrived")
 
 
 def _missing_weather_note(read_date, regions) -> str:
