@@ -44,4 +44,5 @@ lock:
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock
 
 clean-data:
+	-test -x $(BIN)/vee && $(BIN)/vee db stop-embedded
 	rm -rf var/

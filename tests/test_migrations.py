@@ -202,6 +202,37 @@ def test_a_run_on_a_warehouse_without_the_mdm_tables_names_them_in_one_line(data
         assert "p@ss" not in done.stderr
 
 
+def test_the_embedded_postgresql_stops_on_request():
+    """`make demo`'s embedded server outlives the demo (later commands reuse it); `vee db
+    stop-embedded` (and `make clean-data`, before it deletes var/) stops it."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from vee_tasks.warehouse import start_embedded_postgres
+
+    data_dir = Path(tempfile.mkdtemp(prefix="vee_stop_embedded_"))
+    data_dir.chmod(0o755)  # as root, pgserver runs the server as its own user
+    try:
+        start_embedded_postgres(data_dir / "pgdata")
+        assert (data_dir / "pgdata" / "postmaster.pid").exists()
+        env = {**os.environ, "VEE_DATA_DIR": str(data_dir)}
+        said = []
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-m", "vee_tasks.cli", "db", "stop-embedded"],
+                                  capture_output=True, text=True, env=env, timeout=120)
+            assert done.returncode == 0, done.stderr
+            said.append(done.stdout.strip().rsplit(": ", 1)[-1])
+        assert said == ["stopped", "not running"]
+        assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+    finally:
+        from vee_tasks.warehouse import stop_embedded_postgres
+
+        stop_embedded_postgres(data_dir / "pgdata")
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 @pytest.mark.parametrize("failure", ["nightly_gate", "training_suite", "programming_error"])
 def test_cli_reports_a_data_quality_stop_in_one_line(monkeypatch, capsys, failure):
     """`vee score` / `vee train` stopped by a data-quality gate: the reason and the report's

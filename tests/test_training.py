@@ -654,7 +654,7 @@ def test_too_few_labels_fail_with_a_clear_message(training_env, monkeypatch):
 
     monkeypatch.setenv("VEE_MIN_TRAINING_LABELS", "50")
     reset_settings_cache()
-    with pytest.raises(InsufficientLabelsError, match="VEE_MIN_TRAINING_LABELS"):
+    with pytest.raises(InsufficientLabelsError, match="VEE_TRAINING_LOOKBACK_DAYS.*VEE_MIN_TRAINING_LABELS"):
         train(training_env, as_of=dt.date(2026, 1, 6), run_id="test_few")
 
 

@@ -98,6 +98,17 @@ def cmd_db_status(args) -> int:
     return 1 if _print_warehouse_problems(engine) else 0
 
 
+def cmd_db_stop_embedded(args) -> int:
+    """Stop the demo's embedded PostgreSQL (under VEE_DATA_DIR), if it runs."""
+    from vee_tasks.config import get_settings
+    from vee_tasks.warehouse import stop_embedded_postgres
+
+    pgdata = get_settings().embedded_pg_dir
+    stopped = stop_embedded_postgres(pgdata)
+    print(f"embedded PostgreSQL at {pgdata}: " + ("stopped" if stopped else "not running"))
+    return 0
+
+
 def cmd_db_url(args) -> int:
     """Print the warehouse URL for psql, without its password (give it as PGPASSWORD)."""
     import sqlalchemy as sa
@@ -267,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "missing on the mdm tables").set_defaults(func=cmd_db_status)
     db_sub.add_parser("url", help="print the warehouse URL (no password)").set_defaults(
         func=cmd_db_url
+    )
+    db_sub.add_parser("stop-embedded", help="stop the demo's embedded PostgreSQL under "
+                      "VEE_DATA_DIR (it keeps running after `make demo`)").set_defaults(
+        func=cmd_db_stop_embedded
     )
 
     sim = sub.add_parser("simulate", help="fill the mdm tables with a realistic MDMS")

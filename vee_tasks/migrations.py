@@ -250,9 +250,11 @@ def _mdm_tables_made_elsewhere(conn) -> bool:
     missing = sorted(set(MDM_CONTRACT_TABLES) - set(present))
     raise MigrationError(
         "schema mdm is partly there: "
-        + ", ".join(f"mdm.{name}" for name in present) + " exist but "
-        + ", ".join(f"mdm.{name}" for name in missing) + " do not. "
-        "`--with-mdm` creates all five contract tables together: create the missing ones "
+        + ", ".join(f"mdm.{name}" for name in present)
+        + (" exists" if len(present) == 1 else " exist") + " but "
+        + ", ".join(f"mdm.{name}" for name in missing)
+        + (" does not. " if len(missing) == 1 else " do not. ")
+        + "`--with-mdm` creates all five contract tables together: create the missing ones "
         "as docs/warehouse-contract.md says, or drop the others, then upgrade again"
     )
 

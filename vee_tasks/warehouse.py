@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -67,6 +69,31 @@ def start_embedded_postgres(data_dir: Path) -> str:
     server = pgserver.get_server(str(data_dir), cleanup_mode=None)
     uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=/socket/dir
     return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def stop_embedded_postgres(data_dir: Path, timeout_s: float = 60.0) -> bool:
+    """Stop the pip-installed PostgreSQL under data_dir if it runs (it outlives `make demo`, so
+    that later commands reuse it); returns whether it was running. A fast shutdown (SIGINT to
+    the postmaster, as `pg_ctl stop -m fast`): pgserver's own cleanup stops it only when no
+    other process holds a handle on it, and an Airflow process may."""
+    import signal
+
+    pid_file = data_dir / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:  # a stale file from a crash: nothing runs
+        return False
+    deadline = time.monotonic() + timeout_s
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_file.exists():
+        raise WarehouseUnavailable(f"the embedded PostgreSQL at {data_dir} (pid {pid}) did not "
+                                   f"stop within {timeout_s:.0f} s")
+    return True
 
 
 def warehouse_url(settings: Settings | None = None, make_embedded: bool = False) -> str:

@@ -206,9 +206,11 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
     _write_json(run_dir / "labels.json", info)
     if len(labels) < settings.min_training_labels:
         message = (
-            f"only {len(labels)} analyst-resolved exception(s) with a resolution before "
-            f"{ctx['cutoff']} (need at least {settings.min_training_labels}, setting "
-            "VEE_MIN_TRAINING_LABELS): wait for more analyst resolutions or lower the minimum"
+            f"only {len(labels)} analyst-resolved exception(s) with a resolution from "
+            f"{ctx['since']} to before {ctx['cutoff']} (the last {settings.training_lookback_days} "
+            f"days, setting VEE_TRAINING_LOOKBACK_DAYS; need at least "
+            f"{settings.min_training_labels}, setting VEE_MIN_TRAINING_LABELS): wait for more "
+            "analyst resolutions, lower the minimum or look back further"
             + (f"; {set_aside['rows']} more were left out for resolution codes outside the "
                "contract" if set_aside else "")
         )
