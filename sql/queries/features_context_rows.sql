@@ -110,6 +110,9 @@ raw_days AS (
               AND ri.interval_start < d.day_end
               AND ri.received_at <= d.raised_at
               AND (NOT d.settled OR ri.received_at < d.settled_at)
+            -- in time order, as the rollup (usage_rollup_build_day.sql): the same float sums
+            -- to the last bit whichever plan reads them (the key range scan's own order)
+            ORDER BY ri.interval_start
         ) r
     ) a
     WHERE a.n_rows > 0

@@ -55,6 +55,7 @@ win AS (
               AND ri.interval_start >= x.window_start
               AND ri.interval_start < x.window_end
               AND ri.received_at <= x.raised_at
+            ORDER BY ri.interval_start  -- the same sums whichever plan (as in raw_days)
         ) r
     ) w
     WHERE NOT x.whole_day

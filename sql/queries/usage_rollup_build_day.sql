@@ -28,6 +28,8 @@ CROSS JOIN LATERAL (
           AND ri.interval_start >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz)
           AND ri.interval_start < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE :tz)
           AND ri.received_at < CAST(:settled_at AS timestamptz)
+        -- in time order, as the features' raw days: the same float sums to the last bit
+        ORDER BY ri.interval_start
     ) r
 ) a
 WHERE a.n_rows > 0
