@@ -168,6 +168,28 @@ def test_the_calibration_limit_holds_the_champion_and_a_set_aside_model_is_named
         "sklearn (macro-F1 0.8000) set aside: ECE 0.068 above 0.054"]
 
 
+@pytest.mark.parametrize("days, mode", [(60, "by_date"), (220, "by_date"), (365, "by_date"),
+                                        (730, "by_date"), (20, "by_order")])
+def test_a_long_label_history_is_split_by_date_and_a_young_one_by_order(days, mode):
+    """Steady volume, 650 labels a day: the holdout is the last 21 days and calibration the 14
+    before, a small share of a long history by design. With the shares as floors, anything
+    past ~210 days fell back to the split by position, and at 365 days the model learnt
+    nothing after the run's fourth month before (outside probe, 2026-11-28). Only a history
+    too short for the three parts (20 days) is split by position."""
+    from vee_tasks.training.pipeline import assign_split
+
+    as_of = dt.date(2026, 10, 18)
+    per_day = 650
+    read_dates = np.repeat([as_of - dt.timedelta(days=d) for d in range(days, 0, -1)], per_day)
+    frame = pd.DataFrame({"read_date": read_dates})
+    split, got = assign_split(frame, as_of, get_settings())
+    assert got == mode
+    if mode == "by_date":
+        dates = pd.to_datetime(frame["read_date"]).dt.date
+        assert dates[split == "holdout"].min() == as_of - dt.timedelta(days=21)
+        assert dates[split == "train"].max() == as_of - dt.timedelta(days=36)
+
+
 def test_thresholds_reach_target_precision_or_never():
     rng = np.random.default_rng(0)
     n = 2000

@@ -259,6 +259,17 @@ def _set_aside_invalid_labels(
     }
 
 
+# Rows a part of the by-date split needs, whatever the share: the holdout and calibration
+# slices hold the last VEE_HOLDOUT_DAYS and VEE_CALIBRATION_DAYS, so on a warehouse with a
+# long history they are a small share of the labels by design. As shares alone (10 % and 5 %)
+# every warehouse with more than ~210 days of labels fell back to the split by position, whose
+# holdout and calibration then covered the last ~4 months and whose model never learnt from
+# them (outside probe, 2026-11-28: 365 days of labels trained on nothing after June). The
+# shares still guard a young installation, whose last weeks may hold a few dozen labels.
+SPLIT_HOLDOUT_ENOUGH_ROWS = 1_000
+SPLIT_CALIBRATION_ENOUGH_ROWS = 500
+
+
 def assign_split(frame: pd.DataFrame, as_of: dt.date, settings: Settings) -> tuple[pd.Series, str]:
     """train / calibration / holdout by read date; by time order when the dates give too
     few rows in a part (a young installation)."""
@@ -271,8 +282,8 @@ def assign_split(frame: pd.DataFrame, as_of: dt.date, settings: Settings) -> tup
     n = len(frame)
     counts = split.value_counts()
     if (
-        counts.get("holdout", 0) >= max(50, int(0.1 * n))
-        and counts.get("calibration", 0) >= max(30, int(0.05 * n))
+        counts.get("holdout", 0) >= max(50, min(int(0.1 * n), SPLIT_HOLDOUT_ENOUGH_ROWS))
+        and counts.get("calibration", 0) >= max(30, min(int(0.05 * n), SPLIT_CALIBRATION_ENOUGH_ROWS))
         and counts.get("train", 0) >= max(100, int(0.3 * n))
     ):
         return split, "by_date"
