@@ -190,6 +190,23 @@ def test_a_long_label_history_is_split_by_date_and_a_young_one_by_order(days, mo
         assert dates[split == "train"].max() == as_of - dt.timedelta(days=36)
 
 
+def test_a_week_without_labels_is_named_as_a_stopped_feed():
+    """A weekly run whose newest label is over a week old trains on last week's labels again
+    (an outside probe's run registered a duplicate version with no word): it says so."""
+    from vee_tasks.training.pipeline import _stale_label_feed_warning
+
+    cutoff = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.timezone.utc)
+    def labels(*ages_days):
+        return pd.DataFrame({"resolved_at": pd.to_datetime(
+            [cutoff - dt.timedelta(days=a) for a in ages_days], utc=True)})
+
+    assert _stale_label_feed_warning(labels(0.5, 3, 40), cutoff) is None
+    assert _stale_label_feed_warning(labels(7), cutoff) is None
+    said = _stale_label_feed_warning(labels(9, 12, 40), cutoff)
+    assert said and "9 days before this run's cutoff" in said and "mdm.analyst_resolution" in said
+    assert _stale_label_feed_warning(labels()[:0], cutoff) is None
+
+
 def test_thresholds_reach_target_precision_or_never():
     rng = np.random.default_rng(0)
     n = 2000

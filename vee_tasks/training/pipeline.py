@@ -216,10 +216,38 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
         )
         _record(engine, run_dir, status="FAILED", message=message, settings=settings)
         raise InsufficientLabelsError(message)
+    stale = _stale_label_feed_warning(labels, dt.datetime.fromisoformat(ctx["cutoff"]))
+    if stale:
+        log.warning("%s", stale)
+        info["warning"] = stale
+        _write_json(run_dir / "labels.json", info)
     labels.to_parquet(run_dir / "labels.parquet", index=False)
     _timed(run_dir, "extract_labels", time.monotonic() - t0)
     log.info("labels: %d %s", len(labels), info["class_counts"])
     return info
+
+
+# A week without one analyst resolution is a weekly run's whole interval: most likely the
+# MDMS's label feed has stopped, not the analysts.
+STALE_LABELS_AFTER = dt.timedelta(days=7)
+
+
+def _stale_label_feed_warning(labels: pd.DataFrame, cutoff: dt.datetime) -> str | None:
+    """A warning when the newest label was resolved more than STALE_LABELS_AFTER before the
+    cutoff: the run then trains on last week's labels again and registers a duplicate version,
+    with nothing else to tell a stopped feed (outside probe, 2026-11-28)."""
+    if labels.empty:
+        return None
+    newest = pd.Timestamp(labels["resolved_at"].max())
+    cutoff_ts = pd.Timestamp(cutoff)
+    if cutoff_ts.tzinfo is None:
+        cutoff_ts = cutoff_ts.tz_localize("UTC")
+    if cutoff_ts - newest <= STALE_LABELS_AFTER:
+        return None
+    return (f"the newest analyst resolution is from {newest.isoformat()}, "
+            f"{(cutoff_ts - newest).days} days before this run's cutoff {cutoff_ts.isoformat()}: "
+            "no label has arrived for a week, so this run trains on the same labels as the last "
+            "one. Check the MDMS's feed of mdm.analyst_resolution")
 
 
 def _set_aside_invalid_labels(
@@ -514,6 +542,12 @@ def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = 
         y_hold, proba.to_numpy(), thresholds, settings.target_precision)
     for note in withdrawn:
         log.warning("%s: auto-apply withdrawn for %s", kind, note)
+    if kind != models.BASELINE and thresholds and all(t > 1.0 for t in thresholds.values()):
+        # said, not only shown as "never" per code: an operator reads it as the model's
+        # share of automation, 0 (outside probe, 2026-11-28: analysts 92-95 % consistent)
+        log.warning("%s: no resolution code reaches %.0f%% precision on the calibration slice "
+                    "(VEE_TARGET_PRECISION): as champion it would auto-apply nothing and send "
+                    "every exception to review", kind, 100 * settings.target_precision)
     metrics, _ = evaluate(
         y_hold, proba.to_numpy(), thresholds=thresholds, target=settings.target_precision,
         min_support=settings.threshold_min_support,
