@@ -44,5 +44,5 @@ lock:
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock
 
 clean-data:
-	-test -x $(BIN)/vee && $(BIN)/vee db stop-embedded
+	if test -x $(BIN)/vee; then $(BIN)/vee db stop-embedded; fi
 	rm -rf var/

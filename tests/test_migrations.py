@@ -193,6 +193,12 @@ def test_a_run_on_a_warehouse_without_the_mdm_tables_names_them_in_one_line(data
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("vee: error: the warehouse lacks the contract's table(s) mdm.meter"), done.stderr
         assert "Traceback" not in done.stderr and "is missing" not in done.stderr, done.stderr
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:  # the nightly run's record says why
+        status, message = conn.execute(sa.text(
+            "SELECT status, message FROM vee.scoring_run WHERE dag_run_id = 'cli__2026-03-01'")).one()
+    engine.dispose()
+    assert status == "FAILED" and "lacks the contract's table(s) mdm.meter" in message
     for wrong in ("127.0.0.1:5432/vee", "postgresql://vee:p@ss@127.0.0.1/vee"):
         done = subprocess.run([sys.executable, "-m", "vee_tasks.cli", "db", "status"],
                               capture_output=True, text=True, timeout=120,
@@ -229,6 +235,18 @@ def test_the_embedded_postgresql_stops_on_request():
             said.append(done.stdout.strip().rsplit(": ", 1)[-1])
         assert said == ["stopped", "not running"]
         assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+        # a stale pid file whose pid now belongs to another process: that one is left alone
+        bystander = subprocess.Popen(["sleep", "60"])
+        try:
+            (data_dir / "pgdata" / "postmaster.pid").write_text(
+                f"{bystander.pid}\n{data_dir / 'pgdata'}\n1700000000\n5432\n")
+            done = subprocess.run([sys.executable, "-m", "vee_tasks.cli", "db", "stop-embedded"],
+                                  capture_output=True, text=True, env=env, timeout=120)
+            assert done.returncode == 0 and done.stdout.strip().endswith("not running"), done
+            assert bystander.poll() is None
+        finally:
+            bystander.kill()
+            bystander.wait()
     finally:
         from vee_tasks.warehouse import stop_embedded_postgres
 

@@ -541,6 +541,14 @@ def test_a_login_the_server_refuses_fails_at_once_and_a_server_down_is_retried(s
         closed_port = s.getsockname()[1]
     down = refusal(url.set(host="127.0.0.1", port=closed_port, query={}))
     assert is_transient(down), down
+    import psycopg2
+
+    for restarting in ("FATAL:  the database system is starting up",
+                       "FATAL:  the database system is in recovery mode",
+                       "FATAL:  the database system is shutting down",
+                       "FATAL:  sorry, too many clients already",
+                       'ERROR:  relation "x" does not exist FATAL: in a comment'):
+        assert is_transient(psycopg2.OperationalError(restarting)), restarting
     with pytest.raises(WarehouseUnavailable):
         _call(raise_, down)
 

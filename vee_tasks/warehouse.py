@@ -75,18 +75,39 @@ def stop_embedded_postgres(data_dir: Path, timeout_s: float = 60.0) -> bool:
     """Stop the pip-installed PostgreSQL under data_dir if it runs (it outlives `make demo`, so
     that later commands reuse it); returns whether it was running. A fast shutdown (SIGINT to
     the postmaster, as `pg_ctl stop -m fast`): pgserver's own cleanup stops it only when no
-    other process holds a handle on it, and an Airflow process may."""
+    other process holds a handle on it, and an Airflow process may. The pid file may be stale
+    (a reboot, a killed container): its pid is signalled only if it is that postmaster, a
+    postgres process started when the file says (a review found any process signalled)."""
     import signal
+
+    import psutil
 
     pid_file = data_dir / "postmaster.pid"
     try:
-        pid = int(pid_file.read_text().splitlines()[0])
+        lines = pid_file.read_text().splitlines()
+        pid, started = int(lines[0]), int(lines[2])
     except (FileNotFoundError, ValueError, IndexError):
         return False
-    try:
-        os.kill(pid, signal.SIGINT)
-    except ProcessLookupError:  # a stale file from a crash: nothing runs
+    if pid <= 0:  # a standalone backend writes its pid negated: no postmaster runs
         return False
+    try:
+        postmaster = psutil.Process(pid)
+        ours = postmaster.name() == "postgres" and abs(postmaster.create_time() - started) < 5
+    except psutil.NoSuchProcess:
+        ours = False
+    if not ours:
+        log.info("embedded PostgreSQL at %s: its pid file is stale (pid %d is not its "
+                 "postmaster): nothing to stop", data_dir, pid)
+        return False
+    try:
+        postmaster.send_signal(signal.SIGINT)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        raise WarehouseUnavailable(
+            f"the embedded PostgreSQL at {data_dir} (pid {pid}) runs as user "
+            f"{postmaster.username()}: stop it as that user (pg_ctl -D {data_dir} stop -m fast)"
+        ) from None
     deadline = time.monotonic() + timeout_s
     while pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -6,6 +6,8 @@ Kept free of heavy imports: the DAG's task wrapper uses it to turn permanent fai
 
 from __future__ import annotations
 
+import re
+
 
 class ScoringError(RuntimeError):
     """A nightly run cannot go on; retrying will not help."""
@@ -40,12 +42,14 @@ def caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
 # for a failed connection), in English unless lc_messages says otherwise; a server in another
 # language keeps these retried, as before. A restart ("Connection refused", "the database
 # system is starting up") stays transient.
-_REFUSED_LOGIN = ("does not exist", "password authentication failed", "no pg_hba.conf entry")
+_REFUSED_LOGIN = re.compile(
+    r'FATAL:\s+(?:(?:database|role) "[^"]*" does not exist'
+    r'|password authentication failed|no pg_hba\.conf entry)'
+)
 
 
 def _refused_login(exc: BaseException) -> bool:
-    text = str(exc)
-    return "FATAL:" in text and any(words in text for words in _REFUSED_LOGIN)
+    return _REFUSED_LOGIN.search(str(exc)) is not None
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -178,12 +178,6 @@ def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str
         _refuse_finished(run, dag_run_id, "start_run_record", also=("FAILED", "DQ_FAILED"))
 
     started = time.perf_counter()
-    with engine.connect() as conn:
-        # first: every later step (the champion's check included) would fail on a missing
-        # table with a less telling message (outside probe, 2026-11-28)
-        missing = missing_mdm_tables_message(conn)
-    if missing:
-        raise ScoringError(missing)
     timezone = timezone or get_settings().timezone
     day_end = day_bounds(read_date, timezone)[1]
     if day_end > dt.datetime.now(dt.timezone.utc):
@@ -203,6 +197,12 @@ def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str
         _q(conn, "nightly_run_start", {"dag_run_id": dag_run_id, "read_date": read_date})
         abandoned = _q(conn, "nightly_run_abandon",
                        {"dag_run_id": dag_run_id, "abandoned_hours": ABANDONED_AFTER_HOURS}).fetchall()
+        # before any other step: each (the champion's check included) would fail on a missing
+        # table with a less telling message (outside probe, 2026-11-28); the record says why
+        missing = missing_mdm_tables_message(conn)
+    if missing:
+        mark_failed(engine, dag_run_id, missing)
+        raise ScoringError(missing)
     for row in abandoned:
         log.warning("run %s (read date %s) was still RUNNING %d h after it started: recorded "
                     "FAILED as abandoned", row.dag_run_id, row.read_date, ABANDONED_AFTER_HOURS)
@@ -872,8 +872,8 @@ def _empty_date_note(read_date, found) -> str:
     outside the warehouse's data reported SUCCESS and 0 selected with no word of why; outside
     probe, 2026-11-28), or one whose exceptions analysts have all resolved."""
     if found.on_date:
-        return (f"  read date {read_date}: all {found.on_date} of its exception(s) are already "
-                "resolved by analysts; nothing was left to decide")
+        return (f"  read date {read_date}: none of its {found.on_date} exception(s) is still "
+                "to decide (OPEN, AUTO_RESOLVED or PENDING_REVIEW): analysts have resolved them")
     nearest = [f"{side} {day}" for side, day in (("before", found.before), ("after", found.after)) if day]
     where = ("; the nearest read dates with exceptions: " + ", ".join(nearest)) if nearest else (
         "; mdm.vee_exception holds none at all")

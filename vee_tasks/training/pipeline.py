@@ -545,9 +545,10 @@ def train_candidate(run_dir: str | Path, kind: str, settings: Settings | None = 
     if kind != models.BASELINE and thresholds and all(t > 1.0 for t in thresholds.values()):
         # said, not only shown as "never" per code: an operator reads it as the model's
         # share of automation, 0 (outside probe, 2026-11-28: analysts 92-95 % consistent)
-        log.warning("%s: no resolution code reaches %.0f%% precision on the calibration slice "
-                    "(VEE_TARGET_PRECISION): as champion it would auto-apply nothing and send "
-                    "every exception to review", kind, 100 * settings.target_precision)
+        log.warning("%s: no resolution code keeps an auto-apply threshold (none reaches %.0f%% "
+                    "precision, VEE_TARGET_PRECISION, on the calibration slice, or the holdout "
+                    "withdrew it): as champion it would auto-apply nothing and send every "
+                    "exception to review", kind, 100 * settings.target_precision)
     metrics, _ = evaluate(
         y_hold, proba.to_numpy(), thresholds=thresholds, target=settings.target_precision,
         min_support=settings.threshold_min_support,
