@@ -203,6 +203,10 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
     info = {"n_labels": int(len(labels)), "class_counts": {str(k): int(v) for k, v in counts.items()}}
     if set_aside:
         info["set_aside"] = set_aside
+    stale = _stale_label_feed_warning(labels, dt.datetime.fromisoformat(ctx["cutoff"]))
+    if stale:
+        log.warning("%s", stale)
+        info["warning"] = stale
     _write_json(run_dir / "labels.json", info)
     if len(labels) < settings.min_training_labels:
         message = (
@@ -216,11 +220,6 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
         )
         _record(engine, run_dir, status="FAILED", message=message, settings=settings)
         raise InsufficientLabelsError(message)
-    stale = _stale_label_feed_warning(labels, dt.datetime.fromisoformat(ctx["cutoff"]))
-    if stale:
-        log.warning("%s", stale)
-        info["warning"] = stale
-        _write_json(run_dir / "labels.json", info)
     labels.to_parquet(run_dir / "labels.parquet", index=False)
     _timed(run_dir, "extract_labels", time.monotonic() - t0)
     log.info("labels: %d %s", len(labels), info["class_counts"])
@@ -239,9 +238,7 @@ def _stale_label_feed_warning(labels: pd.DataFrame, cutoff: dt.datetime) -> str 
     if labels.empty:
         return None
     newest = pd.Timestamp(labels["resolved_at"].max())
-    cutoff_ts = pd.Timestamp(cutoff)
-    if cutoff_ts.tzinfo is None:
-        cutoff_ts = cutoff_ts.tz_localize("UTC")
+    cutoff_ts = pd.Timestamp(cutoff)  # aware, as both are (day_start, timestamptz)
     if cutoff_ts - newest <= STALE_LABELS_AFTER:
         return None
     return (f"the newest analyst resolution is from {newest.isoformat()}, "
