@@ -482,6 +482,23 @@ def test_a_complete_daylight_saving_day_has_full_coverage(engine, day, hours):
     assert frame.loc[901, "day_coverage"] == pytest.approx(1.0)
 
 
+def test_a_window_reaching_into_the_day_before_reads_the_intervals_of_both_days(engine):
+    """A rule window may start before its read date (a flatline from the evening before): its
+    features count every interval of the window, not only the read date's (such windows were
+    quarantined until 2026-11-28)."""
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            # 18:00 the day before to 02:00 on the read date: eight hours of M1's 2 kWh reads
+            _exception(conn, 902, "M1", "FLATLINE", DAY, -6, 8, 8.0, None, RAISED)
+            frame = build_features(conn, [902], timezone=TZ)
+            tx.rollback()
+    row = frame.loc[902]
+    assert row["window_hours"] == pytest.approx(8.0) and row["window_start_hour"] == pytest.approx(18.0)
+    assert row["win_rows"] == 8 and row["win_kwh"] == pytest.approx(16.0)
+    assert row["win_coverage"] == pytest.approx(1.0) and row["win_distinct"] == 1
+    assert row["window_at_day_edge"] == 0
+
+
 def test_a_changed_feature_definition_changes_the_schema_fingerprint(monkeypatch):
     """A column whose meaning changes keeps its name; the fingerprint must still change, so a
     model trained on the old meaning is refused at load instead of scoring skewed inputs."""

@@ -899,7 +899,8 @@ def test_labels_with_impossible_timestamps_are_left_out(training_env):
     """An analyst-resolved exception with an infinite timestamp failed the whole weekly run
     in the features' arithmetic; one raised days before its read date has features that saw
     none of its reads. Both are left out of the labels, as the nightly run quarantines them;
-    so is one raised after the cutoff with a resolution stamped before it."""
+    so is one raised after the cutoff with a resolution stamped before it, and one whose
+    window misses its read date, lasts over 31 days or ends before it starts."""
     from vee_tasks.warehouse import read_frame
 
     engine = training_env
@@ -918,13 +919,22 @@ def test_labels_with_impossible_timestamps_are_left_out(training_env):
             values = {990006: (None, 2), 990007: ("NaN", 2), 990008: (9, "Infinity"),
                       990009: (1e12, 2), 990010: (1e-40, 2), 990011: (0, None)}
             rows.update({eid: (good, good) for eid in values})
+            # windows the nightly quarantines (window_overlaps_day, window_length_plausible,
+            # window_ordered); the default one reaches into both neighbouring days, and is kept
+            day_start = dt.datetime(2026, 1, 20, 5, tzinfo=dt.timezone.utc)  # local midnight
+            windows = {990012: (day_start - dt.timedelta(hours=5), day_start),
+                       990013: (good - dt.timedelta(days=40), good),
+                       990014: (good, good - dt.timedelta(hours=1)),
+                       990015: (good - dt.timedelta(days=30), good)}
+            rows.update({eid: (good, window[1]) for eid, window in windows.items()})
             for eid, (raised, window_end) in rows.items():
                 observed, expected = values.get(eid, (9, 2))
+                window_start = windows.get(eid, (good - dt.timedelta(hours=30),))[0]
                 conn.execute(sa.text(
                     "INSERT INTO mdm.vee_exception VALUES (:id, :m, 'SPIKE', :d, :ws, :we, "
                     "CAST(:obs AS float8), CAST(:exp AS float8), "
                     "'SPIKE/1', :raised, 'ANALYST_RESOLVED', :now)"),
-                    {"id": eid, "m": meter, "d": day, "ws": good - dt.timedelta(hours=30),
+                    {"id": eid, "m": meter, "d": day, "ws": window_start,
                      "we": window_end, "raised": raised, "now": good,
                      "obs": observed, "exp": expected})
                 conn.execute(sa.text(
@@ -934,7 +944,7 @@ def test_labels_with_impossible_timestamps_are_left_out(training_env):
                 "cutoff": good + dt.timedelta(days=2), "since": good - dt.timedelta(days=1),
                 "tz": "America/Toronto", **plausible_value_bounds()})
             tx.rollback()
-    assert set(labels["exception_id"]) & set(rows) == {990004, 990011}
+    assert set(labels["exception_id"]) & set(rows) == {990004, 990011, 990015}
 
 
 def test_labels_with_codes_outside_the_contract_are_left_out_up_to_a_share(training_env, monkeypatch):

@@ -72,8 +72,8 @@ def test_suite_names_every_check_and_uses_the_contract_codes():
         "exception_id_unique",
         "rule_code_known",
         "meter_known",
-        "window_start_in_day",
-        "window_end_in_day",
+        "window_overlaps_day",
+        "window_length_plausible",
         "window_ordered",
         "raised_at_plausible",
         "observed_value_finite",
@@ -96,17 +96,20 @@ def test_each_bad_row_fails_its_named_check(tmp_path):
     bad = {
         101: (_row(101, rule_code="VOLTAGE"), ["rule_code_known"]),
         102: (_row(102, meter_known=False), ["meter_known"]),
-        103: (_row(103, window_start=day_start - pd.Timedelta(minutes=15)), ["window_start_in_day"]),
-        104: (_row(104, window_end=pd.Timestamp(local(DAY, 24.25))), ["window_end_in_day"]),
+        # a window that ends as the read date begins: nothing of it in the day
+        103: (_row(103, window_start=day_start - pd.Timedelta(hours=2), window_end=day_start),
+              ["window_overlaps_day"]),
+        # 40 days up to the read date: not a rule's window
+        104: (_row(104, window_start=day_start - pd.Timedelta(days=40)), ["window_length_plausible"]),
         105: (_row(105, window_start=pd.Timestamp(local(DAY, 5)), window_end=pd.Timestamp(local(DAY, 4))),
               ["window_ordered"]),
         106: (_row(106, observed_value=math.nan), ["observed_value_finite"]),
         107: (_row(107, expected_value=-math.inf), ["expected_value_finite"]),
         108: (_row(108, observed_value=None, observed_null=True), ["observed_value_finite"]),
         109: (_row(109, exception_id=None), ["exception_id_not_null"]),
-        # a window entirely after the read date: both ends are outside it
+        # a window entirely after the read date
         110: (_row(110, window_start=pd.Timestamp(local(DAY, 25)), window_end=pd.Timestamp(local(DAY, 26))),
-              ["window_start_in_day", "window_end_in_day"]),
+              ["window_overlaps_day"]),
         # raised nine days before its read date: its features would see none of the day's reads
         111: (_row(111, raised_at=day_start - pd.Timedelta(days=9)), ["raised_at_plausible"]),
         112: (_row(112, raised_at=None), ["raised_at_plausible"]),
@@ -168,8 +171,31 @@ def test_window_bounds_follow_the_local_day_on_daylight_saving_days():
         _row(2, window_start=pd.Timestamp(local(spring, 23)), window_end=pd.Timestamp(local(spring, 24))),
     ]
     prepared = prepare_frame(_frame(rows), spring, TZ)
-    # local(spring, 24) is 01:00 on March 9 (23-hour day): outside the day
-    assert list(prepared["window_end_offset_s"] >= 0) == [True, False]
+    # local(spring, 23) is 00:00 on March 9 (23-hour day): the second window is the next day's
+    assert list(prepared["window_day_overlap_s"]) == [3600.0, -1.0]
+
+
+def test_a_window_may_reach_beyond_its_read_date_for_up_to_31_days(tmp_path):
+    """The contract's read date is the day whose reads the rule looked at, not the window's
+    bounds: a flatline from the evening before, an export from 22:00 to 01:00 or a step change
+    seen over days are scored (they were quarantined until an outside probe, 2026-11-28: an
+    MDMS raising such windows would have had most of a night quarantined, or the night failed
+    on the quarantine share)."""
+    day_start, day_end = pd.Timestamp(local(DAY, 0)), pd.Timestamp(local(DAY, 24))
+    rows = [
+        _row(1, rule_code="FLATLINE", window_start=day_start - pd.Timedelta(hours=6)),
+        _row(2, rule_code="REVERSE_FLOW", window_start=pd.Timestamp(local(DAY, 22)),
+             window_end=day_end + pd.Timedelta(hours=1)),
+        _row(3, rule_code="STEP_CHANGE", window_start=day_start - pd.Timedelta(days=31) + pd.Timedelta(hours=1),
+             window_end=day_start + pd.Timedelta(hours=1)),
+        _row(4, rule_code="STEP_CHANGE", window_start=day_start - pd.Timedelta(days=31) + pd.Timedelta(hours=1),
+             window_end=day_start + pd.Timedelta(hours=1, seconds=1)),
+        _row(5, window_start=day_end - pd.Timedelta(seconds=1), window_end=day_end),
+        _row(6, window_start=day_end, window_end=day_end + pd.Timedelta(hours=1)),
+    ]
+    outcome = validate_frame(_frame(rows + [_row(i) for i in range(7, 40)]), DAY, TZ)
+    # row 3 lasts 31 days exactly, row 4 one second more; row 5's last second is the day's
+    assert outcome.row_failures == {4: ["window_length_plausible"], 6: ["window_overlaps_day"]}
 
 
 def test_a_batch_mostly_bad_fails_the_quarantine_share():
@@ -296,7 +322,8 @@ def test_the_report_names_each_failing_exception_with_what_it_held(tmp_path):
     day_start = pd.Timestamp(local(DAY, 0))
     rows = [_row(i) for i in range(1, 40)] + [
         _row(41, meter_id="MNAN", observed_value=math.nan),
-        _row(42, meter_id="MEARLY", rule_code="GAP", window_start=day_start - pd.Timedelta(hours=2)),
+        _row(42, meter_id="MEARLY", rule_code="GAP", window_start=day_start - pd.Timedelta(hours=2),
+             window_end=day_start - pd.Timedelta(hours=1)),
         _row(43, meter_id="MNULL", observed_value=None, observed_null=True, expected_value=-math.inf),
         # a meter id a spreadsheet would run as a formula, on a row that fails
         _row(44, meter_id='=HYPERLINK("http://x","open")', observed_value=math.inf),
@@ -308,7 +335,7 @@ def test_the_report_names_each_failing_exception_with_what_it_held(tmp_path):
     assert ">inf<" not in page and ">-1.0<" not in page
     assert ("<td>41</td><td>MNAN</td><td>SPIKE</td><td>2026-03-10</td>"
             "<td>observed_value_finite</td><td>NaN</td><td>3.0</td>") in page
-    assert ("<td>42</td><td>MEARLY</td><td>GAP</td><td>2026-03-10</td><td>window_start_in_day</td>"
+    assert ("<td>42</td><td>MEARLY</td><td>GAP</td><td>2026-03-10</td><td>window_overlaps_day</td>"
             "<td>12.5</td><td>3.0</td><td>2026-03-09 22:00:00-04:00</td>") in page
     assert "<td>NULL</td><td>-Infinity</td>" in page
     with open(tmp_path / "r" / FAILED_ROWS_FILE, newline="", encoding="utf-8") as handle:
@@ -371,7 +398,7 @@ def test_staged_bad_rows_are_quarantined_and_stay_open(fresh_engine):
         bad = [
             dict(id=1001, m=meters[0], rule="NOT_A_RULE", ws=local(DAY, 1), we=local(DAY, 2), obs=1.0),
             dict(id=1002, m="GHOST", rule="SPIKE", ws=local(DAY, 1), we=local(DAY, 2), obs=1.0),
-            dict(id=1003, m=meters[1], rule="SPIKE", ws=local(DAY, -1), we=local(DAY, 2), obs=1.0),
+            dict(id=1003, m=meters[1], rule="SPIKE", ws=local(DAY, -3), we=local(DAY, -1), obs=1.0),
             dict(id=1004, m=meters[2], rule="SPIKE", ws=local(DAY, 1), we=local(DAY, 2), obs=float("nan")),
             dict(id=1005, m=meters[3], rule="SPIKE", ws=local(DAY, 1), we=local(DAY, 2), obs=1.0),
             dict(id=1005, m=meters[4], rule="GAP", ws=local(DAY, 1), we=local(DAY, 2), obs=2.0),
@@ -397,7 +424,7 @@ def test_staged_bad_rows_are_quarantined_and_stay_open(fresh_engine):
     assert got == {
         (1001, ("rule_code_known",)),
         (1002, ("meter_known",)),
-        (1003, ("window_start_in_day",)),
+        (1003, ("window_overlaps_day",)),
         (1004, ("observed_value_finite",)),
         (1005, ("exception_id_unique",)),
     }

@@ -20,6 +20,7 @@ import pandas as pd
 
 from vee_tasks.config import NIGHTLY_DAG_ID
 from vee_tasks.quality import fresh_report_dir
+from vee_tasks.scoring.validation import MAX_WINDOW_DAYS
 
 FAILED_ROWS_FILE = "failed_rows.csv"
 # Run ids Airflow gives its DAG runs (its DagRunType values); any other run was started by
@@ -39,8 +40,8 @@ CHECK_WORDS = {
     "exception_id_unique": "no other row (of the day, or an analyst's) has the same id",
     "rule_code_known": "the rule code is one of the contract's",
     "meter_known": "the meter exists in mdm.meter",
-    "window_start_in_day": "the window starts within the read date (utility's time zone)",
-    "window_end_in_day": "the window ends within the read date (utility's time zone)",
+    "window_overlaps_day": "the window shares time with the read date (utility's time zone)",
+    "window_length_plausible": f"the window lasts at most {MAX_WINDOW_DAYS} days",
     "window_ordered": "the window starts before it ends",
     "raised_at_plausible": "raised_at is set and not before the read date began",
     "observed_value_finite": "observed value is a plausible number (not NULL, NaN or infinite; 0 or 1e-30 to 1e9 in size)",

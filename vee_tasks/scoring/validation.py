@@ -12,7 +12,7 @@ Data Docs), with no second implementation to drift from it. Each expectation's
 `meta.check` is the check name written to `vee.quarantined_exception.failed_checks`;
 `meta.level` says whether it is a row or a batch check.
 
-What GX cannot see directly is prepared here, vectorised, into `*_checked` / `*_offset_s`
+What GX cannot see directly is prepared here, vectorised, into `*_checked` / `*_s`
 columns (see `prepare_frame`): NaN versus NULL (pandas holds both as NaN, so the extract
 reads the null flags from PostgreSQL), the read date's bounds in the utility's time zone,
 and which rules may leave `observed_value` NULL.
@@ -64,6 +64,13 @@ VOLUME_CHECK = "volume"
 # volume breach, whatever its ratio (one tail of three standard deviations; see volume_check).
 VOLUME_TAIL_PROBABILITY = 0.00135
 QUARANTINE_SHARE_CHECK = "quarantine_share"
+# The longest rule window scored. A window may reach beyond its read date (a flatline from
+# the evening before, a step change over the days it took to show), but the features read
+# every interval of it per exception: a longer one is an encoding error (a start at the
+# epoch, a year's typo) or a standing condition better left to an analyst. Training leaves
+# such labels out alike (sql/queries/training_labels.sql).
+MAX_WINDOW_DAYS = 31
+MAX_WINDOW_SECONDS = MAX_WINDOW_DAYS * 86400.0
 
 # The columns the extract reads (sql/queries/nightly_extract_frame.sql).
 FRAME_COLUMNS = (
@@ -167,12 +174,22 @@ def prepare_frame(frame: pd.DataFrame, read_date: dt.date, timezone: str) -> pd.
     out["window_start_epoch"] = ws
     out["window_end_epoch"] = we
     out["raised_at_epoch"] = raised
-    # NULL, infinite and out-of-day timestamps become -1: GX's between() ignores nulls, a
-    # quarantine must not. window_start in [start, end), window_end in (start, end].
+    # NULL, infinite and failing values become -1: GX's between() ignores nulls, a quarantine
+    # must not. The window [ws, we) must share time with the read date [start, end); it may
+    # reach beyond it (see MAX_WINDOW_DAYS). Its ends in either order: an inverted window
+    # fails window_ordered alone.
     with np.errstate(invalid="ignore"):
-        out["window_start_offset_s"] = np.where((ws >= start_s) & (ws < end_s), ws - start_s, -1.0)
-        out["window_end_offset_s"] = np.where((we > start_s) & (we <= end_s), end_s - we, -1.0)
-        out["window_length_s"] = np.where(np.isfinite(ws) & np.isfinite(we), we - ws, -1.0)
+        finite = np.isfinite(ws) & np.isfinite(we)
+        low, high = np.minimum(ws, we), np.maximum(ws, we)
+        touches = finite & (low < end_s) & (high > start_s)
+        out["window_day_overlap_s"] = np.where(
+            touches, np.minimum(high, end_s) - np.maximum(low, start_s), -1.0)
+        length = we - ws
+        out["window_length_s"] = np.where(finite, length, -1.0)
+        # seconds to spare under the limit; an unordered or missing window is window_ordered's
+        out["window_length_room_s"] = np.where(
+            finite & (length > MAX_WINDOW_SECONDS), -1.0,
+            np.where(finite, MAX_WINDOW_SECONDS - length, 0.0))
         earliest = earliest_raised_at(read_date, timezone).timestamp()
         out["raised_at_offset_s"] = np.where(
             np.isfinite(raised) & (raised >= earliest), raised - earliest, -1.0

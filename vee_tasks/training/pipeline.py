@@ -41,10 +41,12 @@ KEY_COLUMNS = ["exception_id", "meter_id", "read_date", "raised_at", "resolved_a
 
 
 def plausible_value_bounds() -> dict:
-    """The nightly's bounds of a plausible observed/expected value, for the labels' query."""
-    from vee_tasks.scoring.validation import MAX_ABS_VALUE, MIN_ABS_NONZERO
+    """The nightly's bounds of a plausible observed/expected value and rule window, for the
+    labels' query (the model learns from no row the nightly run would quarantine)."""
+    from vee_tasks.scoring.validation import MAX_ABS_VALUE, MAX_WINDOW_DAYS, MIN_ABS_NONZERO
 
-    return {"max_abs_value": MAX_ABS_VALUE, "min_abs_nonzero": MIN_ABS_NONZERO}
+    return {"max_abs_value": MAX_ABS_VALUE, "min_abs_nonzero": MIN_ABS_NONZERO,
+            "max_window_days": MAX_WINDOW_DAYS}
 
 
 def _label_column_types() -> dict:
