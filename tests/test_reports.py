@@ -127,7 +127,7 @@ def test_summary_page_has_plots_links_and_figures(seeded):
 
     # 20 scored, 7 + 4 auto-applied; 2 in quarantine; one night not successful.
     assert "3 nightly run(s) on this page, 1 not successful" in text
-    assert "20 exceptions scored, auto-apply rate 55.0%" in text
+    assert "Read dates 2026-02-02 to 2026-03-03: 20 exceptions scored, auto-apply rate\n55.0%" in text
     # the rows in quarantine, not the runs' counts (the stopped run's 8 were never written)
     assert "2 exceptions in quarantine now" in text
     assert "none (8 rows failed checks)" in text
@@ -297,7 +297,8 @@ def test_a_failed_backfill_of_an_old_date_is_never_hidden_by_the_window(seeded):
          dq="PASSED", quarantined=0)
 
     text = reports.write_summary(engine, settings, days=30).read_text()
-    assert "Read dates 2026-04-21 to 2026-05-20" in text  # the window still follows the last date
+    # the window ends at the last date a run found exceptions of, not the empty May date
+    assert "Read dates 2026-02-05 to 2026-03-06" in text
     top = text[:text.index("<h2>")]
     assert "Needs attention: 1 read date(s) whose latest run did not succeed: 2026-03-05 (DQ_FAILED)" in top
     assert "0 not successful" not in text

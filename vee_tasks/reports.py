@@ -445,8 +445,9 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
                   until: dt.date | None = None) -> Path:
     """Write reports_dir/summary/index.html for the `days` read dates ending at `until`.
 
-    `until` defaults to the latest read date in vee.scoring_run (so a backfilled or simulated
-    history shows its own last 30 days). Returns the page's path.
+    `until` defaults to the latest read date a run in vee.scoring_run found exceptions of (so
+    a backfilled or simulated history shows its own last 30 days, and a run of an empty date
+    does not move the window off them). Returns the page's path.
     """
     import pandas as pd
 
@@ -527,9 +528,9 @@ figure {{ margin: 0.5em 0; }}
 <h1>VEE data-quality summary</h1>
 <p>Read dates {since} to {until} ({days} days). Generated {generated}.</p>
 {_attention_line(attention)}
-<p>{totals['runs']} nightly run(s) on this page, {totals['failed']} not successful;
-{totals['scored']} exceptions scored, auto-apply rate {auto_rate};
-{totals['quarantined']} exceptions in quarantine now.</p>
+<p>{totals['runs']} nightly run(s) on this page, {totals['failed']} not successful.
+Read dates {since} to {until}: {totals['scored']} exceptions scored, auto-apply rate
+{auto_rate}; {totals['quarantined']} exceptions in quarantine now.</p>
 <p id="audit">{audit_line}</p>
 <h2>Trends</h2>
 {images}
