@@ -450,15 +450,18 @@ def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):
         conn.execute(sa.text("UPDATE mdm.vee_exception SET observed_value = 'NaN' WHERE exception_id >= 100"))
     steps.start_run(engine, "bad", DAY)
     steps.extract(engine, "bad", DAY)
-    with pytest.raises(DataQualityError, match="quarantine_share"):
+    with pytest.raises(DataQualityError, match="quarantine_share") as raised:
         steps.validate(engine, "bad", DAY)
+    # the task log and the record say how to rerun, not only the HTML report
+    rerun = f"rerun: vee score --read-date {DAY} --run-id bad"
+    assert str(raised.value).endswith(rerun)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM vee.exception_resolution")).scalar() == 0
         assert set(conn.execute(sa.text("SELECT DISTINCT status FROM mdm.vee_exception")).scalars()) == {"OPEN"}
         run = conn.execute(sa.text("SELECT * FROM vee.scoring_run")).mappings().one()
     assert run["status"] == "DQ_FAILED" and run["dq_outcome"] == "FAILED"
-    assert "quarantine_share" in run["message"]
+    assert "quarantine_share" in run["message"] and run["message"].endswith(rerun)
     # nothing was quarantined (the table above is empty): the record says so, and names the
     # failing rows apart (outside probe 2026-11-27: it said 30 quarantined)
     assert run["selected"] == 50 and run["quarantined"] == 0

@@ -176,8 +176,8 @@ def _outcome_box(outcome, read_date: dt.date, run_id: str) -> str:
         return f"""<div class="box bad" id="outcome">
 <h2>Run stopped: data quality FAILED</h2>
 <p>{len(outcome.batch)} batch check(s) failed, so the run stopped before writing anything:
-none of the {n} exceptions of {read_date} was scored, auto-applied or quarantined; they stay
-OPEN as they were. {q} row(s) failed row checks (listed below).</p>
+none of the {n} exceptions of {read_date} was scored, auto-applied or quarantined, and none
+changed status (each keeps the one it had: OPEN, or an earlier run's decision). {q} row(s) failed row checks (listed below).</p>
 <table id="batch-failures"><tr><th>batch check</th><th>measured</th><th>limit</th>
 <th>setting that widens it</th></tr>{rows}</table>
 <h3>What to do</h3>

@@ -325,8 +325,9 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
             key_enforced = bool(_q(conn, "nightly_exception_key_enforced").scalar())
             warn_missing_supporting_indexes(conn, f"run {dag_run_id}")
         if problems:
-            _record_dq_failure(engine, dag_run_id, ["schema: " + "; ".join(problems)], None, 0, 0)
-            raise DataQualityError("schema: " + "; ".join(problems))
+            failures = ["schema: " + "; ".join(problems)]
+            _record_dq_failure(engine, dag_run_id, read_date, failures, None, 0, 0)
+            raise DataQualityError(_dq_failure_message(failures, read_date, dag_run_id, None))
         with engine.begin() as conn:
             _q(conn, "nightly_extract_clear", {"dag_run_id": dag_run_id})
             decidable = int(_q(conn, "nightly_decidable_count", {"read_date": read_date}).scalar())
@@ -394,9 +395,23 @@ def _write_marker(report_dir: Path, read_date: dt.date, dag_run_id: str, outcome
     (report_dir / "run.json").write_text(json.dumps(marker, indent=2, default=str), encoding="utf-8")
 
 
+def _dq_failure_message(failures: list[str], read_date: dt.date, dag_run_id: str,
+                        report_path: str | None) -> str:
+    """Why a batch check stopped the run, and how to rerun it once the data is fixed (the
+    command was only in the HTML report; the README promises it in the record and the task
+    log too: outside probe, 2026-11-28)."""
+    from vee_tasks.scoring.report import rerun_command
+
+    where = f" (report {report_path})" if report_path else ""
+    fix = ("the mdm tables match the contract" if all(f.startswith("schema") for f in failures)
+           else "the data is fixed, or the limit widened for one run as the report says")
+    return (f"data quality: {' | '.join(failures)}{where}. Once {fix}, rerun: "
+            f"{rerun_command(read_date, dag_run_id)}")
+
+
 def _record_dq_failure(
-    engine: Engine, dag_run_id: str, failures: list[str], report_path: str | None,
-    selected: int, quarantined: int, summary: dict | None = None,
+    engine: Engine, dag_run_id: str, read_date: dt.date, failures: list[str],
+    report_path: str | None, selected: int, quarantined: int, summary: dict | None = None,
 ) -> None:
     with engine.begin() as conn:
         _q(
@@ -412,7 +427,8 @@ def _record_dq_failure(
             },
         )
         _q(conn, "nightly_run_fail", {"dag_run_id": dag_run_id, "status": "DQ_FAILED",
-                                      "message": "data quality: " + " | ".join(failures),
+                                      "message": _dq_failure_message(failures, read_date,
+                                                                     dag_run_id, None),
                                       "attempt_started": None})
 
 
@@ -485,11 +501,11 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
                               outcome.report_path, settings)
         if not outcome.passed:
             _record_dq_failure(  # nothing quarantined: the run stops before writing
-                engine, dag_run_id, outcome.batch_failures, outcome.report_path,
+                engine, dag_run_id, read_date, outcome.batch_failures, outcome.report_path,
                 outcome.selected, 0, summary,
             )
-            where = f" (report {outcome.report_path})" if outcome.report_path else ""
-            raise DataQualityError("data quality: " + " | ".join(outcome.batch_failures) + where)
+            raise DataQualityError(_dq_failure_message(
+                outcome.batch_failures, read_date, dag_run_id, outcome.report_path))
 
         import pandas as pd
 
