@@ -963,6 +963,37 @@ def test_a_night_scored_without_its_weather_says_so_and_names_the_rerun(cloned_w
     assert "weather for" not in _summary(engine, "no_weather")
 
 
+def test_a_night_whose_reads_arrived_after_its_exceptions_says_it_was_scored_blind(
+        cloned_world, scoring_world, caplog):
+    """A warehouse whose received_at is the time of a later bulk load: the point-in-time
+    features saw none of the day's reads, and the run said PASSED with no word of it (outside
+    probe, 2026-11-28). The summary and the log now say so."""
+    import logging
+
+    from vee_tasks.dates import day_bounds
+
+    engine, day = cloned_world, scoring_world.days[-3]
+    start, end = day_bounds(day, "America/Toronto")
+    assert score_read_date(engine, day, run_id="reads_on_time").status == "SUCCESS"
+    assert "arrived after their exception was raised" not in _summary(engine, "reads_on_time")
+    with engine.begin() as conn:
+        moved = conn.execute(sa.text(
+            "UPDATE mdm.interval_read SET received_at = received_at + interval '30 days' "
+            "WHERE interval_start >= :s AND interval_start < :e"), {"s": start, "e": end}).rowcount
+    assert moved
+    try:
+        with caplog.at_level(logging.WARNING, logger="vee_tasks.scoring.steps"):
+            assert score_read_date(engine, day, run_id="reads_late").status == "SUCCESS"
+        note = f"100% of read date {day}'s reads on"
+        assert note in _summary(engine, "reads_late") and note in caplog.text
+        assert "received_at" in caplog.text
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE mdm.interval_read SET received_at = received_at - interval '30 days' "
+                "WHERE interval_start >= :s AND interval_start < :e"), {"s": start, "e": end})
+
+
 def _summary(engine, run_id) -> str:
     with engine.connect() as conn:
         return conn.execute(sa.text(

@@ -81,9 +81,12 @@ def build_day(engine: Engine, day: dt.date, settled: dt.datetime, timezone: str)
         execute_sql_file(conn, "queries/usage_rollup_build_day.sql", params)
         counts = execute_sql_file(conn, "queries/usage_rollup_day_counts.sql", params).mappings().one()
         if counts["meters"] == 0:
-            # Not one read of the day in the warehouse: a load that has not happened yet,
-            # not a day without usage. Left unfrozen; the features read it raw meanwhile.
-            log.warning("usage rollup of %s skipped: no reads of that day in the warehouse", day)
+            # Not one read of the day received before it settled: a load that has not
+            # happened yet (or a received_at stamped by a later load), not a day without
+            # usage. Left unfrozen; the features read it raw meanwhile.
+            log.warning("usage rollup of %s skipped: no read of that day received by %s, when it "
+                        "settled (none in the warehouse yet, or received_at later)", day,
+                        settled.isoformat())
             return None
         seconds = round(time.perf_counter() - started, 3)
         execute_sql_file(

@@ -831,11 +831,16 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
         late = _q(conn, "nightly_unscored_earlier",
                   {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
         no_weather = _q(conn, "nightly_weather_missing", {"read_date": run["read_date"]}).fetchall()
+        late_reads = (_q(conn, "nightly_reads_received_late",
+                         {"read_date": run["read_date"], "tz": settings.timezone,
+                          "sample_size": LATE_READS_SAMPLE}).one()
+                      if totals["scored"] else None)
         empty = (_q(conn, "nightly_empty_date_context", {"read_date": run["read_date"]}).one()
                  if not run["selected"] else None)
     notes = [_empty_date_note(run["read_date"], empty) if empty else None,
              _late_exceptions_note(late) if late else None,
-             _missing_weather_note(run["read_date"], no_weather) if no_weather else None]
+             _missing_weather_note(run["read_date"], no_weather) if no_weather else None,
+             _late_reads_note(run["read_date"], late_reads) if late_reads else None]
     note = "\n".join(n for n in notes if n) or None
     if note:
         summary += "\n" + note
@@ -908,6 +913,28 @@ def _missing_weather_note(read_date, regions) -> str:
         f"its exception(s): {names}{more}; they were scored without temperature features. "
         f"Rerun the date once mdm.weather_daily has it (e.g. `airflow dags test "
         f"{NIGHTLY_DAG_ID} {read_date}`)"
+    )
+
+
+# The decided exceptions whose meters' reads are looked at, and the share of those reads
+# received after the exception was raised beyond which the summary says so.
+LATE_READS_SAMPLE = 500
+LATE_READS_WARN_SHARE = 0.5
+
+
+def _late_reads_note(read_date, found) -> str | None:
+    """Most of the day's reads arrived after the exceptions were raised: the point-in-time
+    features saw none of them (see nightly_reads_received_late.sql)."""
+    if not found.reads or found.received_after_raise <= LATE_READS_WARN_SHARE * found.reads:
+        return None
+    share = found.received_after_raise / found.reads
+    return (
+        f"  {share:.0%} of read date {read_date}'s reads on {found.meters} sampled meter(s) "
+        "with exceptions arrived after their exception was raised (mdm.interval_read."
+        "received_at > raised_at): the features see only reads received by raised_at, as in "
+        "training, so these exceptions were scored without the day's usage. If received_at "
+        "holds the time of a later bulk load rather than of the head-end's delivery, have the "
+        "loader keep the delivery time"
     )
 
 
