@@ -469,14 +469,33 @@ def test_an_operator_rolls_the_champion_back_with_one_command(world_engine, scor
     name = settings.registered_model_name
     source = client.get_model_version(name, scoring_world.version)
     other = client.create_model_version(name, source.source, run_id=source.run_id, tags=source.tags)
+    kept = dict(source.tags)
     try:
         assert main(["model", "champion", str(other.version)]) == 0
         assert registry.resolve_champion_version(settings) == str(other.version)
-        assert "made champion by an operator" in registry.version_info(other.version, settings).tags[registry.TAG_REASON]
+        tags = registry.version_info(other.version, settings).tags
+        assert tags[registry.TAG_DECISION] == "champion"
+        assert "made champion by an operator" in tags[registry.TAG_REASON]
+        assert f"replacing v{scoring_world.version}" in tags[registry.TAG_REASON]
+        # the version it replaced no longer says champion, and keeps why training chose it
+        old = registry.version_info(scoring_world.version, settings).tags
+        assert old[registry.TAG_DECISION] == "replaced"
+        assert f"by v{other.version}" in old[registry.TAG_REASON]
+        assert old[registry.TAG_TRAINING_DECISION] == (
+            f"{kept[registry.TAG_DECISION]}: {kept[registry.TAG_REASON]}")
+        # rolled back: the training decision is kept once, not overwritten by the operator's
+        assert main(["model", "champion", scoring_world.version]) == 0
+        back = registry.version_info(scoring_world.version, settings).tags
+        assert back[registry.TAG_DECISION] == "champion"
+        assert back[registry.TAG_TRAINING_DECISION] == old[registry.TAG_TRAINING_DECISION]
+        assert registry.version_info(other.version, settings).tags[registry.TAG_DECISION] == "replaced"
         assert main(["model", "champion", "999"]) == 2
         assert "no version '999'" in capsys.readouterr().err
     finally:
         client.set_registered_model_alias(name, "champion", scoring_world.version)
+        for key in (registry.TAG_DECISION, registry.TAG_REASON):
+            if key in kept:
+                client.set_model_version_tag(name, scoring_world.version, key, kept[key])
 
 
 def test_every_shard_scores_with_the_pinned_version_when_the_alias_moves(world_engine, scoring_world):

@@ -31,6 +31,8 @@ TAG_FEATURE_SCHEMA = "vee.feature_schema"
 TAG_KIND = "vee.kind"
 TAG_DECISION = "vee.decision"
 TAG_REASON = "vee.decision_reason"
+# What the weekly run had decided, kept when an operator's `vee model champion` overrides it.
+TAG_TRAINING_DECISION = "vee.training_decision"
 # The warehouse a version was trained on (vee.warehouse_identity), and the warehouses an
 # operator let it score as well (`vee model adopt`): one tag per adopting warehouse.
 TAG_WAREHOUSE = "vee.warehouse_id"
@@ -278,20 +280,50 @@ def make_champion(version: str, settings: Settings | None = None) -> None:
     scores with it). The version's decision tags say who decided."""
     from vee_tasks.config import CHALLENGER_ALIAS
 
+    import datetime as dt
+
     settings = settings or get_settings()
     version_info(version, settings)  # a clear error for a version that does not exist
     client = configure(settings)
     name = settings.registered_model_name
-    client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
-    client.set_model_version_tag(name, str(version), TAG_DECISION, "champion")
-    client.set_model_version_tag(name, str(version), TAG_REASON,
-                                 "made champion by an operator (vee model champion)")
+    version = str(version)
+    try:
+        previous = str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
+    except Exception as exc:  # noqa: BLE001 - no champion yet
+        if not is_missing(exc):
+            raise
+        previous = None
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+    replaced = previous is not None and previous != version
+    _operator_decision(client, name, version, "champion",
+                       f"made champion by an operator (vee model champion) on {when}"
+                       + (f", replacing v{previous}" if replaced else ""))
+    if replaced:
+        # the old champion's tags said "champion" beside the alias on another version
+        # (outside probe, 2026-11-28)
+        _operator_decision(client, name, previous, "replaced",
+                           f"replaced as champion by v{version} by an operator "
+                           f"(vee model champion) on {when}")
     try:
         if str(client.get_model_version_by_alias(name, CHALLENGER_ALIAS).version) == str(version):
             client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
     except Exception as exc:  # noqa: BLE001 - no challenger alias: nothing to clear
         if not is_missing(exc):
             raise
+
+
+def _operator_decision(client, name: str, version: str, decision: str, reason: str) -> None:
+    """Tag an operator's decision on a version, keeping the weekly run's own decision and
+    reason once in TAG_TRAINING_DECISION (a rollback overwrote why it had been promoted or
+    held back)."""
+    tags = client.get_model_version(name, version).tags or {}
+    if TAG_TRAINING_DECISION not in tags and TAG_REASON in tags \
+            and "by an operator" not in tags[TAG_REASON]:
+        client.set_model_version_tag(name, version, TAG_TRAINING_DECISION,
+                                     f"{tags.get(TAG_DECISION, '?')}: {tags[TAG_REASON]}")
+    client.set_model_version_tag(name, version, TAG_DECISION, decision)
+    client.set_model_version_tag(name, version, TAG_REASON, reason)
 
 
 def version_info(version: str, settings: Settings | None = None):

@@ -946,8 +946,9 @@ def _late_exceptions_note(late) -> str:
     first = late[0].read_date
     return (
         f"  {total} exception(s) of earlier read dates are OPEN and undecided, raised after their "
-        f"date's last successful run: {dates}; rerun each date (e.g. `airflow dags test {NIGHTLY_DAG_ID} {first}` "
-        "or clear that date's run in the UI)"
+        f"date's last successful run: {dates}; rerun each date: clear its run (`airflow tasks "
+        f"clear {NIGHTLY_DAG_ID} -s {first} -e {first} -y`, or in the UI), or without a "
+        f"scheduler `airflow dags test {NIGHTLY_DAG_ID} {first}`"
     )
 
 
