@@ -9,6 +9,7 @@ the nightly run always applies the thresholds of the model it scored with.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -279,8 +280,6 @@ def make_champion(version: str, settings: Settings | None = None) -> None:
     """Move alias `champion` to `version`: an operator's rollback (the next nightly run
     scores with it). The version's decision tags say who decided."""
     from vee_tasks.config import CHALLENGER_ALIAS
-
-    import datetime as dt
 
     settings = settings or get_settings()
     version_info(version, settings)  # a clear error for a version that does not exist
