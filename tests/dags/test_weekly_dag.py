@@ -46,7 +46,7 @@ def _run_dag(env: dict) -> dict:
                           text=True, timeout=1800)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, (done.stdout[-3000:], done.stderr[-5000:])
-    return json.loads(lines[-1][len("RESULT "):])
+    return {**json.loads(lines[-1][len("RESULT "):]), "output": done.stdout + done.stderr}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,18 @@ def test_every_step_succeeds_and_a_champion_is_registered(dag_run):
                      "train_keras", "evaluate", "register_and_promote")
     }
     assert result["champion"] == "1"
+
+
+def test_the_task_log_shows_the_holdout_metrics_behind_the_decision(dag_run):
+    """The table `vee train` prints is in the evaluate task's log too: an operator reading
+    the run in the UI saw only the decision's line (outside probe, 2026-11-28)."""
+    result, _ = dag_run
+    output = result["output"]
+    assert "holdout metrics (" in output
+    table = output[output.index("holdout metrics ("):]
+    assert "macro_f1" in table
+    for row in ("baseline", "sklearn", "keras"):
+        assert f"\n{row} " in table, row
 
 
 def test_run_left_its_files_and_its_record(dag_run, simulated_warehouse_url):

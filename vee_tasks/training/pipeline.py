@@ -792,8 +792,22 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     }
     _write_json(run_dir / "evaluation.json", evaluation)
     _timed(run_dir, "evaluate", time.monotonic() - t0)
+    # the table `vee train` prints, in the DAG's task log too (an operator reading the weekly
+    # run in the UI saw only the decision's line; outside probe, 2026-11-28)
+    log.info("holdout metrics (%d rows):\n%s", len(y_hold), holdout_metrics_table(evaluation))
     log.info("chosen %s; decision %s: %s", best, decision, reason)
     return evaluation
+
+
+def holdout_metrics_table(evaluation: dict) -> str:
+    """The holdout's metrics of the baseline, each candidate and the champion, as a table."""
+    from vee_tasks.training.metrics import metrics_table
+
+    rows = {"baseline": evaluation["baseline"], **evaluation["candidates"]}
+    champion = evaluation["champion"]
+    if champion.get("usable"):
+        rows[f"champion_v{champion['version']}"] = champion["metrics"]
+    return metrics_table(rows)
 
 
 def register_and_promote(
@@ -926,18 +940,13 @@ class TrainingResult:
         return self.registration["decision"]
 
     def describe(self) -> str:
-        from vee_tasks.training.metrics import metrics_table
-
-        rows = {"baseline": self.evaluation["baseline"], **self.evaluation["candidates"]}
-        champion = self.evaluation["champion"]
-        if champion.get("usable"):
-            rows[f"champion_v{champion['version']}"] = champion["metrics"]
+        rows = holdout_metrics_table(self.evaluation)
         total = sum(self.seconds.values())
         lines = [
             f"training run {self.run_id} (as of {self.as_of}): {self.frame['rows']} labels, "
             f"train {self.frame['n_train']} / calibration {self.frame['n_calibration']} / "
             f"holdout {self.frame['n_holdout']} ({self.frame['split_mode']})",
-            metrics_table(rows),
+            rows,
             f"chosen {self.evaluation['chosen']} -> {self.registration['model_name']} "
             f"version {self.registration['version']}, alias {self.registration['decision']}: "
             f"{self.registration['reason']}",
