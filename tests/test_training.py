@@ -433,6 +433,26 @@ def test_a_rerun_reuses_only_its_own_warehouses_version():
     assert _existing_version(client, "m", "cli__2026-09-29", "b1", "demo", "d9") is None
 
 
+def test_a_backfilled_old_week_leaves_the_challenger_alias_on_a_newer_candidate(tmp_path):
+    """A weekly run as of an earlier date (a backfill of old weeks) took alias challenger from
+    the version trained on the newest labels (outside probe, 2026-11-28)."""
+    from mlflow import MlflowClient
+
+    from vee_tasks.training.register import newer_challenger
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                          registry_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client.create_registered_model("m")
+    source = (tmp_path / "model").as_uri()
+    versions = {as_of: str(client.create_model_version("m", source, tags={"vee.as_of": as_of}).version)
+                for as_of in ("2026-08-30", "2026-08-16", "2026-09-06")}
+    assert newer_challenger(client, "m", versions["2026-08-16"], "2026-08-16") is None  # no alias
+    client.set_registered_model_alias("m", "challenger", versions["2026-08-30"])
+    assert newer_challenger(client, "m", versions["2026-08-16"], "2026-08-16") == versions["2026-08-30"]
+    assert newer_challenger(client, "m", versions["2026-09-06"], "2026-09-06") is None
+    assert newer_challenger(client, "m", versions["2026-08-30"], "2026-08-30") is None  # its own
+
+
 def test_a_champion_trained_on_another_warehouse_is_not_this_ones_to_keep():
     """After `make demo`, the default local registry's champion was the demo's model: a real
     warehouse's first training, as of an earlier date, was kept a challenger "for a fair

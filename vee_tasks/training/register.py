@@ -243,16 +243,33 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     client.set_model_version_tag(name, v, TAG_REASON, reason)
     reason = rerun_note or reason  # what the log and the run record say; the tag keeps why
     alias = CHAMPION_ALIAS if decision == "champion" else CHALLENGER_ALIAS
-    client.set_registered_model_alias(name, alias, v)
+    newer = newer_challenger(client, name, v, ctx["as_of"]) if alias == CHALLENGER_ALIAS else None
+    if newer is not None:
+        # a backfilled old week must not take the alias from a candidate trained on newer
+        # labels (outside probe, 2026-11-28)
+        reason = f"{reason}; alias challenger stays on v{newer}, trained as of a later date"
+        alias = None
+    else:
+        client.set_registered_model_alias(name, alias, v)
     if decision == "champion":
         # The new champion is no longer "the challenger", nor is an older version that lost:
         # the alias names the latest candidate still waiting to beat the champion.
         challenger = _alias_version(client, name, CHALLENGER_ALIAS)
         if challenger is not None and int(challenger) <= int(v):
             client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
-    log.info("%s version %s: alias %s (%s)", name, v, alias, reason)
+    log.info("%s version %s: alias %s (%s)", name, v, alias or "none moved", reason)
     return {"model_name": name, "version": v, "decision": decision, "reason": reason,
             "chosen": chosen, "thresholds": thresholds, "mlflow_run_id": parent_run_id}
+
+
+def newer_challenger(client, name: str, v: str, as_of: str) -> str | None:
+    """The version holding alias challenger when it was trained as of a later date than
+    `as_of` (and is not `v`), else None."""
+    current = _alias_version(client, name, CHALLENGER_ALIAS)
+    if current is None or current == v:
+        return None
+    their_as_of = (client.get_model_version(name, current).tags or {}).get("vee.as_of")
+    return current if their_as_of and str(their_as_of) > str(as_of) else None
 
 
 def _still_the_champion_evaluated(client, name: str, v: str, evaluation: dict,
