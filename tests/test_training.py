@@ -1331,3 +1331,53 @@ def test_the_trees_input_matrix_is_column_major_and_matches_the_stacked_parts():
     assert x.dtype == np.float64 and x.flags.f_contiguous and x.shape == stacked.shape
     np.testing.assert_array_equal(x, stacked)
     assert np.isfinite(x).all() and (x[:, len(CATEGORICAL_COLUMNS) + 2][::3] == 0).all()
+
+
+def test_a_train_slice_above_the_row_cap_is_a_fixed_sample_and_the_rest_stays_whole(
+        two_runs, training_env, tmp_path):
+    """A year of a large utility's labels (1 M) took 5-7 GB per candidate, the two candidates
+    training at once (measured 2026-11-28): VEE_MAX_TRAINING_ROWS caps the train slice. The
+    sample is chosen by exception id, so a rerun trains on the same rows and a smaller cap's
+    rows stay in under a larger one; calibration and holdout, which set thresholds and decide
+    promotion, keep every label, and no row's features change."""
+    import shutil
+
+    from vee_tasks.training.pipeline import build_training_frame
+
+    first, _ = two_runs
+    full = pd.read_parquet(Path(first.run_dir) / "training.parquet").set_index("exception_id")
+    full_info = json.loads((Path(first.run_dir) / "frame.json").read_text())
+    n_train = full_info["n_train"]
+    assert n_train > 100
+
+    def build(cap: int, name: str) -> tuple[dict, pd.DataFrame]:
+        run_dir = tmp_path / name
+        shutil.copytree(first.run_dir, run_dir)
+        info = build_training_frame(training_env, run_dir,
+                                    get_settings().with_overrides(max_training_rows=cap))
+        return info, pd.read_parquet(run_dir / "training.parquet").set_index("exception_id")
+
+    uncapped_info, uncapped = build(n_train, "uncapped")
+    assert uncapped_info["digest"] == full_info["digest"]  # at the cap: the same frame as before
+    assert uncapped_info["n_train_available"] == n_train
+
+    small_info, small = build(n_train // 3, "small")
+    again_info, again = build(n_train // 3, "again")
+    _, larger = build(2 * n_train // 3, "larger")
+    assert (small_info["n_train"], small_info["n_train_available"]) == (n_train // 3, n_train)
+    for part in ("calibration", "holdout"):
+        assert small_info[f"n_{part}"] == full_info[f"n_{part}"]
+        assert set(small.index[small["split"] == part]) == set(full.index[full["split"] == part])
+    sampled = small.index[small["split"] == "train"]
+    assert set(sampled) <= set(full.index[full["split"] == "train"])
+    assert list(again.index) == list(small.index) and again_info["digest"] == small_info["digest"]
+    assert set(sampled) <= set(larger.index[larger["split"] == "train"])
+    # spread over the lookback, not its first or last days
+    days = pd.to_datetime(small.loc[sampled, "read_date"])
+    train_days = pd.to_datetime(full.loc[full["split"] == "train", "read_date"])
+    assert days.min() - train_days.min() < pd.Timedelta(days=7)
+    assert train_days.max() - days.max() < pd.Timedelta(days=7)
+    pd.testing.assert_frame_equal(small.drop(columns="split"),
+                                  full.loc[small.index].drop(columns="split"), check_exact=False,
+                                  rtol=1e-9)
+    assert f"(a sample of {n_train})" not in first.describe()

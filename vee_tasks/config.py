@@ -247,6 +247,10 @@ class Settings:
     max_invalid_label_share: float = 0.01
     calibration_days: int = 14
     training_lookback_days: int = 365
+    # the train slice's largest size: beyond it a fixed sample of the labels (by id) is
+    # trained on. A year of a large utility's labels (1 M) took 5-7 GB per candidate, and the
+    # two candidates train at once; the calibration and holdout slices are never sampled
+    max_training_rows: int = 300_000
     threshold_min_support: int = 30
     keras_epochs: int = 40
     hgb_max_iter: int = 200
@@ -425,6 +429,7 @@ def load_settings() -> Settings:
         max_invalid_label_share=_share("VEE_MAX_INVALID_LABEL_SHARE", 0.01),
         calibration_days=_int("VEE_CALIBRATION_DAYS", 14),
         training_lookback_days=_int("VEE_TRAINING_LOOKBACK_DAYS", 365),
+        max_training_rows=_positive(_int("VEE_MAX_TRAINING_ROWS", 300_000), "VEE_MAX_TRAINING_ROWS"),
         threshold_min_support=_int("VEE_THRESHOLD_MIN_SUPPORT", 30),
         keras_epochs=_int("VEE_KERAS_EPOCHS", 40),
         hgb_max_iter=_int("VEE_HGB_MAX_ITER", 200),

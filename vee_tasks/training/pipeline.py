@@ -322,6 +322,32 @@ def assign_split(frame: pd.DataFrame, as_of: dt.date, settings: Settings) -> tup
     return split, "by_order"
 
 
+def sample_train_slice(labels: pd.DataFrame, max_rows: int) -> tuple[pd.DataFrame, int]:
+    """At most `max_rows` labels of the train slice, and the number it had.
+
+    A fixed sample, chosen by a hash of the exception id rather than by position or a random
+    draw: a rerun trains on the same rows, and a label stays in or out from one week to the
+    next. Uniform over the lookback, so every season keeps its share. The calibration and
+    holdout slices are kept whole: they set the thresholds and decide promotion."""
+    train = (labels["split"] == "train").to_numpy()
+    available = int(train.sum())
+    if available <= max_rows:
+        return labels, available
+    positions = np.flatnonzero(train)
+    order = np.argsort(_id_hash(labels["exception_id"].to_numpy()[positions]), kind="stable")
+    keep = ~train
+    keep[positions[order[:max_rows]]] = True
+    return labels[keep].reset_index(drop=True), available
+
+
+def _id_hash(ids: np.ndarray) -> np.ndarray:
+    """splitmix64 of each id: a bijection of 64-bit integers that scatters neighbouring ids."""
+    x = ids.astype(np.int64).view(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 def build_training_frame(
     engine: Engine, run_dir: str | Path, settings: Settings | None = None
 ) -> dict:
@@ -331,7 +357,17 @@ def build_training_frame(
     settings = settings or get_settings()
     run_dir = Path(run_dir)
     t0 = time.monotonic()
+    as_of = dt.date.fromisoformat(context(run_dir)["as_of"])
     labels = pd.read_parquet(run_dir / "labels.parquet")
+    # Split on every label, then sample the train slice down to VEE_MAX_TRAINING_ROWS before
+    # the features are built: their time and the models' memory grow with the rows.
+    labels = labels.sort_values(["raised_at", "exception_id"]).reset_index(drop=True)
+    labels["split"], mode = assign_split(labels, as_of, settings)
+    labels, train_available = sample_train_slice(labels, settings.max_training_rows)
+    if train_available > settings.max_training_rows:
+        log.info("training on %d of the train slice's %d labels, a fixed sample by exception id "
+                 "(VEE_MAX_TRAINING_ROWS); calibration and holdout slices whole",
+                 settings.max_training_rows, train_available)
     parts = []
     # Chunks by read date, then meter: the exceptions that share a usage context fall in one
     # chunk and their context is computed once (see nightly_shard_ids_store.sql), and a
@@ -339,16 +375,15 @@ def build_training_frame(
     by_context = labels.sort_values(
         ["read_date", "meter_id", "raised_at", "exception_id"])["exception_id"]
     with engine.connect() as conn:
-        warn_missing_supporting_indexes(conn, f"training as of {context(run_dir)['as_of']}")
+        warn_missing_supporting_indexes(conn, f"training as of {as_of}")
         for start in range(0, len(by_context), FEATURE_CHUNK):
             ids = by_context.iloc[start : start + FEATURE_CHUNK].tolist()
             parts.append(build_features(conn, ids, timezone=settings.timezone))
             conn.commit()
     features = pd.concat(parts)
-    frame = labels[KEY_COLUMNS].merge(features, left_on="exception_id", right_index=True)
+    frame = labels[[*KEY_COLUMNS, "split"]].merge(features, left_on="exception_id", right_index=True)
     frame = frame.sort_values(["raised_at", "exception_id"]).reset_index(drop=True)
-    as_of = dt.date.fromisoformat(context(run_dir)["as_of"])
-    frame["split"], mode = assign_split(frame, as_of, settings)
+    frame["split"] = frame.pop("split")  # the last column, as the frame has always had it
     frame.to_parquet(run_dir / "training.parquet", index=False)
     counts = frame["split"].value_counts().to_dict()
     info = {
@@ -357,6 +392,7 @@ def build_training_frame(
         "n_train": int(counts.get("train", 0)),
         "n_calibration": int(counts.get("calibration", 0)),
         "n_holdout": int(counts.get("holdout", 0)),
+        "n_train_available": train_available,
         "digest": frame_digest(frame),
         "legacy_digest": frame_digest(frame, legacy=True),
     }
@@ -939,14 +975,19 @@ class TrainingResult:
     def decision(self) -> str:
         return self.registration["decision"]
 
+    def _train_sample(self) -> str:
+        available = self.frame.get("n_train_available", self.frame["n_train"])
+        return f" (a sample of {available})" if available > self.frame["n_train"] else ""
+
     def describe(self) -> str:
-        rows = holdout_metrics_table(self.evaluation)
+        metrics_table = holdout_metrics_table(self.evaluation)
         total = sum(self.seconds.values())
         lines = [
             f"training run {self.run_id} (as of {self.as_of}): {self.frame['rows']} labels, "
-            f"train {self.frame['n_train']} / calibration {self.frame['n_calibration']} / "
+            f"train {self.frame['n_train']}{self._train_sample()} / "
+            f"calibration {self.frame['n_calibration']} / "
             f"holdout {self.frame['n_holdout']} ({self.frame['split_mode']})",
-            rows,
+            metrics_table,
             f"chosen {self.evaluation['chosen']} -> {self.registration['model_name']} "
             f"version {self.registration['version']}, alias {self.registration['decision']}: "
             f"{self.registration['reason']}",

@@ -181,6 +181,9 @@ def _register(run_dir: Path, settings: Settings) -> dict:
                 "split_mode": frame_info["split_mode"],
                 "n_train": frame_info["n_train"], "n_calibration": frame_info["n_calibration"],
                 "n_holdout": frame_info["n_holdout"],
+                # the train slice before VEE_MAX_TRAINING_ROWS sampled it
+                "n_train_available": frame_info.get("n_train_available", frame_info["n_train"]),
+                "max_training_rows": settings.max_training_rows,
                 "training_set_rows": frame_info["rows"],
                 "training_set_digest": frame_info["digest"],
                 "feature_schema": feature_schema_fingerprint(),
