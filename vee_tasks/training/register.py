@@ -52,6 +52,20 @@ def _pip_requirements() -> list[str]:
 TAG_DIGEST = "vee.training_set_digest"  # on each version: the frame it was trained on
 
 
+def training_set_schema(frame: pd.DataFrame):
+    """The MLflow schema of the training set, inferred from a slice that holds the first
+    rows and the first missing value of every column that has one: the same schema as from
+    every row (types come from the columns' dtypes, `required` from whether a column has a
+    missing value), in milliseconds instead of MLflow's value-by-value minute at 390,000 rows
+    (measured 2026-11-28: 0.14 ms per row)."""
+    from mlflow.models import infer_signature
+
+    missing = frame.isna()
+    first_missing = missing.to_numpy().argmax(axis=0)[missing.any().to_numpy()]
+    rows = sorted(set(range(min(len(frame), 1000))) | set(first_missing.tolist()))
+    return infer_signature(frame.iloc[rows]).inputs
+
+
 def _run_versions(client, name: str, run_id: str) -> list:
     """The versions this training run registered. A registry error propagates: taken for
     "none", it would register the same run twice. (A model not registered yet is an empty
@@ -189,10 +203,12 @@ def _register(run_dir: Path, settings: Settings) -> dict:
                 "feature_schema": feature_schema_fingerprint(),
                 "chosen": chosen,
             })
+            training_set = frame.drop(columns=["split"])
             dataset = mlflow.data.from_pandas(
-                frame.drop(columns=["split"]), name="training_set", targets=LABEL,
-                digest=frame_info["digest"],
+                training_set, name="training_set", targets=LABEL, digest=frame_info["digest"],
             )
+            # set before MLflow infers it value by value (54 s for 390,000 rows)
+            dataset.__dict__["schema"] = training_set_schema(training_set)
             mlflow.log_input(dataset, context="training")
             summary = {"baseline": evaluation["baseline"], **evaluation["candidates"]}
             for kind, metrics in summary.items():
