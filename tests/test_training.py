@@ -1360,6 +1360,13 @@ def test_a_train_slice_above_the_row_cap_is_a_fixed_sample_and_the_rest_stays_wh
     uncapped_info, uncapped = build(n_train, "uncapped")
     assert uncapped_info["digest"] == full_info["digest"]  # at the cap: the same frame as before
     assert uncapped_info["n_train_available"] == n_train
+    # ...and the split, now assigned on the labels, is what assigning it on the frame gave
+    from vee_tasks.training.pipeline import assign_split
+
+    as_of = dt.date.fromisoformat(json.loads((Path(first.run_dir) / "context.json").read_text())["as_of"])
+    ordered = uncapped.reset_index().sort_values(["raised_at", "exception_id"]).reset_index(drop=True)
+    expected, mode = assign_split(ordered, as_of, get_settings())
+    assert mode == uncapped_info["split_mode"] and ordered["split"].equals(expected)
 
     small_info, small = build(n_train // 3, "small")
     again_info, again = build(n_train // 3, "again")
@@ -1385,24 +1392,39 @@ def test_a_train_slice_above_the_row_cap_is_a_fixed_sample_and_the_rest_stays_wh
 
 def test_the_training_sets_schema_in_mlflow_is_the_one_inferred_from_every_row(two_runs):
     """MLflow infers a dataset's schema value by value: 54 s of the register step at 390,000
-    labels (measured 2026-11-28). The schema logged comes from the first rows and each
-    column's first missing value, and must be the same, missing values late in the frame
-    included."""
+    labels (measured 2026-11-28). The schema logged comes from a slice and must be the one
+    from every row: missing values only in the last rows, a text column empty for its first
+    thousand rows, and a column of mixed types (MLflow's own inference then fails: no
+    schema) included."""
     import warnings
 
     import mlflow
 
-    from vee_tasks.training.register import training_set_schema
+    from vee_tasks.training.register import training_set_dataset
 
     first, _ = two_runs
     frame = pd.read_parquet(Path(first.run_dir) / "training.parquet").drop(columns=["split"])
     frame = pd.concat([frame] * (2000 // len(frame) + 1), ignore_index=True)
-    frame.loc[len(frame) - 1, "meter_id"] = None  # a string column's only missing value, last
-    frame.loc[len(frame) - 2, "multiplier"] = np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        every_row = mlflow.data.from_pandas(frame, name="training_set", targets="resolution_code",
-                                            digest="x").schema
-        fast = training_set_schema(frame)
-    assert fast.to_dict() == every_row.to_dict()
-    assert not {c.name: c.required for c in every_row.inputs}["meter_id"]
+    # missing values only beyond the first thousand rows, where no text is yet in late_text
+    frame.loc[1200, "meter_id"] = None
+    frame.loc[1300, "multiplier"] = np.nan
+    frame["late_text"] = pd.Series([None] * 1500 + ["x"] * (len(frame) - 1500), dtype=object)
+
+    def schemas(frame):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logged = training_set_dataset(mlflow, frame, "x")
+            every_row = mlflow.data.from_pandas(frame, name="training_set",
+                                                targets="resolution_code", digest="x").schema
+        return logged, every_row
+
+    logged, every_row = schemas(frame)
+    assert logged.__dict__["schema"] is logged.schema  # the slice's, not inferred again
+    assert logged.schema.to_dict() == every_row.to_dict()
+    specs = {c.name: c for c in every_row.inputs}
+    assert not specs["meter_id"].required and specs["late_text"].type.name == "string"
+
+    mixed = frame.copy()
+    mixed.loc[len(mixed) - 1, "late_text"] = 1  # one number among the text, in the last row
+    logged, every_row = schemas(mixed)
+    assert every_row is None and logged.schema is None

@@ -325,9 +325,10 @@ def assign_split(frame: pd.DataFrame, as_of: dt.date, settings: Settings) -> tup
 def sample_train_slice(labels: pd.DataFrame, max_rows: int) -> tuple[pd.DataFrame, int]:
     """At most `max_rows` labels of the train slice, and the number it had.
 
-    A fixed sample, chosen by a hash of the exception id rather than by position or a random
-    draw: a rerun trains on the same rows, and a label stays in or out from one week to the
-    next. Uniform over the lookback, so every season keeps its share. The calibration and
+    A fixed sample: the labels of smallest hash of the exception id, not a position or a
+    random draw. A rerun trains on the same rows, a smaller cap's rows stay in under a larger
+    one, and from one week to the next only labels near the cut-off move in or out as others
+    enter and age out. Uniform over the lookback, so every season keeps its share. The calibration and
     holdout slices are kept whole: they set the thresholds and decide promotion."""
     train = (labels["split"] == "train").to_numpy()
     available = int(train.sum())

@@ -52,18 +52,39 @@ def _pip_requirements() -> list[str]:
 TAG_DIGEST = "vee.training_set_digest"  # on each version: the frame it was trained on
 
 
-def training_set_schema(frame: pd.DataFrame):
-    """The MLflow schema of the training set, inferred from a slice that holds the first
-    rows and the first missing value of every column that has one: the same schema as from
-    every row (types come from the columns' dtypes, `required` from whether a column has a
-    missing value), in milliseconds instead of MLflow's value-by-value minute at 390,000 rows
-    (measured 2026-11-28: 0.14 ms per row)."""
-    from mlflow.models import infer_signature
+def training_set_dataset(mlflow, frame: pd.DataFrame, digest: str):
+    """The training set as an MLflow dataset, its schema set from `training_set_schema` before
+    MLflow infers it value by value (0.14 ms a row: 54 s at 390,000 labels, measured
+    2026-11-28)."""
+    from vee_tasks.training.pipeline import LABEL
 
-    missing = frame.isna()
-    first_missing = missing.to_numpy().argmax(axis=0)[missing.any().to_numpy()]
-    rows = sorted(set(range(min(len(frame), 1000))) | set(first_missing.tolist()))
-    return infer_signature(frame.iloc[rows]).inputs
+    dataset = mlflow.data.from_pandas(frame, name="training_set", targets=LABEL, digest=digest)
+    schema = training_set_schema(frame)
+    if schema is not None:
+        dataset.__dict__["schema"] = schema  # PandasDataset.schema is a cached_property
+    return dataset
+
+
+def training_set_schema(frame: pd.DataFrame):
+    """MLflow's schema of `frame`, inferred from a slice: the first 1,000 rows and, for every
+    column, its first missing and first present value. Types of text columns come from their
+    values and `required` from whether a column has a missing value, so the slice gives the
+    schema of every row. None (let MLflow look at every value) for an empty frame or a text
+    column whose values are of mixed types, where the first values do not say it all."""
+    import mlflow
+
+    if frame.empty:
+        return None
+    text = [c for c in frame.columns
+            if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
+    if any(pd.api.types.infer_dtype(frame[c], skipna=True).startswith("mixed") for c in text):
+        return None
+    missing = frame.isna().to_numpy()
+    rows = set(range(min(len(frame), 1000)))
+    for flags in (missing, ~missing):
+        has = flags.any(axis=0)
+        rows.update(flags.argmax(axis=0)[has].tolist())
+    return mlflow.data.from_pandas(frame.iloc[sorted(rows)]).schema
 
 
 def _run_versions(client, name: str, run_id: str) -> list:
@@ -203,12 +224,7 @@ def _register(run_dir: Path, settings: Settings) -> dict:
                 "feature_schema": feature_schema_fingerprint(),
                 "chosen": chosen,
             })
-            training_set = frame.drop(columns=["split"])
-            dataset = mlflow.data.from_pandas(
-                training_set, name="training_set", targets=LABEL, digest=frame_info["digest"],
-            )
-            # set before MLflow infers it value by value (54 s for 390,000 rows)
-            dataset.__dict__["schema"] = training_set_schema(training_set)
+            dataset = training_set_dataset(mlflow, frame.drop(columns=["split"]), frame_info["digest"])
             mlflow.log_input(dataset, context="training")
             summary = {"baseline": evaluation["baseline"], **evaluation["candidates"]}
             for kind, metrics in summary.items():
