@@ -1387,7 +1387,27 @@ def test_a_train_slice_above_the_row_cap_is_a_fixed_sample_and_the_rest_stays_wh
     pd.testing.assert_frame_equal(small.drop(columns="split"),
                                   full.loc[small.index].drop(columns="split"), check_exact=False,
                                   rtol=1e-9)
-    assert f"(a sample of {n_train})" not in first.describe()
+    import dataclasses
+
+    assert f"train {n_train // 3} (a sample of {n_train}) / " in dataclasses.replace(
+        first, frame=small_info).describe()
+    assert "(a sample of" not in first.describe()
+
+
+def test_the_training_sample_and_the_audit_do_not_favour_the_same_exceptions():
+    """Both draw by a hash of the exception id. With one hash the audited exceptions (the
+    smallest draws, analyst-resolved, so labels) would all stay in any sample of the train
+    slice while the rest were cut: each uses its own stream of the hash."""
+    from vee_tasks.scoring.steps import audit_draw
+    from vee_tasks.training.pipeline import sample_train_slice
+
+    ids = np.arange(1, 100_001)
+    labels = pd.DataFrame({"exception_id": ids, "split": "train"})
+    kept, available = sample_train_slice(labels, 30_000)
+    assert available == 100_000 and len(kept) == 30_000
+    audited = ids[audit_draw(ids) < 0.05]
+    share_kept = np.isin(audited, kept["exception_id"]).mean()
+    assert 0.25 < share_kept < 0.35  # as any 5 % of the ids: about 30 %, not all of them
 
 
 def test_the_training_sets_schema_in_mlflow_is_the_one_inferred_from_every_row(two_runs):

@@ -551,14 +551,16 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
 
 def audit_draw(exception_ids) -> "np.ndarray":
     """A uniform number in [0, 1) per exception id, the same on every run and machine
-    (splitmix64 of the id): which confident decisions the audit sends to the analysts."""
+    (`hashing.splitmix64` of the id): which confident decisions the audit sends to the analysts."""
     import numpy as np
 
-    x = np.asarray(exception_ids, dtype=np.int64).view(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    x = x ^ (x >> np.uint64(31))
+    from vee_tasks.hashing import splitmix64
+
+    x = splitmix64(exception_ids, stream=AUDIT_HASH_STREAM)
     return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+AUDIT_HASH_STREAM = 0
 
 
 def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODES,

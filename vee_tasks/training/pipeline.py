@@ -328,25 +328,26 @@ def sample_train_slice(labels: pd.DataFrame, max_rows: int) -> tuple[pd.DataFram
     A fixed sample: the labels of smallest hash of the exception id, not a position or a
     random draw. A rerun trains on the same rows, a smaller cap's rows stay in under a larger
     one, and from one week to the next only labels near the cut-off move in or out as others
-    enter and age out. Uniform over the lookback, so every season keeps its share. The calibration and
-    holdout slices are kept whole: they set the thresholds and decide promotion."""
+    enter and age out. Uniform over the lookback, so every season keeps its share. The
+    calibration and holdout slices are kept whole: they set the thresholds and decide
+    promotion."""
     train = (labels["split"] == "train").to_numpy()
     available = int(train.sum())
     if available <= max_rows:
         return labels, available
     positions = np.flatnonzero(train)
-    order = np.argsort(_id_hash(labels["exception_id"].to_numpy()[positions]), kind="stable")
+    from vee_tasks.hashing import splitmix64
+
+    hashes = splitmix64(labels["exception_id"].to_numpy()[positions], TRAINING_SAMPLE_HASH_STREAM)
+    order = np.argsort(hashes, kind="stable")
     keep = ~train
     keep[positions[order[:max_rows]]] = True
     return labels[keep].reset_index(drop=True), available
 
 
-def _id_hash(ids: np.ndarray) -> np.ndarray:
-    """splitmix64 of each id: a bijection of 64-bit integers that scatters neighbouring ids."""
-    x = ids.astype(np.int64).view(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+# another draw per id than the audit's (scoring.steps.AUDIT_HASH_STREAM): sampling by the
+# same hash would keep every audited exception and a third of the rest
+TRAINING_SAMPLE_HASH_STREAM = 1
 
 
 def build_training_frame(
