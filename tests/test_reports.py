@@ -354,6 +354,7 @@ def test_the_rerun_a_report_gives_follows_who_started_the_run():
     for airflow_run in ("manual__2026-03-02T05:00:00+00:00", "scheduled__2026-03-02T05:00:00+00:00",
                         "backfill__2026-03-02T05:00:00+00:00"):
         assert rerun_command(day, airflow_run).startswith("airflow tasks clear vee_nightly_scoring -s 2026-03-01")
+        assert rerun_command(day, airflow_run).endswith("airflow dags test vee_nightly_scoring 2026-03-01")
 
 
 def test_a_stopped_runs_failed_rows_come_from_its_summary_or_an_older_records_count():
@@ -367,3 +368,36 @@ def test_a_stopped_runs_failed_rows_come_from_its_summary_or_an_older_records_co
     assert _run_quarantined({**stopped, "quarantined": 0, "failed_row_checks": None}) == "none"
     assert _run_quarantined({"status": "SUCCESS", "dq_outcome": "PASSED", "quarantined": 3,
                              "failed_row_checks": None}) == "3"
+
+
+def test_a_missed_night_with_open_exceptions_is_named_on_the_summary_page(seeded):
+    """A night the scheduler missed (catchup is off) left its exceptions OPEN with no run, so
+    no failure and no page named it (outside probe, 2026-11-29). The page names every such
+    date from the first read date this warehouse ran on, with the backfill that scores it;
+    the MDMS's history from before the system started is not a gap."""
+    engine, settings, runs = seeded
+    missed = max(DAYS) + dt.timedelta(days=2)  # after the latest run: the scheduler is down
+    before = min(DAYS) - dt.timedelta(days=3)  # before the system's first run
+    with engine.begin() as conn:
+        for offset, (day, count) in enumerate(((missed, 3), (before, 2))):
+            for i in range(count):
+                ws = dt.datetime(day.year, day.month, day.day, 5, tzinfo=dt.timezone.utc)
+                conn.execute(sa.text(
+                    "INSERT INTO mdm.vee_exception VALUES (:id, 'M1', 'GAP', :day, :ws, :we, 1, 1,"
+                    " 'X/1', :ws, 'OPEN', :ws)"),
+                    {"id": 9000 + 10 * offset + i, "day": day, "ws": ws,
+                     "we": ws + dt.timedelta(hours=1)})
+
+    text = reports.write_summary(engine, settings, days=30, until=missed).read_text()
+    top = text[:text.index("<h2>")]
+    assert (f"Needs attention: 1 read date(s) hold OPEN exceptions and no nightly run has started "
+            f"on them: {missed} (3)") in top
+    assert f"--from-date {missed} --to-date {missed}" in top
+    table = text[text.index('<table id="unrun-dates">'):]
+    table = table[:table.index("</table>")]
+    assert f"<td>{missed}</td><td>3</td>" in table and str(before) not in table
+
+    _run(engine, "backfill__missed", missed, "SUCCESS", dt.datetime.now(dt.timezone.utc),
+         dq="PASSED", quarantined=0, selected=3)
+    text = reports.write_summary(engine, settings, days=30, until=missed).read_text()
+    assert 'id="unrun"' not in text and "none: every such date has had a run" in text

@@ -952,6 +952,40 @@ def test_exceptions_raised_after_their_dates_run_are_named_with_the_way_to_score
     assert "undecided" not in _summary(engine, "next_night") and again.status == "SUCCESS"
 
 
+def test_a_missed_night_is_named_with_the_backfill_that_scores_it(cloned_world, scoring_world, caplog):
+    """A night the scheduler missed (it was down; catchup is off) left its exceptions OPEN
+    with no run, and nothing said so (outside probe, 2026-11-29). The next run's summary and
+    log name the date, its count and the backfill; dates before the warehouse's first run
+    (the MDMS's history before the system started) are not named."""
+    import logging
+
+    engine = cloned_world
+    before, first, missed, night = scoring_world.days[-4:]
+    with engine.begin() as conn:  # a warehouse whose system started on `first`; `missed` never ran
+        conn.execute(sa.text("DELETE FROM vee.scoring_run"))
+        conn.execute(sa.text("DELETE FROM vee.exception_resolution WHERE read_date = :d"), {"d": missed})
+        conn.execute(sa.text("DELETE FROM vee.quarantined_exception WHERE read_date = :d"), {"d": missed})
+        conn.execute(sa.text(
+            "UPDATE mdm.vee_exception SET status = 'OPEN' WHERE read_date IN (:b, :d)"
+            " AND status IN ('AUTO_RESOLVED', 'PENDING_REVIEW')"), {"b": before, "d": missed})
+        waiting = conn.execute(sa.text(
+            "SELECT count(*) FROM mdm.vee_exception WHERE read_date = :d AND status = 'OPEN'"),
+            {"d": missed}).scalar()
+    assert waiting
+    assert score_read_date(engine, first, run_id="first_night").status == "SUCCESS"
+    assert "no nightly run has started" not in _summary(engine, "first_night")
+    with caplog.at_level(logging.WARNING, logger="vee_tasks.scoring.steps"):
+        assert score_read_date(engine, night, run_id="after_missed").status == "SUCCESS"
+    note = (f"1 earlier read date(s) hold {waiting} OPEN exception(s) and no nightly run has "
+            f"started on them")
+    assert note in _summary(engine, "after_missed") and note in caplog.text
+    assert f"{missed} ({waiting})" in caplog.text and str(before) not in _summary(engine, "after_missed")
+    assert f"--from-date {missed} --to-date {missed}" in caplog.text
+    assert score_read_date(engine, missed, run_id="backfilled").status == "SUCCESS"
+    assert score_read_date(engine, night, run_id="after_missed").status == "SUCCESS"
+    assert "no nightly run has started" not in _summary(engine, "after_missed")
+
+
 def test_a_night_scored_without_its_weather_says_so_and_names_the_rerun(cloned_world, scoring_world, caplog):
     """Weather has no as-of stamp: a region whose row for the read date had not arrived was
     scored with its temperature features unknown, silently (ML review, 2026-11-27: 1 of 145

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vee_tasks.config import Settings, get_settings
+from vee_tasks.config import NIGHTLY_DAG_ID, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -466,6 +466,7 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
             "quarantined_now": read_frame(conn, "queries/report_quarantined_now.sql", params),
             "audit": read_frame(conn, "queries/report_audit.sql", params),
             "recent": read_frame(conn, "queries/report_recent_runs.sql", {"limit": RECENT_RUNS}),
+            "unrun": read_frame(conn, "queries/report_unrun_dates.sql", {"since": since}),
             "attention": read_frame(conn, "queries/report_attention.sql",
                                     {"lookback_days": ATTENTION_LOOKBACK_DAYS}),
         }
@@ -528,6 +529,7 @@ figure {{ margin: 0.5em 0; }}
 <h1>VEE data-quality summary</h1>
 <p>Read dates {since} to {until} ({days} days). Generated {generated}.</p>
 {_attention_line(attention)}
+{_unrun_line(frames["unrun"])}
 <p>{totals['runs']} nightly run(s) on this page, {totals['failed']} not successful.
 Read dates {since} to {until}: {totals['scored']} exceptions scored, auto-apply rate
 {auto_rate}; {totals['quarantined']} exceptions in quarantine now.</p>
@@ -537,6 +539,9 @@ Read dates {since} to {until}: {totals['scored']} exceptions scored, auto-apply 
 <h2>Needs attention: read dates whose latest run did not succeed</h2>
 <p>Runs started in the last {ATTENTION_LOOKBACK_DAYS} days, whatever their read date.</p>
 {table("attention", "none: every read date's latest run succeeded", message=True)}
+<h2>Needs attention: read dates with open exceptions that no run has started on</h2>
+<p>From {since}, and from the first read date this warehouse ran on.</p>
+{_unrun_table(frames["unrun"])}
 <h2>Latest runs, by when they started</h2>
 {table("recent", "no runs yet")}
 <h2>Nightly runs for read dates {since} to {until}</h2>
@@ -611,6 +616,28 @@ def _attention_line(attention) -> str:
     return (f'<p id="attention" class="s-FAILED">Needs attention: {len(attention)} read date(s) '
             f"whose latest run did not succeed: {html.escape(dates)}. Rerun each once its cause "
             "is fixed (see the run's report).</p>")
+
+
+def _unrun_line(unrun) -> str:
+    """The page's second line when nights were missed: their exceptions wait with no run,
+    so no failure reported them (outside probe, 2026-11-29)."""
+    if not len(unrun):
+        return ""
+    dates = ", ".join(f"{r.read_date} ({r.exceptions})" for r in unrun.itertuples())
+    first, last = unrun["read_date"].iloc[0], unrun["read_date"].iloc[-1]
+    return (f'<p id="unrun" class="s-FAILED">Needs attention: {len(unrun)} read date(s) hold '
+            f"OPEN exceptions and no nightly run has started on them: {html.escape(dates)}. "
+            f"Score them: <code>airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date "
+            f"{html.escape(str(first))} --to-date {html.escape(str(last))}</code> (dates that "
+            "have a run are skipped).</p>")
+
+
+def _unrun_table(unrun) -> str:
+    rows = "".join(f"<tr><td>{_cell(r.read_date)}</td><td>{_count(r.exceptions)}</td></tr>"
+                   for r in unrun.itertuples())
+    body = rows or '<tr><td colspan="2">none: every such date has had a run</td></tr>'
+    return (f'<table id="unrun-dates"><tr><th>read date</th><th>OPEN exceptions</th></tr>\n'
+            f"{body}\n</table>")
 
 
 def _run_quarantined(run: dict) -> str:

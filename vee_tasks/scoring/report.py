@@ -132,7 +132,10 @@ def rerun_command(read_date: dt.date, run_id: str) -> str:
     if not run_id.startswith(AIRFLOW_RUN_ID_PREFIXES):
         extra = "" if run_id == f"cli__{day}" else f" --run-id {run_id}"
         return f"vee score --read-date {day}{extra}"
-    return f"airflow tasks clear {NIGHTLY_DAG_ID} -s {day} -e {day} -y"
+    # `airflow dags test` names its runs manual__ too, and clearing needs a scheduler
+    # (outside probe, 2026-11-29): both ways are given.
+    return (f"airflow tasks clear {NIGHTLY_DAG_ID} -s {day} -e {day} -y, or without a "
+            f"scheduler: airflow dags test {NIGHTLY_DAG_ID} {day}")
 
 
 # --- the page --------------------------------------------------------------------------

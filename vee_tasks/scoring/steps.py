@@ -832,6 +832,8 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
     with engine.connect() as conn:
         late = _q(conn, "nightly_unscored_earlier",
                   {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
+        unrun = _q(conn, "nightly_unrun_earlier",
+                   {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
         no_weather = _q(conn, "nightly_weather_missing", {"read_date": run["read_date"]}).fetchall()
         late_reads = (_q(conn, "nightly_reads_received_late",
                          {"read_date": run["read_date"], "tz": settings.timezone,
@@ -841,6 +843,7 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
                  if not run["selected"] else None)
     notes = [_empty_date_note(run["read_date"], empty) if empty else None,
              _late_exceptions_note(late) if late else None,
+             _unrun_dates_note(unrun) if unrun else None,
              _missing_weather_note(run["read_date"], no_weather) if no_weather else None,
              _late_reads_note(run["read_date"], late_reads) if late_reads else None]
     note = "\n".join(n for n in notes if n) or None
@@ -886,7 +889,8 @@ def reconcile_with_airflow(engine: Engine, dag_run_id: str, airflow_state: str, 
     return "FAILED"
 
 
-# How far back a run looks for exceptions of earlier read dates that no run decided.
+# How far back a run looks for exceptions of earlier read dates that no run decided, and
+# for earlier read dates no run has started on.
 UNSCORED_LOOKBACK_DAYS = 7
 
 
@@ -951,6 +955,22 @@ def _late_exceptions_note(late) -> str:
         f"date's last successful run: {dates}; rerun each date: clear its run (`airflow tasks "
         f"clear {NIGHTLY_DAG_ID} -s {first} -e {first} -y`, or in the UI), or without a "
         f"scheduler `airflow dags test {NIGHTLY_DAG_ID} {first}`"
+    )
+
+
+def _unrun_dates_note(unrun) -> str:
+    """Earlier read dates with OPEN exceptions that no run has started on: a night the
+    scheduler missed (catchup is off) left them waiting with no word anywhere (outside probe,
+    2026-11-29). Named with the backfill that scores them."""
+    total = sum(row.exceptions for row in unrun)
+    dates = ", ".join(f"{row.read_date} ({row.exceptions})" for row in unrun)
+    first, last = unrun[0].read_date, unrun[-1].read_date
+    return (
+        f"  {len(unrun)} earlier read date(s) hold {total} OPEN exception(s) and no nightly run "
+        f"has started on them (a missed night, or a date left out of a backfill): {dates}; "
+        f"score them: `airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date {first} "
+        f"--to-date {last}`, or without a scheduler `airflow dags test {NIGHTLY_DAG_ID} "
+        f"<date>` for each"
     )
 
 
