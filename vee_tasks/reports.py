@@ -627,9 +627,11 @@ def _unrun_line(unrun) -> str:
     first, last = unrun["read_date"].iloc[0], unrun["read_date"].iloc[-1]
     return (f'<p id="unrun" class="s-FAILED">Needs attention: {len(unrun)} read date(s) hold '
             f"OPEN exceptions and no nightly run has started on them: {html.escape(dates)}. "
-            f"Score them: <code>airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date "
-            f"{html.escape(str(first))} --to-date {html.escape(str(last))}</code> (dates that "
-            "have a run are skipped).</p>")
+            "Unless a backfill or a run of theirs is under way (the DAG's grid view), score "
+            f"them: <code>airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date "
+            f"{html.escape(str(first))} --to-date {html.escape(str(last))} --reprocess-behavior "
+            "failed</code> (dates whose Airflow run succeeded are skipped; one that failed "
+            "before it recorded anything is rerun).</p>")
 
 
 def _unrun_table(unrun) -> str:

@@ -832,8 +832,11 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
     with engine.connect() as conn:
         late = _q(conn, "nightly_unscored_earlier",
                   {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
-        unrun = _q(conn, "nightly_unrun_earlier",
-                   {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall()
+        # A backfill's own runs fill history in whatever order it goes (--run-backwards):
+        # the dates still queued in it are not missed nights.
+        unrun = ([] if dag_run_id.startswith("backfill__") else _q(
+            conn, "nightly_unrun_earlier",
+            {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall())
         no_weather = _q(conn, "nightly_weather_missing", {"read_date": run["read_date"]}).fetchall()
         late_reads = (_q(conn, "nightly_reads_received_late",
                          {"read_date": run["read_date"], "tz": settings.timezone,
@@ -968,8 +971,10 @@ def _unrun_dates_note(unrun) -> str:
     return (
         f"  {len(unrun)} earlier read date(s) hold {total} OPEN exception(s) and no nightly run "
         f"has started on them (a missed night, or a date left out of a backfill): {dates}; "
-        f"score them: `airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date {first} "
-        f"--to-date {last}`, or without a scheduler `airflow dags test {NIGHTLY_DAG_ID} "
+        f"unless a backfill or a run of theirs is under way (the DAG's grid view), score them: "
+        f"`airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date {first} --to-date "
+        f"{last} --reprocess-behavior failed` (an Airflow run that failed before it recorded "
+        f"anything is rerun too), or without a scheduler `airflow dags test {NIGHTLY_DAG_ID} "
         f"<date>` for each"
     )
 
