@@ -466,7 +466,7 @@ def write_summary(engine=None, settings: Settings | None = None, days: int = 30,
             "quarantined_now": read_frame(conn, "queries/report_quarantined_now.sql", params),
             "audit": read_frame(conn, "queries/report_audit.sql", params),
             "recent": read_frame(conn, "queries/report_recent_runs.sql", {"limit": RECENT_RUNS}),
-            "unrun": read_frame(conn, "queries/report_unrun_dates.sql", {"since": since}),
+            "unrun": read_frame(conn, "queries/unrun_read_dates.sql", {"since": since, "before": None}),
             "attention": read_frame(conn, "queries/report_attention.sql",
                                     {"lookback_days": ATTENTION_LOOKBACK_DAYS}),
         }
@@ -540,7 +540,7 @@ Read dates {since} to {until}: {totals['scored']} exceptions scored, auto-apply 
 <p>Runs started in the last {ATTENTION_LOOKBACK_DAYS} days, whatever their read date.</p>
 {table("attention", "none: every read date's latest run succeeded", message=True)}
 <h2>Needs attention: read dates with open exceptions that no run has started on</h2>
-<p>From {since}, and from the first read date this warehouse ran on.</p>
+<p>From {since}, and from the first read date this warehouse ran on successfully.</p>
 {_unrun_table(frames["unrun"])}
 <h2>Latest runs, by when they started</h2>
 {table("recent", "no runs yet")}

@@ -835,8 +835,9 @@ def finish_run(engine: Engine, dag_run_id: str, settings: Settings | None = None
         # A backfill's own runs fill history in whatever order it goes (--run-backwards):
         # the dates still queued in it are not missed nights.
         unrun = ([] if dag_run_id.startswith("backfill__") else _q(
-            conn, "nightly_unrun_earlier",
-            {"read_date": run["read_date"], "lookback_days": UNSCORED_LOOKBACK_DAYS}).fetchall())
+            conn, "unrun_read_dates",
+            {"since": run["read_date"] - dt.timedelta(days=UNSCORED_LOOKBACK_DAYS),
+             "before": run["read_date"]}).fetchall())
         no_weather = _q(conn, "nightly_weather_missing", {"read_date": run["read_date"]}).fetchall()
         late_reads = (_q(conn, "nightly_reads_received_late",
                          {"read_date": run["read_date"], "tz": settings.timezone,
