@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vee_tasks.config import NIGHTLY_DAG_ID, Settings, get_settings
+from vee_tasks.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -623,15 +623,16 @@ def _unrun_line(unrun) -> str:
     so no failure reported them (outside probe, 2026-11-29)."""
     if not len(unrun):
         return ""
+    from vee_tasks.scoring.report import backfill_command
+
     dates = ", ".join(f"{r.read_date} ({r.exceptions})" for r in unrun.itertuples())
     first, last = unrun["read_date"].iloc[0], unrun["read_date"].iloc[-1]
     return (f'<p id="unrun" class="s-FAILED">Needs attention: {len(unrun)} read date(s) hold '
             f"OPEN exceptions and no nightly run has started on them: {html.escape(dates)}. "
             "Unless a backfill or a run of theirs is under way (the DAG's grid view), score "
-            f"them: <code>airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date "
-            f"{html.escape(str(first))} --to-date {html.escape(str(last))} --reprocess-behavior "
-            "failed</code> (dates whose Airflow run succeeded are skipped; one that failed "
-            "before it recorded anything is rerun).</p>")
+            f"them: <code>{html.escape(backfill_command(first, last))}</code> (dates whose "
+            "Airflow run succeeded are skipped; one that failed before it recorded anything is "
+            "rerun).</p>")
 
 
 def _unrun_table(unrun) -> str:

@@ -138,6 +138,14 @@ def rerun_command(read_date: dt.date, run_id: str) -> str:
             f"scheduler: airflow dags test {NIGHTLY_DAG_ID} {day}")
 
 
+def backfill_command(first: dt.date, last: dt.date) -> str:
+    """How read dates no run has started on are scored (the next run's summary and the
+    summary page): dates whose Airflow run succeeded are skipped, one whose run failed before
+    recording anything is rerun."""
+    return (f"airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date {first} "
+            f"--to-date {last} --reprocess-behavior failed")
+
+
 # --- the page --------------------------------------------------------------------------
 
 
@@ -321,5 +329,5 @@ def write_report(report_dir: Path, prepared: pd.DataFrame, outcome, read_date: d
     return index, failed_path
 
 
-__all__ = ["CHECK_WORDS", "FAILED_ROWS_FILE", "failed_rows_frame", "rerun_command", "time_text", "value_text",
+__all__ = ["backfill_command", "CHECK_WORDS", "FAILED_ROWS_FILE", "failed_rows_frame", "rerun_command", "time_text", "value_text",
            "write_report"]

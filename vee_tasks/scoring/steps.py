@@ -966,6 +966,8 @@ def _unrun_dates_note(unrun) -> str:
     """Earlier read dates with OPEN exceptions that no run has started on: a night the
     scheduler missed (catchup is off) left them waiting with no word anywhere (outside probe,
     2026-11-29). Named with the backfill that scores them."""
+    from vee_tasks.scoring.report import backfill_command
+
     total = sum(row.exceptions for row in unrun)
     dates = ", ".join(f"{row.read_date} ({row.exceptions})" for row in unrun)
     first, last = unrun[0].read_date, unrun[-1].read_date
@@ -973,8 +975,7 @@ def _unrun_dates_note(unrun) -> str:
         f"  {len(unrun)} earlier read date(s) hold {total} OPEN exception(s) and no nightly run "
         f"has started on them (a missed night, or a date left out of a backfill): {dates}; "
         f"unless a backfill or a run of theirs is under way (the DAG's grid view), score them: "
-        f"`airflow backfill create --dag-id {NIGHTLY_DAG_ID} --from-date {first} --to-date "
-        f"{last} --reprocess-behavior failed` (an Airflow run that failed before it recorded "
+        f"`{backfill_command(first, last)}` (an Airflow run that failed before it recorded "
         f"anything is rerun too), or without a scheduler `airflow dags test {NIGHTLY_DAG_ID} "
         f"<date>` for each"
     )
