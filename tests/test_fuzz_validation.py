@@ -185,6 +185,9 @@ def exception_rows(draw, min_size=1, max_size=25):
                 "observed_value": draw(wrong_typed_measure),
                 "expected_value": draw(wrong_typed_measure),
                 "meter_known": draw(st.one_of(st.booleans(), st.none())),
+                # days from the meter's install to the read date; negative: read before it
+                "meter_age_days": draw(st.one_of(st.none(), st.integers(-400, 20_000),
+                                                 st.just(float("nan")))),
             }
         )
     return rows
@@ -203,6 +206,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
             "observed_value": pd.Series([r["observed_value"] for r in rows], dtype=object),
             "expected_value": pd.Series([r["expected_value"] for r in rows], dtype=object),
             "meter_known": pd.Series([r["meter_known"] for r in rows], dtype=object),
+            "meter_age_days": pd.Series([r["meter_age_days"] for r in rows], dtype=object),
         }
     )
 
@@ -221,6 +225,14 @@ def test_validation_quarantines_exactly_the_bad_rows(rows):
     assert got == expected_failures(rows)
     # Every row is either clean (scored later) or quarantined: none vanishes.
     assert outcome.quarantined == len(got)
+    # A row read before its meter's install date is warned of when it goes on to scoring,
+    # never quarantined for it.
+    early = [n for n, row in enumerate(rows, start=1) if n not in got
+             and row["meter_age_days"] is not None and row["meter_age_days"] < 0]
+    install = [w for w in outcome.warnings if w.startswith("meter_installed_by_read_date: ")]
+    assert len(install) == (1 if early else 0)
+    if early:
+        assert install[0].startswith(f"meter_installed_by_read_date: {len(early)} exception(s)")
     # The caller's frame is not modified.
     pd.testing.assert_frame_equal(frame, before)
 

@@ -379,6 +379,36 @@ def test_the_report_is_one_small_page_that_needs_no_network(tmp_path):
     assert "<script" not in page and "<link" not in page
 
 
+def test_a_read_before_its_meters_install_date_is_scored_with_a_warning(tmp_path):
+    """An exception read before mdm.meter's install date of its meter (a meter exchange
+    recorded late, a read booked to the wrong meter) is no reason to quarantine it, but the
+    operator is told which ones (outside probe 2026-11-28: scored with a negative meter age
+    and no word anywhere)."""
+    rows = ([_row(i, meter_age_days=400) for i in range(1, 11)]
+            + [_row(11, meter_age_days=-3), _row(12, meter_age_days=0),
+               _row(13, meter_age_days=None),  # an unknown meter's: not this check's
+               _row(14, meter_age_days=-2, rule_code="BAD")])  # quarantined: not scored
+    outcome = validate_frame(_frame(rows), DAY, TZ, report_dir=tmp_path / "r")
+    assert outcome.passed and set(outcome.row_failures) == {14}
+    assert outcome.warnings == [
+        "meter_installed_by_read_date: 1 exception(s) read before their meter's install date "
+        "in mdm.meter: exception 11 on meter 'M11' (installed 3 day(s) after the read date). "
+        "Scored all the same (the model sees a negative meter age); ask the MDMS team whether "
+        "the install date or the exception's meter id is wrong."
+    ]
+    assert outcome.summary()["warning_counts"] == {"meter_installed_by_read_date": 2}
+    page = _page(tmp_path / "r")
+    assert "Data quality PASSED, with a warning" in page and "exception 11 on meter" in page
+    assert re.search(r"meter_installed_by_read_date</td><td>warning</td>.*?WARNING: 2 row", page)
+    # many: the first few by id, the rest counted; a frame without install dates: no check
+    many = [_row(i, meter_age_days=-1) for i in range(1, 21)]
+    (line,) = validate_frame(_frame(many), DAY, TZ).warnings
+    assert line.startswith("meter_installed_by_read_date: 20 exception(s)")
+    assert "exception 5 on meter 'M5'" in line and "exception 6 " not in line
+    assert line.count("installed 1 day(s) after") == 5 and " and 15 more." in line
+    assert validate_frame(_frame([_row(i) for i in range(1, 5)]), DAY, TZ).warnings == []
+
+
 # --- staged in a real warehouse ----------------------------------------------------------
 
 
@@ -439,6 +469,36 @@ def test_staged_bad_rows_are_quarantined_and_stay_open(fresh_engine):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM vee.quarantined_exception")).scalar() == 6
         assert set(conn.execute(sa.text("SELECT DISTINCT dag_run_id FROM vee.quarantined_exception")).scalars()) == {"t2"}
+
+
+def test_a_staged_read_before_its_meters_install_date_is_warned_of_not_quarantined(fresh_engine):
+    """The install date comes from mdm.meter through the extract (the earliest where the
+    warehouse holds a meter twice) into the run record's warnings."""
+    engine = fresh_engine
+    with engine.begin() as conn:
+        relax_contract(conn)
+        meters = seed_meters(conn, 30)
+        ids = seed_day(conn, DAY, meters)
+        conn.execute(sa.text("UPDATE mdm.meter SET installed_on = :d WHERE meter_id = :m"),
+                     [{"d": DAY + dt.timedelta(days=9), "m": meters[4]},
+                      {"d": DAY, "m": meters[5]}])  # installed that day: no warning
+        # a second row for meters[6] (no key enforced): its earliest date counts
+        conn.exec_driver_sql("ALTER TABLE mdm.meter DROP CONSTRAINT IF EXISTS meter_pkey CASCADE")
+        conn.execute(sa.text(
+            "INSERT INTO mdm.meter SELECT * FROM mdm.meter WHERE meter_id = :m"), {"m": meters[6]})
+        conn.execute(sa.text(
+            "UPDATE mdm.meter SET installed_on = :d WHERE ctid = (SELECT max(ctid) FROM mdm.meter "
+            "WHERE meter_id = :m)"), {"d": DAY + dt.timedelta(days=1), "m": meters[6]})
+    assert _stage_and_validate(engine) == 30
+    with engine.connect() as conn:
+        run = conn.execute(sa.text("SELECT * FROM vee.scoring_run")).mappings().one()
+        failed = conn.execute(sa.text(
+            "SELECT count(*) FROM vee.nightly_extract WHERE failed_checks IS NOT NULL")).scalar()
+    assert run["dq_outcome"] == "PASSED" and run["quarantined"] == 0 and failed == 0
+    (line,) = run["dq_summary"]["warnings"]
+    assert line.startswith("meter_installed_by_read_date: 1 exception(s)")
+    assert f"exception {ids[4]} on meter '{meters[4]}' (installed 9 day(s) after" in line
+    assert "Data quality PASSED, with a warning" in Path(run["dq_report_path"]).read_text()
 
 
 def test_a_batch_sixty_percent_bad_fails_and_writes_nothing(fresh_engine):

@@ -1,11 +1,11 @@
 -- Stage the read date's exceptions this system may decide (never ANALYST_RESOLVED), with the
 -- shard of their meter (a hash, so a meter's exceptions land in one shard; computed once per
--- run and stored, so it need not be stable across PostgreSQL versions) and
--- whether the meter is known to mdm.meter.
+-- run and stored, so it need not be stable across PostgreSQL versions),
+-- whether the meter is known to mdm.meter and when it was installed.
 INSERT INTO vee.nightly_extract (
     dag_run_id, stage_row, shard, exception_id, meter_id, rule_code, read_date,
     window_start, window_end, observed_value, expected_value, rule_version, raised_at,
-    status, status_changed_at, meter_known, id_copies
+    status, status_changed_at, meter_known, meter_installed_on, id_copies
 )
 SELECT :dag_run_id,
        nextval('pg_temp.nightly_stage_row'),
@@ -15,11 +15,14 @@ SELECT :dag_run_id,
        e.window_start, e.window_end, e.observed_value, e.expected_value, e.rule_version,
        e.raised_at, e.status, e.status_changed_at,
        m.meter_id IS NOT NULL,
+       m.installed_on,
        coalesce(d.copies, 1)
 FROM mdm.vee_exception AS e
--- a join, not a probe per row; DISTINCT keeps one row per exception even in a warehouse
--- whose mdm.meter does not enforce its key
-LEFT JOIN (SELECT DISTINCT meter_id FROM mdm.meter) AS m ON m.meter_id = e.meter_id
+-- a join, not a probe per row; grouped, it keeps one row per exception even in a warehouse
+-- whose mdm.meter does not enforce its key (then the earliest install date)
+LEFT JOIN (
+    SELECT meter_id, min(installed_on) AS installed_on FROM mdm.meter GROUP BY meter_id
+) AS m ON m.meter_id = e.meter_id
 -- ids held by more than one row anywhere in the table; only counted when the warehouse does
 -- not enforce the contract's key (:check_duplicates), else this is an empty set
 LEFT JOIN (

@@ -40,6 +40,9 @@ CHECK_WORDS = {
     "exception_id_unique": "no other row (of the day, or an analyst's) has the same id",
     "rule_code_known": "the rule code is one of the contract's",
     "meter_known": "the meter exists in mdm.meter",
+    "meter_installed_by_read_date": "the meter was installed on or before the read date "
+                                    "(mdm.meter.installed_on); rows failing it are scored, "
+                                    "with a warning",
     "window_overlaps_day": "the window shares time with the read date (utility's time zone)",
     "window_length_plausible": f"the window lasts at most {MAX_WINDOW_DAYS} days",
     "window_ordered": "the window starts before it ends",
@@ -235,13 +238,17 @@ def _rows_table(rows: pd.DataFrame, total: int) -> str:
 def _checks_table(outcome, settings_volume: dict) -> str:
     body = []
     for c in outcome.checks:
+        css = "pass" if c.success else "fail"
         if c.level == "batch":
             result = "passed" if c.success else "FAILED"
             found = "" if c.success else (c.observed or "")
+        elif c.level == "warning":
+            result = "passed" if not c.failing_rows else f"WARNING: {c.failing_rows} row(s)"
+            found = "" if not c.failing_rows else "scored, not quarantined"
+            css = "pass" if not c.failing_rows else "warn"
         else:
             result = "passed" if not c.failing_rows else f"{c.failing_rows} row(s) failed"
             found = ""
-        css = "pass" if c.success else "fail"
         body.append(
             f"<tr><td>{_e(c.check)}</td><td>{_e(c.level)}</td>"
             f"<td>{_e(CHECK_WORDS.get(c.check, c.notes))}</td>"

@@ -367,7 +367,7 @@ def read_extract_frame(conn: Connection, dag_run_id: str):
         "raised_at_epoch": pa.float64(),
         "observed_value": pa.float64(), "expected_value": pa.float64(),
         "observed_null": pa.bool_(), "expected_null": pa.bool_(), "meter_known": pa.bool_(),
-        "id_copies": pa.int64(),
+        "meter_age_days": pa.float64(), "id_copies": pa.int64(),
     }
     frame = copy_query_frame(conn, "queries/nightly_extract_frame.sql",
                              {"dag_run_id": dag_run_id}, types)

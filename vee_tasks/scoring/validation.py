@@ -28,6 +28,12 @@ ZERO_CONSUMPTION: the day's total, ...), so `OBSERVED_MAY_BE_NULL` is empty and 
 observed value is quarantined as `observed_value_finite`. `expected_value` may be NULL for any
 rule (the contract: "null where none"), but never NaN or infinite.
 
+Warnings (`meta.level` "warning"): row checks whose failing rows are scored all the same,
+each named in one warning line (log, summary, report, alert): `meter_installed_by_read_date`,
+an exception read before mdm.meter's install date of its meter (a meter exchange recorded
+late, or a read booked to the wrong meter). The contract does not make such a row invalid,
+and training keeps such labels, so quarantining it would only keep it from the model.
+
 Batch checks (`batch_checks`): the suite's batch expectations (schema), the day's volume
 against the median of recent days (only with enough history), and the share of quarantined
 rows. A breach stops the run before any write. Except on a day with nothing to decide: an
@@ -64,6 +70,8 @@ VOLUME_CHECK = "volume"
 # volume breach, whatever its ratio (one tail of three standard deviations; see volume_check).
 VOLUME_TAIL_PROBABILITY = 0.00135
 QUARANTINE_SHARE_CHECK = "quarantine_share"
+# The warning-level check of an exception read before its meter's install date.
+INSTALL_DATE_CHECK = "meter_installed_by_read_date"
 # The longest rule window scored. A window may reach beyond its read date (a flatline from
 # the evening before, a step change over the days it took to show), but the features read
 # every interval of it per exception: a longer one is an encoding error (a start at the
@@ -87,6 +95,7 @@ FRAME_COLUMNS = (
     "observed_null",
     "expected_null",
     "meter_known",
+    "meter_age_days",
     "id_copies",
 )
 # Plausible magnitudes of observed/expected values (kWh, interval counts, ratios): zero, or
@@ -228,6 +237,10 @@ def prepare_frame(frame: pd.DataFrame, read_date: dt.date, timezone: str) -> pd.
     out["id_copies"] = pd.to_numeric(out["id_copies"], errors="coerce").fillna(1).astype("int64")
     if "meter_known" not in out:
         raise ValueError("the frame needs a meter_known column (the extract computes it)")
+    # days from the meter's install to the read date; NaN (not checked) for an unknown meter
+    # or a caller's frame without install dates
+    age = out["meter_age_days"] if "meter_age_days" in out else pd.Series(np.nan, index=out.index)
+    out["meter_age_days"] = pd.to_numeric(age, errors="coerce").astype("float64")
     out["meter_known"] = out["meter_known"].fillna(False).astype(bool)
     return out
 
@@ -261,6 +274,7 @@ class CheckResult:
     success: bool
     failing_rows: int | None  # row checks: rows failing; batch checks: None
     observed: str | None = None  # batch checks: GX's observed value; or the error
+    warned_rows: tuple[int, ...] = ()  # warning checks: the failing rows' stage_row
 
 
 def dq_words(outcome: str | None, quarantined: int | None) -> str:
@@ -286,6 +300,7 @@ class ValidationOutcome:
     volume: dict = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
     failed_rows_path: str | None = None
+    row_warnings: list[str] = field(default_factory=list)  # one line per warning check hit
 
     @property
     def batch_failures(self) -> list[str]:
@@ -304,7 +319,8 @@ class ValidationOutcome:
     @property
     def warnings(self) -> list[str]:
         """What the operator should look at although the run went on."""
-        return [self.volume["warning"]] if self.volume.get("warning") else []
+        volume = [self.volume["warning"]] if self.volume.get("warning") else []
+        return volume + self.row_warnings
 
     @property
     def outcome(self) -> str:
@@ -320,6 +336,7 @@ class ValidationOutcome:
             "quarantined": self.quarantined if self.passed else 0,
             "failed_row_checks": self.quarantined,
             "check_counts": self.check_counts,
+            "warning_counts": {c.check: c.failing_rows for c in self.checks if c.level == "warning"},
             "batch_failures": self.batch_failures,
             "batch_checks": [vars(failure) for failure in self.batch],
             "warnings": self.warnings,
@@ -408,13 +425,17 @@ def run_suite(
             checks.append(CheckResult(**result, success=bool(item.success), failing_rows=None,
                                       observed=None if observed is None else str(observed)))
             continue
-        rows = item.result.get("unexpected_index_list") or []
+        rows = [int(row["stage_row"]) if isinstance(row, Mapping) else int(row)
+                for row in item.result.get("unexpected_index_list") or []]
+        failing = int(item.result.get("unexpected_count") or 0)
+        if level == "warning":  # noted, not quarantined
+            checks.append(CheckResult(**result, success=bool(item.success), failing_rows=failing,
+                                      warned_rows=tuple(rows)))
+            continue
         counts.setdefault(check, 0)
-        for row in rows:
-            stage_row = int(row["stage_row"]) if isinstance(row, Mapping) else int(row)
+        for stage_row in rows:
             failures.setdefault(stage_row, []).append(check)
-        checks.append(CheckResult(**result, success=bool(item.success),
-                                  failing_rows=int(item.result.get("unexpected_count") or 0)))
+        checks.append(CheckResult(**result, success=bool(item.success), failing_rows=failing))
     # rows failing each check (a check may have several expectations: count rows once)
     for checks_of_row in failures.values():
         for check in set(checks_of_row):
@@ -460,6 +481,40 @@ def volume_check(
             "rerun it with VEE_MIN_VOLUME_RATIO / VEE_MAX_VOLUME_RATIO widened",
         ), detail
     return None, detail
+
+
+# Rows a warning line names by id; the rest it counts.
+WARNING_EXAMPLES = 5
+
+
+def row_warning(check: CheckResult, prepared: pd.DataFrame, quarantined) -> str | None:
+    """The warning line of a warning-level check that rows going on to scoring failed (not
+    the `quarantined` stage rows): how many, the first few by exception id and meter, and
+    what to ask the MDMS."""
+    if check.level != "warning":
+        return None
+    warned = [row for row in check.warned_rows if row not in quarantined]
+    if not warned:
+        return None
+    rows = prepared.set_index("stage_row").loc[warned[:WARNING_EXAMPLES]]
+    if check.check == INSTALL_DATE_CHECK:
+        named = ", ".join(
+            f"{_id_text(r.exception_id)} on meter {r.meter_id!r} "
+            f"(installed {-int(r.meter_age_days)} day(s) after the read date)"
+            for r in rows.itertuples()
+        )
+        more = len(warned) - len(rows)
+        return (
+            f"{INSTALL_DATE_CHECK}: {len(warned)} exception(s) read before their meter's "
+            f"install date in mdm.meter: {named}{f' and {more} more' if more > 0 else ''}. Scored "
+            "all the same (the model sees a negative meter age); ask the MDMS team whether the "
+            "install date or the exception's meter id is wrong."
+        )
+    return f"{check.check}: {len(warned)} row(s) ({check.notes})"
+
+
+def _id_text(exception_id) -> str:
+    return "exception (no id)" if pd.isna(exception_id) else f"exception {int(exception_id)}"
 
 
 def empty_day_warning(volume: Mapping, settings: Settings) -> str:
@@ -536,6 +591,7 @@ def validate_frame(
         batch=batch,
         volume=volume_detail,
         checks=checks,
+        row_warnings=[w for w in (row_warning(c, prepared, failures) for c in checks) if w],
     )
     if report_dir is not None:
         from vee_tasks.scoring.report import write_report
