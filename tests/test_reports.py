@@ -333,6 +333,29 @@ def test_vee_reports_and_the_summary_say_a_pass_with_quarantined_rows(seeded):
     assert "PASSED (3 rows quarantined)" in line
 
 
+def test_vee_reports_and_the_summary_count_a_passed_runs_warnings(seeded):
+    """A run that went on with warnings (an empty day, reads before their meter's install
+    date) said only "PASSED" in the list and on the summary page: they count its warnings."""
+    engine, settings, runs = seeded
+    run_id, folder = runs[DAYS[2]]
+    warned = ["volume: 0 exceptions ...", "meter_installed_by_read_date: 2 exception(s) ..."]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE vee.scoring_run SET dq_summary = CAST(:s AS jsonb) "
+                             "WHERE dag_run_id = :r"),
+                     {"r": run_id, "s": json.dumps({"warnings": warned})})
+    (line,) = [l for l in reports.list_reports(settings) if run_id in l]
+    assert "PASSED, 2 warnings" in line
+    page = reports.write_summary(engine, settings).read_text()
+    assert page.count("PASSED, 2 warnings") == 2  # the window's runs and the latest runs
+    assert "1 warning" not in page and "PASSED, 0" not in page
+    # without the warehouse, from the folder's run.json
+    (folder / "run.json").write_text(json.dumps({"kind": "nightly", "date": DAYS[2].isoformat(),
+        "run_id": run_id, "outcome": "PASSED", "summary": {"warnings": warned[1:]}}))
+    offline = settings.with_overrides(warehouse_url="postgresql+psycopg2://nobody@127.0.0.1:1/x")
+    (line,) = [l for l in reports.list_reports(offline) if run_id in l]
+    assert "PASSED, 1 warning" in line
+
+
 def test_run_starts_are_shown_in_utc_whatever_zone_the_driver_gives():
     """The driver gives timestamps in the server's TimeZone (an embedded PostgreSQL takes
     the machine's): 21:00 in Toronto was printed "21:00 UTC" (reviewed 2026-11-27)."""

@@ -136,9 +136,10 @@ def _date_from(value, folder: Path) -> dt.date | None:
     return None
 
 
-def _outcome_words(status, dq_outcome, quarantined) -> str:
+def _outcome_words(status, dq_outcome, quarantined, warnings=0) -> str:
     """What `vee reports` and the summary say of a run: its status when it did not succeed,
-    else its data quality in validation.dq_words' words ("PASSED (3 rows quarantined)")."""
+    else its data quality in validation.dq_words' words ("PASSED (3 rows quarantined)"),
+    and how many warnings its report gives (", 1 warning")."""
     from vee_tasks.scoring.validation import dq_words
 
     if status and status != "SUCCESS":
@@ -147,7 +148,12 @@ def _outcome_words(status, dq_outcome, quarantined) -> str:
         quarantined = int(quarantined) if quarantined == quarantined else None  # NaN: unknown
     except (TypeError, ValueError):
         quarantined = None
-    return dq_words(dq_outcome or status or "UNKNOWN", quarantined)
+    words = dq_words(dq_outcome or status or "UNKNOWN", quarantined)
+    try:
+        warnings = int(warnings) if warnings == warnings else 0
+    except (TypeError, ValueError):
+        warnings = 0
+    return words + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings > 0 else "")
 
 
 def collect_reports(settings: Settings | None = None, engine=None) -> list[ReportEntry]:
@@ -159,7 +165,8 @@ def collect_reports(settings: Settings | None = None, engine=None) -> list[Repor
         folder = _folder_of(row["dq_report_path"])
         if not folder.exists():
             continue  # removed by retention: not kept any more
-        outcome = _outcome_words(row.get("status"), row.get("dq_outcome"), row.get("quarantined"))
+        outcome = _outcome_words(row.get("status"), row.get("dq_outcome"), row.get("quarantined"),
+                                 row.get("dq_warnings"))
         by_folder[folder.resolve()] = ReportEntry(
             kind="nightly",
             date=_date_from(row.get("read_date"), folder),
@@ -172,15 +179,16 @@ def collect_reports(settings: Settings | None = None, engine=None) -> list[Repor
         if key in by_folder:
             continue
         meta = _read_marker(folder)
+        summary = meta.get("summary") if isinstance(meta.get("summary"), dict) else {}
+        warnings = summary.get("warnings")
         relative = folder.relative_to(reports_dir).parts
         kind = meta.get("kind") or ("training" if "training" in relative else "nightly")
         by_folder[key] = ReportEntry(
             kind=str(kind),
             date=_date_from(meta.get("date") or meta.get("read_date"), folder),
             run_id=str(meta.get("run_id") or folder.name),
-            outcome=_outcome_words(None, meta.get("outcome") or "UNKNOWN",
-                                   (meta.get("summary") or {}).get("quarantined")
-                                   if isinstance(meta.get("summary"), dict) else None),
+            outcome=_outcome_words(None, meta.get("outcome") or "UNKNOWN", summary.get("quarantined"),
+                                   len(warnings) if isinstance(warnings, list) else 0),
             path=folder,
         )
     return sorted(
@@ -590,7 +598,8 @@ def _runs_table(frame, table_id: str, empty: str, summary_dir: Path, reports_dir
         status = _cell(run["status"])
         started = run.get("started_at")
         started = _utc_text(started)
-        dq = (_outcome_words("SUCCESS", run.get("dq_outcome"), run.get("quarantined"))
+        dq = (_outcome_words("SUCCESS", run.get("dq_outcome"), run.get("quarantined"),
+                             run.get("dq_warnings"))
               if isinstance(run.get("dq_outcome"), str) else "")
         rows.append(
             "<tr>"

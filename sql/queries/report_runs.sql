@@ -15,7 +15,9 @@ SELECT dag_run_id,
        started_at,
        finished_at,
        -- a run stopped by a batch check: its rows that failed row checks (none quarantined)
-       CAST(dq_summary ->> 'failed_row_checks' AS integer) AS failed_row_checks
+       CAST(dq_summary ->> 'failed_row_checks' AS integer) AS failed_row_checks,
+       -- the warnings of a run that went on (an empty day, reads before a meter's install)
+       coalesce(jsonb_array_length(dq_summary -> 'warnings'), 0) AS dq_warnings
 FROM vee.scoring_run
 WHERE read_date BETWEEN :since AND :until
 ORDER BY read_date DESC, started_at DESC;
