@@ -145,6 +145,29 @@ def test_a_badly_calibrated_candidate_is_chosen_only_if_all_are():
     assert choose_candidate({"keras": sharp}, 0.05) == "keras"
 
 
+def test_calibration_breaks_near_ties_and_never_buys_a_much_worse_model():
+    """Outside probe 2026-11-29: keras (macro-F1 0.491, ECE 0.037) was made champion over
+    sklearn (0.745, ECE 0.056) for a calibration gap within the noise of 465 holdout rows; it
+    auto-applied nothing. Within VEE_MAX_CALIBRATION_F1_COST the calibrated one still wins."""
+    from vee_tasks.training.pipeline import choose_candidate, set_aside
+
+    settings = get_settings()
+    assert settings.max_calibration_f1_cost == 0.02
+    cost = settings.max_calibration_f1_cost
+    sklearn = {"macro_f1": 0.745, "log_loss": 0.379, "ece": 0.056}
+    keras = {"macro_f1": 0.491, "log_loss": 0.876, "ece": 0.037}
+    probe = {"sklearn": sklearn, "keras": keras}
+    assert choose_candidate(probe, 0.05, cost) == "sklearn"
+    assert set_aside(probe, "sklearn", 0.05, cost) == [
+        "keras (macro-F1 0.4910, ECE 0.037) set aside although calibrated within 0.050: "
+        "0.2540 lower in macro-F1, more than VEE_MAX_CALIBRATION_F1_COST 0.02"]
+    near = {"sklearn": sklearn, "keras": dict(keras, macro_f1=0.735)}  # 0.010 behind
+    assert choose_candidate(near, 0.05, cost) == "keras"
+    assert set_aside(near, "keras", 0.05, cost) == [
+        "sklearn (macro-F1 0.7450) set aside: ECE 0.056 above 0.050"]
+    assert choose_candidate({"sklearn": sklearn}, 0.05, cost) == "sklearn"
+
+
 def test_the_calibration_limit_holds_the_champion_and_a_set_aside_model_is_named():
     """Found by an outside probe on 2026-11-27: the better candidate (ECE 0.068) was dropped
     for calibration while the champion it had to beat had 0.054 itself, and the decision's

@@ -254,8 +254,10 @@ class Settings:
     threshold_min_support: int = 30
     keras_epochs: int = 40
     hgb_max_iter: int = 200
-    # a candidate above this expected calibration error is chosen only if all are
+    # a candidate above this expected calibration error is chosen only if all are, or if the
+    # best one within it has a macro-F1 lower by more than max_calibration_f1_cost
     max_calibration_error: float = 0.05
+    max_calibration_f1_cost: float = 0.02
     # the training set's data-quality gate: no resolution code above this share of the labels
     # (a label feed stuck on one code is broken; a queue that is mostly ESTIMATE is not)
     max_class_share: float = 0.95
@@ -434,6 +436,7 @@ def load_settings() -> Settings:
         keras_epochs=_int("VEE_KERAS_EPOCHS", 40),
         hgb_max_iter=_int("VEE_HGB_MAX_ITER", 200),
         max_calibration_error=_float("VEE_MAX_CALIBRATION_ERROR", 0.05),
+        max_calibration_f1_cost=_float("VEE_MAX_CALIBRATION_F1_COST", 0.02),
         max_class_share=_float("VEE_MAX_CLASS_SHARE", 0.95),
         nightly_start_delay_hours=_float("VEE_NIGHTLY_START_DELAY_HOURS", 6.0),
         shard_count=_int("VEE_SHARD_COUNT", 4),

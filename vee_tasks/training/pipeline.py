@@ -745,12 +745,27 @@ def promotion_decision(
     )
 
 
-def choose_candidate(candidates: dict[str, dict], max_ece: float) -> str:
+def choose_candidate(candidates: dict[str, dict], max_ece: float,
+                     max_f1_cost: float = float("inf")) -> str:
     """Best macro-F1 (ties: lower log-loss) among the candidates calibrated within max_ece;
-    among all of them when none is (the ECE is then visible in the run's metrics)."""
+    among all of them when none is (the ECE is then visible in the run's metrics), or when
+    the best of all is ahead of the best calibrated one by more than max_f1_cost
+    (VEE_MAX_CALIBRATION_F1_COST). Calibration breaks near-ties; it does not buy a worse model:
+    the auto-apply thresholds are set on the calibration slice's actual precision, not on
+    the stated probabilities, and an ECE measured on a few hundred holdout rows moves by more
+    than its limit's margin (outside probe 2026-11-29: a candidate 0.25 lower in macro-F1
+    chosen for an ECE of 0.037 against 0.056)."""
+    def best(pool):
+        return min(pool, key=lambda k: (-candidates[k]["macro_f1"], candidates[k]["log_loss"]))
+
+    overall = best(candidates)
     calibrated = [k for k, m in candidates.items() if m["ece"] <= max_ece]
-    pool = calibrated or list(candidates)
-    return min(pool, key=lambda k: (-candidates[k]["macro_f1"], candidates[k]["log_loss"]))
+    if not calibrated:
+        return overall
+    chosen = best(calibrated)
+    if candidates[overall]["macro_f1"] - candidates[chosen]["macro_f1"] > max_f1_cost:
+        return overall
+    return chosen
 
 
 def calibration_limit(settings: Settings, champion: dict) -> float:
@@ -763,15 +778,27 @@ def calibration_limit(settings: Settings, champion: dict) -> float:
     return limit
 
 
-def set_aside(candidates: dict[str, dict], chosen: str, max_ece: float) -> list[str]:
-    """The candidates with a better macro-F1 than the chosen one, left out for calibration:
-    said in the decision's reason, so a better model is never dropped silently."""
+def set_aside(candidates: dict[str, dict], chosen: str, max_ece: float,
+              max_f1_cost: float | None = None) -> list[str]:
+    """The candidates with a better macro-F1 than the chosen one, left out for calibration,
+    and the calibrated ones left out for a chosen one above the limit: said in the
+    decision's reason, so neither choice is made silently."""
     best = candidates[chosen]["macro_f1"]
-    return [
+    lines = [
         f"{kind} (macro-F1 {m['macro_f1']:.4f}) set aside: ECE {m['ece']:.3f} above {max_ece:.3f}"
         for kind, m in sorted(candidates.items())
         if kind != chosen and m["macro_f1"] > best and m["ece"] > max_ece
     ]
+    if candidates[chosen]["ece"] > max_ece:
+        lines += [
+            f"{kind} (macro-F1 {m['macro_f1']:.4f}, ECE {m['ece']:.3f}) set aside although "
+            f"calibrated within {max_ece:.3f}: {best - m['macro_f1']:.4f} lower in macro-F1"
+            + (f", more than VEE_MAX_CALIBRATION_F1_COST {max_f1_cost:g}"
+               if max_f1_cost is not None else "")
+            for kind, m in sorted(candidates.items())
+            if kind != chosen and m["ece"] <= max_ece
+        ]
+    return lines
 
 
 def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -> dict:
@@ -796,7 +823,7 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     champion = _champion_on_holdout(hold, y_hold, settings, context(run_dir).get("warehouse_id"))
     metrics = {k: v["metrics"] for k, v in results.items()}
     max_ece = calibration_limit(settings, champion)
-    best = choose_candidate(metrics, max_ece)
+    best = choose_candidate(metrics, max_ece, settings.max_calibration_f1_cost)
     blind_spots = holdout_blind_spots(frame, settings.threshold_min_support)
     if blind_spots:
         log.warning("the holdout holds no %s labels (the training set does)", ", ".join(blind_spots))
@@ -812,7 +839,7 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     decision, reason = promotion_decision(
         results[best], champion, settings, baseline["metrics"], blind_spots,
         as_of=context(run_dir)["as_of"], gain_se=gain_se)
-    aside = set_aside(metrics, best, max_ece)
+    aside = set_aside(metrics, best, max_ece, settings.max_calibration_f1_cost)
     if aside:
         reason = f"{reason}; {best} chosen: " + "; ".join(aside)
     withdrawn = results[best].get("thresholds_withdrawn") or []
