@@ -459,7 +459,8 @@ def test_an_attempt_that_fails_before_its_report_leaves_no_earlier_report(cloned
     assert not (report_dir / "index.html").exists()
 
 
-def test_an_operator_rolls_the_champion_back_with_one_command(world_engine, scoring_world, capsys):
+def test_an_operator_rolls_the_champion_back_with_one_command(world_engine, scoring_world, capsys,
+                                                             tmp_path):
     """`vee model champion N`: the next run pins version N (the README's earlier recipe
     used an unset MLFLOW_TRACKING_URI; reviewed 2026-11-27)."""
     from vee_tasks.cli import main
@@ -491,6 +492,13 @@ def test_an_operator_rolls_the_champion_back_with_one_command(world_engine, scor
         assert registry.version_info(other.version, settings).tags[registry.TAG_DECISION] == "replaced"
         assert main(["model", "champion", "999"]) == 2
         assert "no version '999'" in capsys.readouterr().err
+        # a version whose files are gone is refused before the alias moves: it failed only
+        # at the next night's first shard (outside probe 2026-11-29)
+        gone = client.create_model_version(name, str(tmp_path / "moved_away"), tags=source.tags)
+        assert main(["model", "champion", str(gone.version)]) == 2
+        err = capsys.readouterr().err
+        assert f"version {gone.version} not made champion" in err and "no files" in err
+        assert registry.resolve_champion_version(settings) == scoring_world.version
     finally:
         client.set_registered_model_alias(name, "champion", scoring_world.version)
         for key in (registry.TAG_DECISION, registry.TAG_REASON):

@@ -778,6 +778,12 @@ def test_no_champion_says_why_the_registered_versions_were_not_promoted():
     why = registry._why_no_champion(Client([first, below]), "vee-resolution")
     assert "v2, is a challenger because macro-F1 0.41 does not beat" in why
     assert "vee train" in registry._why_no_champion(Client([]), "vee-resolution")
+    # the champion's version deleted: an earlier one was promoted, so not "none promoted"
+    # (outside probe 2026-11-29), and the rollback is named
+    was = SimpleNamespace(version="1", tags={registry.TAG_DECISION: "champion"})
+    why = registry._why_no_champion(Client([was, below]), "vee-resolution")
+    assert "none promoted" not in why and "none carries the alias" in why
+    assert "`vee model champion N` (v1 was champion)" in why
 
 
 def test_empty_registry_says_no_champion_and_unreachable_says_so(tmp_path, monkeypatch):

@@ -246,11 +246,17 @@ def _why_no_champion(client, name: str) -> str:
         return "no version is registered yet; run `vee train` or the weekly DAG first"
     latest = max(versions, key=lambda v: int(v.version))
     tags = latest.tags or {}
-    if tags.get(TAG_DECISION) == "challenger":
+    promoted = [v for v in versions if (v.tags or {}).get(TAG_DECISION) in ("champion", "replaced")]
+    if tags.get(TAG_DECISION) == "challenger" and not promoted:
         return (f"{len(versions)} version(s) registered and none promoted: the latest, "
                 f"v{latest.version}, is a challenger because {tags.get(TAG_REASON) or 'no reason recorded'}")
-    return (f"{len(versions)} version(s) registered but none carries the alias (removed?): "
-            f"set it on a version (MLflow's set_registered_model_alias) or run the weekly DAG")
+    # the champion's version deleted, or the alias removed: "none promoted" was false
+    # (outside probe 2026-11-29)
+    before = max(promoted, key=lambda v: int(v.version)) if promoted else latest
+    return (f"{len(versions)} version(s) registered but none carries the alias (the champion's "
+            f"version deleted, or the alias removed?): make one champion with `vee model "
+            f"champion N` (v{before.version} was {'champion' if promoted else 'the latest'}), "
+            "or run the weekly DAG")
 
 
 def foreign_to(tags: dict | None, warehouse_id: str | None) -> str | None:
@@ -286,6 +292,14 @@ def make_champion(version: str, settings: Settings | None = None) -> None:
     client = configure(settings)
     name = settings.registered_model_name
     version = str(version)
+    # read as the nightly run will (never from the cache): a rollback onto a version whose
+    # files are gone or that does not fit this code failed only at the next night's first
+    # shard, mid-incident (outside probe 2026-11-29)
+    try:
+        _download_predictor(name, version, settings)
+    except Exception as exc:  # noqa: BLE001 - whatever stops it loading
+        raise RegistryError(f"version {version} not made champion: "
+                            f"{exc if isinstance(exc, RegistryError) else _first_line(exc)}") from None
     try:
         previous = str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
     except Exception as exc:  # noqa: BLE001 - no champion yet
