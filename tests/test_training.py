@@ -758,6 +758,37 @@ def test_missing_classes_still_give_full_probabilities(two_runs):
 # --- registry edge cases (no training needed) ------------------------------------------
 
 
+def test_with_no_champion_an_older_week_does_not_take_its_place_ahead_of_a_newer_one():
+    """Outside probe 2026-11-29: the champion's version deleted, a backfill as of an old week
+    became champion as the "first model", ahead of six versions trained on newer labels."""
+    from types import SimpleNamespace
+
+    settings = get_settings()
+    challenger = {"metrics": _metrics(0.80, {})}
+    newest = {"present": False, "newest": {"version": "7", "as_of": "2026-09-20"}}
+    decision, reason = promotion_decision(challenger, newest, settings, as_of="2026-08-02")
+    assert decision == "challenger"
+    assert reason.startswith("no champion, but v7 was trained as of 2026-09-20, after this run's "
+                             "2026-08-02") and "`vee model champion N`" in reason
+    decision, reason = promotion_decision(challenger, newest, settings, as_of="2026-09-27")
+    assert decision == "champion" and reason.startswith("no champion (its version deleted")
+    assert promotion_decision(challenger, {"present": False}, settings, as_of="2026-08-02") == (
+        "champion", "first model: no champion yet")
+
+    def version(number, as_of, warehouse="w1"):
+        tags = {registry.TAG_WAREHOUSE: warehouse, **({"vee.as_of": as_of} if as_of else {})}
+        return SimpleNamespace(version=number, tags=tags)
+
+    versions = [version("5", "2026-09-06"), version("6", "2026-09-20"), version("7", "2026-09-13"),
+                version("8", "2026-10-04", warehouse="other"), version("9", None)]
+    client = SimpleNamespace(search_model_versions=lambda _: versions)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry, "configure", lambda settings=None: client)
+        assert registry.newest_training(settings, "w1") == {"version": "6", "as_of": "2026-09-20"}
+        versions[:] = [version("9", None)]
+        assert registry.newest_training(settings, "w1") is None
+
+
 def test_no_champion_says_why_the_registered_versions_were_not_promoted():
     """A weekly run that ran and declined to promote (below the baseline) left a challenger:
     the nightly error told the operator to run the training that had just run (outside

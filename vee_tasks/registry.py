@@ -259,6 +259,29 @@ def _why_no_champion(client, name: str) -> str:
             "or run the weekly DAG")
 
 
+def newest_training(settings: Settings | None = None,
+                    warehouse_id: str | None = None) -> dict | None:
+    """{"version", "as_of"} of the registered version of this warehouse trained as of the
+    latest date (None when none records one): with no champion, a weekly run as of an
+    earlier date must not make itself the champion ahead of it (outside probe 2026-11-29:
+    after the champion's version was deleted, a backfilled old week became champion as the
+    "first model")."""
+    settings = settings or get_settings()
+    try:
+        versions = configure(settings).search_model_versions(
+            f"name='{settings.registered_model_name}'")
+    except Exception as exc:  # noqa: BLE001 - the store down: not "no version"
+        raise RegistryError(
+            f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
+        ) from None
+    dated = [v for v in versions if (v.tags or {}).get("vee.as_of")
+             and foreign_to(v.tags, warehouse_id) is None]
+    if not dated:
+        return None
+    newest = max(dated, key=lambda v: (v.tags["vee.as_of"], int(v.version)))
+    return {"version": str(newest.version), "as_of": newest.tags["vee.as_of"]}
+
+
 def foreign_to(tags: dict | None, warehouse_id: str | None) -> str | None:
     """The other warehouse a version was trained on when it is not `warehouse_id`'s own
     model (trained there, or adopted by it); None when it is, or when either is unknown (a

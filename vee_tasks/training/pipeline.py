@@ -621,7 +621,8 @@ def _champion_on_holdout(hold: pd.DataFrame, y_hold: np.ndarray, settings: Setti
     try:
         version = registry.resolve_champion_version(settings)
     except registry.NoChampionError:
-        return {"present": False}
+        newest = registry.newest_training(settings, warehouse_id)
+        return {"present": False, **({"newest": newest} if newest else {})}
     try:
         loaded = registry.load_model_version(version, settings)
     except registry.IncompatibleModelError as exc:
@@ -680,6 +681,20 @@ def promotion_decision(
                else ": no champion until a model does")
         )
     if not champion.get("present") or not champion.get("usable"):
+        newest = champion.get("newest")
+        if not champion.get("present") and newest and as_of and str(newest["as_of"]) > str(as_of):
+            return "challenger", (
+                f"no champion, but v{newest['version']} was trained as of {newest['as_of']}, "
+                f"after this run's {as_of}: a run as of an earlier date does not take the "
+                "champion's place; make a version champion with `vee model champion N`, or "
+                "run the weekly DAG as of a recent date"
+            )
+        if not champion.get("present") and newest:
+            return "champion", (
+                f"no champion (its version deleted, or the alias removed?): this run, as of "
+                f"{as_of}, is the registry's latest training (v{newest['version']} as of "
+                f"{newest['as_of']} before it)"
+            )
         if not champion.get("present"):
             return "champion", "first model: no champion yet"
         return "champion", f"current champion v{champion['version']} unusable: {champion['error']}"
