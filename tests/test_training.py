@@ -837,6 +837,31 @@ def test_empty_registry_says_no_champion_and_unreachable_says_so(tmp_path, monke
         reset_settings_cache()
 
 
+def test_an_unreachable_tracking_server_is_reported_after_a_few_tries_not_minutes(monkeypatch, caplog):
+    """A refused connection took 4 minutes per attempt in MLflow's HTTP retries (7, backoff
+    factor 2) before the weekly run's check said so (outside probe 2026-11-29): the check
+    retries twice, unless the operator set MLflow's own variables, and leaves them unset."""
+    import logging
+    import os
+
+    for key in registry.QUICK_CHECK_ENV:
+        monkeypatch.delenv(key, raising=False)
+    settings = get_settings().with_overrides(mlflow_tracking_uri="http://127.0.0.1:9")
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        with pytest.raises(registry.RegistryError, match="did not answer"):
+            registry.check_reachable(settings)
+    retries = [r for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert len(retries) == 2
+    assert not set(registry.QUICK_CHECK_ENV) & set(os.environ)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the operator's choice holds
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        with pytest.raises(registry.RegistryError):
+            registry.check_reachable(settings)
+    assert not [r for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+
+
 def test_loading_a_model_does_not_leak_mlflow_uris_into_the_environment(two_runs, monkeypatch):
     import os
 
