@@ -862,6 +862,34 @@ def test_an_unreachable_tracking_server_is_reported_after_a_few_tries_not_minute
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
 
 
+def test_a_champion_whose_files_are_gone_is_found_before_training(monkeypatch):
+    """Outside probe 2026-11-29: the weekly run trained both candidates, then failed at
+    `evaluate` (and again on the retry) on a champion whose files had been moved away."""
+    settings = get_settings()
+    monkeypatch.setattr(registry, "resolve_champion_version", lambda settings=None: "3")
+
+    def load(problem):
+        def _load(version, settings=None):
+            raise problem
+        return _load
+
+    monkeypatch.setattr(registry, "load_model_version", load(registry.RegistryError(
+        "model vee-resolution version 3: the registry has no files for it")))
+    with pytest.raises(registry.RegistryError) as raised:
+        registry.check_champion_readable(settings)
+    assert str(raised.value).startswith("champion v3 cannot be read") and "no files" in str(raised.value)
+    assert "`vee model champion N`" in str(raised.value)
+    # a corrupt or other-schema champion may be replaced by the run: no error
+    monkeypatch.setattr(registry, "load_model_version", load(registry.IncompatibleModelError("x")))
+    registry.check_champion_readable(settings)
+
+    def no_champion(settings=None):
+        raise registry.NoChampionError("none")
+
+    monkeypatch.setattr(registry, "resolve_champion_version", no_champion)
+    registry.check_champion_readable(settings)
+
+
 def test_loading_a_model_does_not_leak_mlflow_uris_into_the_environment(two_runs, monkeypatch):
     import os
 

@@ -207,6 +207,27 @@ def check_reachable(settings: Settings | None = None) -> None:
         ) from None
 
 
+def check_champion_readable(settings: Settings | None = None) -> None:
+    """RegistryError when the champion's files cannot be read: the weekly run could compare
+    no challenger with it, and found that out only after training both candidates, then again
+    on the task's retry (outside probe 2026-11-29). No champion, or one that is unusable
+    (corrupt, another feature schema), is no error: the run may then promote its model."""
+    settings = settings or get_settings()
+    try:
+        version = resolve_champion_version(settings)
+    except NoChampionError:
+        return
+    try:
+        load_model_version(version, settings)
+    except IncompatibleModelError:
+        return
+    except RegistryError as exc:
+        raise RegistryError(
+            f"champion v{version} cannot be read, so no model could be compared with it: {exc}; "
+            "restore its files, or make a readable version champion (`vee model champion N`)"
+        ) from None
+
+
 def is_missing(exc) -> bool:
     """MLflow's 'no such model/version/alias', as opposed to an unreachable registry."""
     code = getattr(exc, "error_code", None)

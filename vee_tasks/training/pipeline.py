@@ -176,6 +176,7 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
     ctx = context(run_dir)
     try:
         registry.check_reachable(settings)  # before any training it could not register
+        registry.check_champion_readable(settings)  # ... or compare
     except registry.RegistryError as exc:
         _record(engine, run_dir, status="FAILED", message=str(exc), settings=settings)
         raise
