@@ -188,6 +188,37 @@ def test_list_reports_shows_nightly_and_training(seeded):
     assert any("training" in l and "manual__train" in l and "PASSED" in l for l in lines)
 
 
+def test_a_training_report_says_what_the_run_did_after_its_data_quality(seeded):
+    """A weekly run that failed after its training set passed was listed "PASSED", and none
+    said which version a run registered (outside probe 2026-11-29): its vee.training_run
+    record completes the words; without one, the folder's own outcome stays."""
+    engine, settings, _runs = seeded
+    records = {"manual__promoted": ("SUCCESS", "3", "champion"),
+               "manual__declined": ("SUCCESS", "4", "challenger"),
+               "manual__failed": ("FAILED", None, None), "manual__unrecorded": None}
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM vee.training_run"))
+        for run_id, record in records.items():
+            folder = settings.reports_dir / "training" / "2026-03-02" / run_id
+            folder.mkdir(parents=True)
+            (folder / "index.html").write_text("<html>training docs</html>")
+            (folder / "run.json").write_text(json.dumps(
+                {"run_id": run_id, "date": "2026-03-02", "outcome": "passed", "kind": "training"}))
+            if record:
+                conn.execute(sa.text(
+                    "INSERT INTO vee.training_run (run_id, as_of, cutoff, status, model_version,"
+                    " decision) VALUES (:r, DATE '2026-03-02', TIMESTAMPTZ '2026-03-02 06:00Z',"
+                    " :s, :v, :d)"), {"r": run_id, "s": record[0], "v": record[1], "d": record[2]})
+    said = {run_id: [l for l in reports.list_reports(settings) if f" {run_id} " in l]
+            for run_id in records}
+    assert "  PASSED, v3 champion  " in said["manual__promoted"][0]
+    assert "  PASSED, v4 challenger  " in said["manual__declined"][0]
+    assert "  FAILED  " in said["manual__failed"][0]
+    assert "  PASSED  " in said["manual__unrecorded"][0]
+    page = reports.write_summary(engine, settings).read_text()
+    assert "PASSED, v3 champion" in page and "PASSED, v4 challenger" in page
+
+
 def test_retention_deletes_only_old_folders(seeded):
     engine, settings, runs = seeded
     settings = settings.with_overrides(report_retention_days=90)

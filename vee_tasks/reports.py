@@ -95,19 +95,21 @@ def _folder_of(report_path: str | os.PathLike) -> Path:
     return path if path.is_dir() or not path.suffix else path.parent
 
 
-def _recorded_runs(settings: Settings, engine=None) -> list[dict]:
-    """Nightly runs with a report path, from vee.scoring_run; empty when unreachable."""
+def _recorded_runs(settings: Settings, engine=None) -> tuple[list[dict], dict[str, dict]]:
+    """Nightly runs with a report path (vee.scoring_run) and weekly runs by run id
+    (vee.training_run); both empty when the warehouse is unreachable."""
     try:
         from vee_tasks.warehouse import get_engine, read_frame
 
         engine = engine or get_engine(settings)
         with engine.connect() as conn:
-            frame = read_frame(conn, "queries/report_runs_with_reports.sql")
-        return frame.to_dict("records")
+            nightly = read_frame(conn, "queries/report_runs_with_reports.sql")
+            weekly = read_frame(conn, "queries/report_training_runs.sql")
+        return nightly.to_dict("records"), {str(r["run_id"]): r for r in weekly.to_dict("records")}
     except Exception as exc:  # noqa: BLE001 - the list still shows what is on disk
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.warning("could not read vee.scoring_run (%s); listing report folders only", reason)
-        return []
+        return [], {}
 
 
 def _read_marker(folder: Path) -> dict:
@@ -161,7 +163,8 @@ def collect_reports(settings: Settings | None = None, engine=None) -> list[Repor
     settings = settings or get_settings()
     reports_dir = settings.reports_dir
     by_folder: dict[Path, ReportEntry] = {}
-    for row in _recorded_runs(settings, engine):
+    nightly, weekly = _recorded_runs(settings, engine)
+    for row in nightly:
         folder = _folder_of(row["dq_report_path"])
         if not folder.exists():
             continue  # removed by retention: not kept any more
@@ -183,18 +186,37 @@ def collect_reports(settings: Settings | None = None, engine=None) -> list[Repor
         warnings = summary.get("warnings")
         relative = folder.relative_to(reports_dir).parts
         kind = meta.get("kind") or ("training" if "training" in relative else "nightly")
+        run_id = str(meta.get("run_id") or folder.name)
+        outcome = _outcome_words(None, meta.get("outcome") or "UNKNOWN", summary.get("quarantined"),
+                                 len(warnings) if isinstance(warnings, list) else 0)
+        if kind == "training":
+            outcome = _training_words(weekly.get(run_id), outcome)
         by_folder[key] = ReportEntry(
             kind=str(kind),
             date=_date_from(meta.get("date") or meta.get("read_date"), folder),
-            run_id=str(meta.get("run_id") or folder.name),
-            outcome=_outcome_words(None, meta.get("outcome") or "UNKNOWN", summary.get("quarantined"),
-                                   len(warnings) if isinstance(warnings, list) else 0),
+            run_id=run_id,
+            outcome=outcome,
             path=folder,
         )
     return sorted(
         by_folder.values(),
         key=lambda e: (e.date or dt.date.min, e.kind, e.run_id),
     )
+
+
+def _training_words(record: dict | None, quality: str) -> str:
+    """A weekly run's outcome: its training set's data quality alone said "PASSED" for a run
+    that failed after it, and never which version it registered (outside probe 2026-11-29).
+    With its record: "PASSED, v3 champion", "PASSED, v4 challenger", or the run's status."""
+    if not record:
+        return quality
+    status = str(record.get("status") or "UNKNOWN").upper()
+    if status != "SUCCESS":
+        return status if status != "RUNNING" else f"{quality}, RUNNING"
+    version, decision = record.get("model_version"), record.get("decision")
+    if version is None or version != version:  # NULL, or NaN from a column with NULLs
+        return quality
+    return f"{quality}, v{version} {decision or ''}".rstrip()
 
 
 def list_reports(settings: Settings | None = None) -> list[str]:
