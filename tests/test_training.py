@@ -556,6 +556,45 @@ def test_rerun_of_a_run_does_not_register_again(two_runs, training_env):
     assert info["version"] == "1" and len(_versions()) == before
 
 
+def test_another_airflow_run_of_the_same_week_reuses_its_version(two_runs, training_env, tmp_path):
+    """`airflow dags test vee_weekly_retraining D` twice (a run id each, manual__<now>)
+    registered the same model as v1 and v2 (outside probe 2026-11-29): a run Airflow started
+    reuses the version registered as of the same date from the same training set."""
+    import shutil
+    from types import SimpleNamespace
+
+    from vee_tasks.training.pipeline import register_and_promote
+    from vee_tasks.training.register import TAG_DIGEST, TAG_TRAINING_RUN, _existing_version
+
+    first, _ = two_runs
+    again = tmp_path / "again"
+    shutil.copytree(first.run_dir, again)
+    context_file = again / "context.json"
+    ctx = json.loads(context_file.read_text())
+    ctx["run_id"] = "manual__2026-11-29T03:00:00+00:00"
+    context_file.write_text(json.dumps(ctx))
+    # its evaluation compared the same model with the champion, itself: a tie
+    evaluation = json.loads((again / "evaluation.json").read_text())
+    evaluation.update(decision="challenger", reason="gain +0.0000 below margin 0.005")
+    (again / "evaluation.json").write_text(json.dumps(evaluation))
+    before = len(_versions())
+    info = register_and_promote(training_env, again)
+    assert info["version"] == "1" and len(_versions()) == before
+    assert info["decision"] == "champion" and info["reason"].startswith(
+        f"a run as of {ctx['as_of']} on the training set run test_first registered it from")
+    assert registry.resolve_champion_version() == "1"
+    # only the same date, training set and warehouse; only for a run Airflow started
+    v1 = SimpleNamespace(version="1", tags={TAG_TRAINING_RUN: "scheduled__2026-08-16", TAG_DIGEST: "d1",
+                                            "vee.as_of": "2026-08-16", registry.TAG_WAREHOUSE: "w"})
+    client = SimpleNamespace(search_model_versions=lambda _: [v1])
+    manual = "manual__2026-11-29T03:00:00+00:00"
+    assert _existing_version(client, "m", manual, "d1", "w", None, "2026-08-16") is v1
+    assert _existing_version(client, "m", manual, "d2", "w", None, "2026-08-16") is None
+    assert _existing_version(client, "m", manual, "d1", "w", None, "2026-08-23") is None
+    assert _existing_version(client, "m", manual, "d1", "x", None, "2026-08-16") is None
+    assert _existing_version(client, "m", "my_run", "d1", "w", None, "2026-08-16") is None
+
+
 def test_a_whole_rerun_of_the_run_that_promoted_the_champion_keeps_it_champion(two_runs, training_env):
     """Clearing a finished weekly run (or `vee train` again for the same date) trains again and
     compares the new candidate with the champion: the version this very run registered. The

@@ -25,6 +25,10 @@ CHAMPION_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
 NIGHTLY_DAG_ID = "vee_nightly_scoring"
 WEEKLY_DAG_ID = "vee_weekly_retraining"
+# Run ids Airflow gives its DAG runs (its DagRunType values); any other run was started by
+# `vee score` / `vee train` (cli__<date>, or the --run-id given).
+AIRFLOW_RUN_ID_PREFIXES = ("manual__", "scheduled__", "backfill__", "asset_triggered__",
+                           "asset_materialization__", "dataset_triggered__")
 
 RULE_CODES = (
     "GAP",

@@ -18,15 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vee_tasks.config import NIGHTLY_DAG_ID
+from vee_tasks.config import AIRFLOW_RUN_ID_PREFIXES, NIGHTLY_DAG_ID
 from vee_tasks.quality import fresh_report_dir
 from vee_tasks.scoring.validation import MAX_WINDOW_DAYS
 
 FAILED_ROWS_FILE = "failed_rows.csv"
-# Run ids Airflow gives its DAG runs (its DagRunType values); any other run was started by
-# `vee score` (cli__<date>, or the --run-id given).
-AIRFLOW_RUN_ID_PREFIXES = ("manual__", "scheduled__", "backfill__", "asset_triggered__",
-                           "asset_materialization__", "dataset_triggered__")
 # Failing rows listed on the page itself; all of them are in failed_rows.csv.
 PAGE_ROWS = 200
 FAILED_ROW_COLUMNS = (

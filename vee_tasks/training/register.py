@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vee_tasks.config import CHALLENGER_ALIAS, CHAMPION_ALIAS, Settings
+from vee_tasks.config import AIRFLOW_RUN_ID_PREFIXES, CHALLENGER_ALIAS, CHAMPION_ALIAS, Settings
 from vee_tasks.features import FEATURE_COLUMNS, feature_schema_fingerprint
 from vee_tasks.registry import (
     TAG_DECISION,
@@ -96,20 +96,35 @@ def _run_versions(client, name: str, run_id: str) -> list:
 
 
 def _existing_version(client, name: str, run_id: str, digest: str | None = None,
-                      warehouse_id: str | None = None, legacy_digest: str | None = None):
+                      warehouse_id: str | None = None, legacy_digest: str | None = None,
+                      as_of: str | None = None):
     """The version this training run registered from the same training set on the same
     warehouse, if any: a rerun on other data (`vee train` again after the labels were fixed)
     is a new model, and gets a version of its own rather than the old model with the new
     evaluation's decision; so is one on another warehouse holding the same data (the
     README's `vee simulate` on two warehouses; reviewed 2026-11-27), whose version would
     carry the other's warehouse tag. A version registered before 2026-11-27 carries the
-    training set's `legacy_digest` (pipeline.frame_digest(legacy=True))."""
-    for v in _run_versions(client, name, run_id):
+    training set's `legacy_digest` (pipeline.frame_digest(legacy=True)).
+
+    For a run Airflow started, also a version any run registered `as_of` the same date from
+    the same training set on the same warehouse: each trigger or `airflow dags test` of a
+    week gets a run id of its own, and registered the same model again (outside probe
+    2026-11-29: v1 and v2 of one digest). A `vee train --run-id` run is the operator's
+    request for a run of its own."""
+    same_run = _run_versions(client, name, run_id)
+    for v in same_run:
         if digest is not None and v.tags.get(TAG_DIGEST) not in (None, digest, legacy_digest):
             continue
         if warehouse_id and v.tags.get(TAG_WAREHOUSE) not in (None, warehouse_id):
             continue
         return v
+    if not (as_of and digest and run_id.startswith(AIRFLOW_RUN_ID_PREFIXES)):
+        return None
+    for v in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
+        tags = v.tags or {}
+        if tags.get("vee.as_of") == as_of and tags.get(TAG_DIGEST) == digest \
+                and tags.get(TAG_WAREHOUSE) == warehouse_id:
+            return v
     return None
 
 
@@ -190,7 +205,8 @@ def _register(run_dir: Path, settings: Settings) -> dict:
 
     # this run, registered before from the same training set
     existing = _existing_version(client, name, ctx["run_id"], frame_info["digest"],
-                                 ctx.get("warehouse_id"), frame_info.get("legacy_digest"))
+                                 ctx.get("warehouse_id"), frame_info.get("legacy_digest"),
+                                 ctx["as_of"])
     version = existing
     parent_run_id = version.run_id if version is not None else None
     chosen_result = _read_json(run_dir / "candidates" / chosen / "result.json")
@@ -270,7 +286,10 @@ def _register(run_dir: Path, settings: Settings) -> dict:
         reason = promoted_for or reason
         # said as what it is, not as the first run's words ("first model: no champion yet"
         # beside an evaluation against itself read as a contradiction; outside probe)
-        rerun_note = "a rerun of the run that registered it, which stays the champion" + (
+        registered_by = (version.tags or {}).get(TAG_TRAINING_RUN)
+        rerun_note = ("a rerun of the run that registered it" if registered_by in (None, ctx["run_id"])
+                      else f"a run as of {ctx['as_of']} on the training set run {registered_by} "
+                           "registered it from") + ", which stays the champion" + (
             f" (promoted: {promoted_for})" if promoted_for else "")
     elif decision == "champion":
         decision, reason = _still_the_champion_evaluated(client, name, v, evaluation, reason)
