@@ -1119,6 +1119,27 @@ def test_labels_with_impossible_timestamps_are_left_out(training_env):
     assert set(labels["exception_id"]) & set(rows) == {990004, 990011, 990015}
 
 
+def test_a_stopped_label_feed_is_alerted_not_only_logged(training_env, monkeypatch):
+    """Three weekly runs on one stalled label feed each said so in a log line only (outside
+    probe 2026-11-29): the warning goes to the alert channels, as event dq_warning."""
+    from vee_tasks import alerting
+    from vee_tasks.training import pipeline
+
+    sent = []
+    monkeypatch.setattr(alerting, "warn_data_quality",
+                        lambda *args, **kwargs: sent.append(args) or {})
+    as_of = SIM_END + dt.timedelta(days=20)  # the simulated labels end with SIM_END
+    run_dir = Path(pipeline.prepare_run(as_of, "test_stalled_feed"))
+    info = pipeline.extract_labels(training_env, run_dir)
+    ((dag_id, run_id, day, reason, link, _settings),) = sent
+    assert (dag_id, run_id, day, link) == ("vee_weekly_retraining", "test_stalled_feed",
+                                           as_of.isoformat(), None)
+    assert "no label has arrived for a week" in reason and reason == info["warning"]
+    sent.clear()
+    pipeline.extract_labels(training_env, Path(pipeline.prepare_run(SIM_END, "test_fresh_feed")))
+    assert sent == []
+
+
 def test_labels_with_codes_outside_the_contract_are_left_out_up_to_a_share(training_env, monkeypatch):
     """Outside probe 2026-11-27: 5 labels of 8,301 coded 'accept' and 'WONTFIX' failed the
     training set's suite and stopped every weekly retraining. A few such labels are left out

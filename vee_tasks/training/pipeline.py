@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from vee_tasks.alerting import scrub
-from vee_tasks.config import RESOLUTION_CODES, Settings, get_settings
+from vee_tasks.config import RESOLUTION_CODES, WEEKLY_DAG_ID, Settings, get_settings
 from vee_tasks.dates import day_start
 
 log = logging.getLogger(__name__)
@@ -208,8 +208,13 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
         info["set_aside"] = set_aside
     stale = _stale_label_feed_warning(labels, dt.datetime.fromisoformat(ctx["cutoff"]))
     if stale:
+        from vee_tasks.alerting import warn_data_quality
+
         log.warning("%s", stale)
         info["warning"] = stale
+        # a green weekly run says nothing in the UI: the channels a failure uses (outside
+        # probe 2026-11-29: three weeks of one digest, a log line each)
+        warn_data_quality(WEEKLY_DAG_ID, ctx["run_id"], ctx["as_of"], stale, None, settings)
     _write_json(run_dir / "labels.json", info)
     if len(labels) < settings.min_training_labels:
         message = (
