@@ -215,6 +215,8 @@ def test_a_training_report_says_what_the_run_did_after_its_data_quality(seeded):
     assert "  PASSED, v4 challenger  " in said["manual__declined"][0]
     assert "  FAILED  " in said["manual__failed"][0]
     assert "  PASSED  " in said["manual__unrecorded"][0]
+    # the run ids line up whatever the outcome's length
+    assert len({lines[0].index(f" {run_id} ") for run_id, lines in said.items()}) == 1
     page = reports.write_summary(engine, settings).read_text()
     assert "PASSED, v3 champion" in page and "PASSED, v4 challenger" in page
 

@@ -55,9 +55,9 @@ class ReportEntry:
     outcome: str
     path: Path
 
-    def line(self) -> str:
+    def line(self, outcome_width: int = 10) -> str:
         day = self.date.isoformat() if self.date else "????-??-??"
-        return f"{day}  {self.kind:<8}  {self.outcome:<10}  {self.run_id}  {self.path}"
+        return f"{day}  {self.kind:<8}  {self.outcome:<{outcome_width}}  {self.run_id}  {self.path}"
 
 
 # --- finding report folders ------------------------------------------------------------
@@ -223,7 +223,8 @@ def list_reports(settings: Settings | None = None) -> list[str]:
     """One line per kept report: date, kind, outcome, run id, path (for `vee reports`)."""
     settings = settings or get_settings()
     entries = collect_reports(settings)
-    lines = [entry.line() for entry in entries]
+    width = max([10, *(len(entry.outcome) for entry in entries)])  # the run ids line up
+    lines = [entry.line(width) for entry in entries]
     summary = settings.reports_dir / SUMMARY_DIR / "index.html"
     if summary.exists():
         lines.append(f"summary page: {summary}")
