@@ -585,14 +585,20 @@ def test_another_airflow_run_of_the_same_week_reuses_its_version(two_runs, train
     assert registry.resolve_champion_version() == "1"
     # only the same date, training set and warehouse; only for a run Airflow started
     v1 = SimpleNamespace(version="1", tags={TAG_TRAINING_RUN: "scheduled__2026-08-16", TAG_DIGEST: "d1",
-                                            "vee.as_of": "2026-08-16", registry.TAG_WAREHOUSE: "w"})
+                                            "vee.as_of": "2026-08-16", registry.TAG_WAREHOUSE: "w",
+                                            registry.TAG_KIND: "keras", "vee.macro_f1": "0.4910"})
     client = SimpleNamespace(search_model_versions=lambda _: [v1])
-    manual = "manual__2026-11-29T03:00:00+00:00"
-    assert _existing_version(client, "m", manual, "d1", "w", None, "2026-08-16") is v1
-    assert _existing_version(client, "m", manual, "d2", "w", None, "2026-08-16") is None
-    assert _existing_version(client, "m", manual, "d1", "w", None, "2026-08-23") is None
-    assert _existing_version(client, "m", manual, "d1", "x", None, "2026-08-16") is None
-    assert _existing_version(client, "m", "my_run", "d1", "w", None, "2026-08-16") is None
+    manual, same = "manual__2026-11-29T03:00:00+00:00", ("keras", 0.49101)
+    assert _existing_version(client, "m", manual, "d1", "w", None, "2026-08-16", same) is v1
+    assert _existing_version(client, "m", manual, "d2", "w", None, "2026-08-16", same) is None
+    assert _existing_version(client, "m", manual, "d1", "w", None, "2026-08-23", same) is None
+    assert _existing_version(client, "m", manual, "d1", "x", None, "2026-08-16", same) is None
+    assert _existing_version(client, "m", "my_run", "d1", "w", None, "2026-08-16", same) is None
+    # the same training set, another model chosen (a setting changed): a version of its own
+    assert _existing_version(client, "m", manual, "d1", "w", None, "2026-08-16",
+                             ("sklearn", 0.745)) is None
+    assert _existing_version(client, "m", manual, "d1", "w", None, "2026-08-16",
+                             ("keras", 0.5)) is None
 
 
 def test_a_whole_rerun_of_the_run_that_promoted_the_champion_keeps_it_champion(two_runs, training_env):
@@ -810,7 +816,9 @@ def test_with_no_champion_an_older_week_does_not_take_its_place_ahead_of_a_newer
     assert reason.startswith("no champion, but v7 was trained as of 2026-09-20, after this run's "
                              "2026-08-02") and "`vee model champion N`" in reason
     decision, reason = promotion_decision(challenger, newest, settings, as_of="2026-09-27")
-    assert decision == "champion" and reason.startswith("no champion (its version deleted")
+    assert decision == "champion" and reason == (
+        "no champion: this run, as of 2026-09-27, is the registry's latest training "
+        "(v7, as of 2026-09-20, before it)")
     assert promotion_decision(challenger, {"present": False}, settings, as_of="2026-08-02") == (
         "champion", "first model: no champion yet")
 
@@ -823,6 +831,11 @@ def test_with_no_champion_an_older_week_does_not_take_its_place_ahead_of_a_newer
     client = SimpleNamespace(search_model_versions=lambda _: versions)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(registry, "configure", lambda settings=None: client)
+        assert registry.newest_training(settings, "w1") == {"version": "6", "as_of": "2026-09-20"}
+        # a version held back below the baseline could never be champion: not counted
+        versions.append(version("10", "2026-10-11"))
+        versions[-1].tags.update({registry.TAG_DECISION: "challenger", registry.TAG_REASON:
+                                  "macro-F1 0.3000 does not beat the per-rule baseline 0.4000"})
         assert registry.newest_training(settings, "w1") == {"version": "6", "as_of": "2026-09-20"}
         versions[:] = [version("9", None)]
         assert registry.newest_training(settings, "w1") is None

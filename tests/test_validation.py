@@ -396,7 +396,7 @@ def test_a_read_before_its_meters_install_date_is_scored_with_a_warning(tmp_path
         "Scored all the same (the model sees a negative meter age); ask the MDMS team whether "
         "the install date or the exception's meter id is wrong."
     ]
-    assert outcome.summary()["warning_counts"] == {"meter_installed_by_read_date": 2}
+    assert outcome.summary()["warning_counts"] == {"meter_installed_by_read_date": 1}
     page = _page(tmp_path / "r")
     assert "Data quality PASSED, with a warning" in page and "exception 11 on meter" in page
     assert re.search(r"meter_installed_by_read_date</td><td>warning</td>.*?WARNING: 2 row", page)
@@ -407,6 +407,10 @@ def test_a_read_before_its_meters_install_date_is_scored_with_a_warning(tmp_path
     assert "exception 5 on meter 'M5'" in line and "exception 6 " not in line
     assert line.count("installed 1 day(s) after") == 5 and " and 15 more." in line
     assert validate_frame(_frame([_row(i) for i in range(1, 5)]), DAY, TZ).warnings == []
+    # a run stopped by a batch check scores nothing: no "scored all the same" (review)
+    stopped = validate_frame(_frame(many + [_row(i, rule_code="BAD") for i in range(21, 101)]),
+                             DAY, TZ)
+    assert not stopped.passed and stopped.warnings == []
 
 
 # --- staged in a real warehouse ----------------------------------------------------------

@@ -303,6 +303,11 @@ def _why_no_champion(client, name: str) -> str:
             "or run the weekly DAG")
 
 
+# The words of a weekly decision that held a model back below the per-rule baseline
+# (training.pipeline.promotion_decision).
+BELOW_BASELINE = "does not beat the per-rule baseline"
+
+
 def newest_training(settings: Settings | None = None,
                     warehouse_id: str | None = None) -> dict | None:
     """{"version", "as_of"} of the registered version of this warehouse trained as of the
@@ -318,8 +323,12 @@ def newest_training(settings: Settings | None = None,
         raise RegistryError(
             f"registry at {settings.tracking_uri_shown} did not answer: {_first_line(exc)}"
         ) from None
+    # not a version held back below the baseline: it could never be champion, and would keep
+    # a new installation's backfilled weeks from becoming it (review 2026-11-29)
     dated = [v for v in versions if (v.tags or {}).get("vee.as_of")
-             and foreign_to(v.tags, warehouse_id) is None]
+             and foreign_to(v.tags, warehouse_id) is None
+             and not ((v.tags or {}).get(TAG_DECISION) == "challenger"
+                      and BELOW_BASELINE in ((v.tags or {}).get(TAG_REASON) or ""))]
     if not dated:
         return None
     newest = max(dated, key=lambda v: (v.tags["vee.as_of"], int(v.version)))

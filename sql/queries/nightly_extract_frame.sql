@@ -9,8 +9,10 @@ SELECT stage_row, shard, exception_id, meter_id, rule_code,
        observed_value IS NULL AS observed_null,
        expected_value IS NULL AS expected_null,
        meter_known,
-       -- days from the install to the read date; NULL for an unknown meter
-       read_date - meter_installed_on AS meter_age_days,
+       -- days from the install to the read date; NULL for an unknown meter, or an install
+       -- date of +-infinity (PostgreSQL cannot subtract it)
+       CASE WHEN isfinite(meter_installed_on) THEN read_date - meter_installed_on END
+           AS meter_age_days,
        id_copies
 FROM vee.nightly_extract
 WHERE dag_run_id = :dag_run_id

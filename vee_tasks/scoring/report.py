@@ -240,7 +240,7 @@ def _checks_table(outcome, settings_volume: dict) -> str:
             found = "" if c.success else (c.observed or "")
         elif c.level == "warning":
             result = "passed" if not c.failing_rows else f"WARNING: {c.failing_rows} row(s)"
-            found = "" if not c.failing_rows else "scored, not quarantined"
+            found = "" if not c.failing_rows else "a warning: not quarantined for it"
             css = "pass" if not c.failing_rows else "warn"
         else:
             result = "passed" if not c.failing_rows else f"{c.failing_rows} row(s) failed"

@@ -336,7 +336,9 @@ class ValidationOutcome:
             "quarantined": self.quarantined if self.passed else 0,
             "failed_row_checks": self.quarantined,
             "check_counts": self.check_counts,
-            "warning_counts": {c.check: c.failing_rows for c in self.checks if c.level == "warning"},
+            # rows that go on to scoring although they failed a warning check
+            "warning_counts": {c.check: len([r for r in c.warned_rows if r not in self.row_failures])
+                               for c in self.checks if c.level == "warning"},
             "batch_failures": self.batch_failures,
             "batch_checks": [vars(failure) for failure in self.batch],
             "warnings": self.warnings,
@@ -489,14 +491,14 @@ WARNING_EXAMPLES = 5
 
 def row_warning(check: CheckResult, prepared: pd.DataFrame, quarantined) -> str | None:
     """The warning line of a warning-level check that rows going on to scoring failed (not
-    the `quarantined` stage rows): how many, the first few by exception id and meter, and
-    what to ask the MDMS."""
+    the `quarantined` stage rows): how many, the first few in staging order by exception id
+    and meter, and what to ask the MDMS."""
     if check.level != "warning":
         return None
     warned = [row for row in check.warned_rows if row not in quarantined]
     if not warned:
         return None
-    rows = prepared.set_index("stage_row").loc[warned[:WARNING_EXAMPLES]]
+    rows = prepared[prepared["stage_row"].isin(warned[:WARNING_EXAMPLES])]
     if check.check == INSTALL_DATE_CHECK:
         named = ", ".join(
             f"{_id_text(r.exception_id)} on meter {r.meter_id!r} "
@@ -591,7 +593,9 @@ def validate_frame(
         batch=batch,
         volume=volume_detail,
         checks=checks,
-        row_warnings=[w for w in (row_warning(c, prepared, failures) for c in checks) if w],
+        # only for a run that goes on: a stopped one scores none of those rows
+        row_warnings=[] if batch else [
+            w for w in (row_warning(c, prepared, failures) for c in checks) if w],
     )
     if report_dir is not None:
         from vee_tasks.scoring.report import write_report

@@ -680,9 +680,10 @@ def promotion_decision(
     newer one anyway."""
     new_f1 = challenger["metrics"]["macro_f1"]
     if baseline is not None and new_f1 <= baseline["macro_f1"]:
+        from vee_tasks.registry import BELOW_BASELINE
+
         return "challenger", (
-            f"macro-F1 {new_f1:.4f} does not beat the per-rule baseline "
-            f"{baseline['macro_f1']:.4f}"
+            f"macro-F1 {new_f1:.4f} {BELOW_BASELINE} {baseline['macro_f1']:.4f}"
             + ("" if champion.get("present") and champion.get("usable")
                else ": no champion until a model does")
         )
@@ -697,9 +698,8 @@ def promotion_decision(
             )
         if not champion.get("present") and newest:
             return "champion", (
-                f"no champion (its version deleted, or the alias removed?): this run, as of "
-                f"{as_of}, is the registry's latest training (v{newest['version']} as of "
-                f"{newest['as_of']} before it)"
+                f"no champion: this run, as of {as_of}, is the registry's latest training "
+                f"(v{newest['version']}, as of {newest['as_of']}, before it)"
             )
         if not champion.get("present"):
             return "champion", "first model: no champion yet"

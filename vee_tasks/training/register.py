@@ -97,7 +97,7 @@ def _run_versions(client, name: str, run_id: str) -> list:
 
 def _existing_version(client, name: str, run_id: str, digest: str | None = None,
                       warehouse_id: str | None = None, legacy_digest: str | None = None,
-                      as_of: str | None = None):
+                      as_of: str | None = None, chosen: tuple[str, float] | None = None):
     """The version this training run registered from the same training set on the same
     warehouse, if any: a rerun on other data (`vee train` again after the labels were fixed)
     is a new model, and gets a version of its own rather than the old model with the new
@@ -109,8 +109,10 @@ def _existing_version(client, name: str, run_id: str, digest: str | None = None,
     For a run Airflow started, also a version any run registered `as_of` the same date from
     the same training set on the same warehouse: each trigger or `airflow dags test` of a
     week gets a run id of its own, and registered the same model again (outside probe
-    2026-11-29: v1 and v2 of one digest). A `vee train --run-id` run is the operator's
-    request for a run of its own."""
+    2026-11-29: v1 and v2 of one digest), as long as it chose the same model: `chosen`, its
+    candidate kind and holdout macro-F1 (another candidate choice or split setting on the
+    same training set is another model; review 2026-11-29). A `vee train --run-id` run is the
+    operator's request for a run of its own."""
     same_run = _run_versions(client, name, run_id)
     for v in same_run:
         if digest is not None and v.tags.get(TAG_DIGEST) not in (None, digest, legacy_digest):
@@ -118,12 +120,14 @@ def _existing_version(client, name: str, run_id: str, digest: str | None = None,
         if warehouse_id and v.tags.get(TAG_WAREHOUSE) not in (None, warehouse_id):
             continue
         return v
-    if not (as_of and digest and run_id.startswith(AIRFLOW_RUN_ID_PREFIXES)):
+    if not (as_of and digest and chosen and run_id.startswith(AIRFLOW_RUN_ID_PREFIXES)):
         return None
+    kind, macro_f1 = chosen
     for v in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
         tags = v.tags or {}
         if tags.get("vee.as_of") == as_of and tags.get(TAG_DIGEST) == digest \
-                and tags.get(TAG_WAREHOUSE) == warehouse_id:
+                and tags.get(TAG_WAREHOUSE) == warehouse_id and tags.get(TAG_KIND) == kind \
+                and tags.get("vee.macro_f1") == f"{macro_f1:.4f}":
             return v
     return None
 
@@ -203,13 +207,13 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     client = configure(settings)
     experiment_id = ensure_experiment(settings)
 
+    chosen_result = _read_json(run_dir / "candidates" / chosen / "result.json")
     # this run, registered before from the same training set
     existing = _existing_version(client, name, ctx["run_id"], frame_info["digest"],
                                  ctx.get("warehouse_id"), frame_info.get("legacy_digest"),
-                                 ctx["as_of"])
+                                 ctx["as_of"], (chosen, chosen_result["metrics"]["macro_f1"]))
     version = existing
     parent_run_id = version.run_id if version is not None else None
-    chosen_result = _read_json(run_dir / "candidates" / chosen / "result.json")
     thresholds = chosen_result["thresholds"]
 
     if version is None:
