@@ -19,7 +19,7 @@ from robustness_support import LoginRole, clone_database
 from scoring_fixtures import _apply_env
 from vee_tasks import migrations
 from vee_tasks.config import NIGHTLY_DAG_ID, reset_settings_cache
-from vee_tasks.warehouse import run_script, sql_text
+from vee_tasks.warehouse import execute_sql_file, run_script, sql_text
 
 INSUFFICIENT_PRIVILEGE = "42501"
 T0 = dt.datetime(2026, 3, 1, 5, 0, tzinfo=dt.timezone.utc)
@@ -214,6 +214,27 @@ def test_scoring_role_allowed_writes_succeed(priv_url, scorer):
         )).fetchall())
     admin.dispose()
     assert statuses == {1: "PENDING_REVIEW", 2: "OPEN", 3: "ANALYST_RESOLVED"}
+
+
+def test_scoring_role_gets_statistics_of_the_staged_rows(priv_url, scorer):
+    """The nightly's ANALYZE of its staged rows works for a login that owns nothing: a
+    non-owner's ANALYZE only warned and skipped the table (before PostgreSQL 17), so the
+    validation and shard queries planned a day's staged rows on stale statistics. Migration
+    0058's function, owned by the migrator, analyzes it for the scoring role."""
+    admin = sa.create_engine(priv_url)
+    reltuples = sa.text("SELECT reltuples FROM pg_class WHERE oid = 'vee.nightly_extract'::regclass")
+    with admin.begin() as conn:
+        conn.exec_driver_sql("ANALYZE vee.nightly_extract")  # a known state: analyzed, empty
+        conn.exec_driver_sql(
+            "UPDATE pg_class SET reltuples = -1 WHERE oid = 'vee.nightly_extract'::regclass")
+        assert conn.execute(reltuples).scalar() == -1  # "never analyzed"
+    engine = scorer.engine()
+    with engine.begin() as conn:
+        execute_sql_file(conn, "queries/nightly_extract_analyze.sql")
+    engine.dispose()
+    with admin.connect() as conn:
+        assert conn.execute(reltuples).scalar() == 0  # analyzed: the table is empty
+    admin.dispose()
 
 
 def test_future_vee_tables_are_covered_by_default_privileges(priv_url, scorer):
