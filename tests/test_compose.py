@@ -230,6 +230,23 @@ def test_env_example_names_every_required_variable_without_values():
     assert ".env" in ignored
 
 
+def test_no_setting_of_vee_env_is_overridden_by_the_compose_environment(compose, services):
+    """Compose gives a service's `environment:` precedence over its `env_file:`: a VEE_
+    setting the operator puts in vee.env (as vee.env.example tells them) must not also be set
+    there, or it is silently replaced (an outside review found VEE_ALERT_EMAIL emptied so)."""
+    in_vee_env = set(re.findall(r"^#?\s*(VEE_[A-Z0-9_]+)=",
+                                (PROJECT_DIR / "vee.env.example").read_text(), re.M))
+    assert {"VEE_ALERT_EMAIL", "VEE_ALERT_WEBHOOK_URL", "VEE_MAX_QUARANTINE_SHARE"} <= in_vee_env
+    common = compose["x-airflow-common"]
+    assert any("vee.env" in str(entry) for entry in common["env_file"])
+    for name, service in services.items():
+        if "env_file" in service:
+            assert in_vee_env.isdisjoint(_env(service)), (name, in_vee_env & set(_env(service)))
+    # .env's own optional settings and vee.env's are two separate lists
+    in_env = set(re.findall(r"^#?\s*(VEE_[A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.M))
+    assert in_env.isdisjoint(in_vee_env), in_env & in_vee_env
+
+
 def _compose_client() -> list[str] | None:
     if shutil.which("docker"):
         probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
