@@ -119,6 +119,90 @@ def test_mdm_tables_added_after_the_vee_schema_get_their_grants(databases):
         engine.dispose()
 
 
+class _PlainLogin:
+    """A login of no group role (an MDMS owner, a migrator), dropped with what it owns."""
+
+    def __init__(self, url: str, label: str, options: str = ""):
+        import uuid
+
+        self.name = f"vee_t_{label}_{uuid.uuid4().hex[:8]}"
+        self.admin_url = url
+        admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE ROLE {self.name} LOGIN {options}")
+        admin.dispose()
+        self.url = sa.engine.make_url(url).set(username=self.name).render_as_string(
+            hide_password=False)
+
+    def drop(self) -> None:
+        from vee_tasks.warehouse import dispose_engines
+
+        dispose_engines()
+        admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE usename = :u"), {"u": self.name})
+            conn.exec_driver_sql(f"DROP OWNED BY {self.name}")
+            conn.exec_driver_sql(f"DROP ROLE {self.name}")
+        admin.dispose()
+
+
+def _vee_db_status(url: str, tmp_path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VEE_WAREHOUSE_URL": url, "VEE_DATA_DIR": str(tmp_path)}
+    env.pop("AIRFLOW_CONN_VEE_WAREHOUSE", None)
+    return subprocess.run([sys.executable, "-m", "vee_tasks.cli", "db", "status"],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_migrator_with_nothing_on_mdm_upgrades_and_status_names_the_dbas_grants(databases, tmp_path):
+    """Production as docs/security.md sets it up: the MDMS owns schema mdm, a migrator with
+    CREATE on the database (nothing on mdm, no superuser) runs `vee db upgrade`. Its checks
+    looked the mdm tables up by name and failed ("permission denied for schema mdm") after
+    the migrations, and every later `vee db status` with them; the advice named `vee db
+    upgrade` as the mdm owner, who may not touch schema vee, and the exit code was 0 while
+    the scoring login could not read mdm (outside probe, 2026-11-29)."""
+    url = databases.create("mdms_owned")
+    mdms = _PlainLogin(url, "mdms")
+    migrator = _PlainLogin(url, "migr")
+    try:
+        admin = sa.create_engine(url)
+        with admin.begin() as conn:
+            database = conn.exec_driver_sql("SELECT current_database()").scalar()
+            conn.exec_driver_sql(f'GRANT CREATE ON DATABASE "{database}" TO {mdms.name}, {migrator.name}')
+        admin.dispose()
+        owner = sa.create_engine(mdms.url)
+        with owner.begin() as conn:
+            run_script(conn, sql_text("migrations/mdm/0001_mdm_contract_tables.sql"))
+        owner.dispose()
+
+        engine = sa.create_engine(migrator.url)
+        assert migrations.upgrade(engine) != []  # as `vee db upgrade`: no error
+        with engine.connect() as conn:
+            assert migrations.missing_mdm_tables(conn) == []  # found without USAGE on mdm
+        missing = migrations.missing_mdm_grants(engine)
+        engine.dispose()
+        assert "vee_scoring: UPDATE (status) ON mdm.vee_exception" in missing
+        assert "vee_reader: USAGE ON SCHEMA mdm" in missing
+
+        done = _vee_db_status(migrator.url, tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert "GRANT UPDATE (status) ON mdm.vee_exception TO vee_scoring;" in done.stderr
+        assert "the MDMS's DBA" in done.stderr and "permission denied" not in done.stderr
+
+        # the statements it printed, run by the MDMS owner, make the warehouse ready
+        owner = sa.create_engine(mdms.url)
+        with owner.begin() as conn:
+            for statement in migrations.grant_statements(missing):
+                conn.exec_driver_sql(statement)
+        owner.dispose()
+        done = _vee_db_status(migrator.url, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "lack privileges" not in done.stderr
+    finally:
+        migrator.drop()
+        mdms.drop()
+
+
 def test_roles_exist_nologin(priv_url):
     engine = sa.create_engine(priv_url)
     with engine.connect() as conn:

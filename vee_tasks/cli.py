@@ -61,8 +61,9 @@ def cmd_db_upgrade(args) -> int:
 def _print_warehouse_problems(engine) -> bool:
     """Say (stderr) which of the contract's tables the warehouse lacks, which indexes the
     MDMS's tables should have, and which privileges this system's roles lack on them.
-    Returns whether contract tables are missing (no run can start then)."""
-    from vee_tasks.migrations import missing_mdm_grants, missing_mdm_tables
+    Returns whether the warehouse is not ready: contract tables missing (no run can start),
+    or privileges the roles lack (a run as such a login fails)."""
+    from vee_tasks.migrations import grant_statements, missing_mdm_grants, missing_mdm_tables
     from vee_tasks.warehouse import missing_supporting_indexes
 
     with engine.connect() as conn:
@@ -80,10 +81,13 @@ def _print_warehouse_problems(engine) -> bool:
             print(f"warning: {index.warning()}", file=sys.stderr)
     grants = missing_mdm_grants(engine)
     if grants:
-        print("warning: roles lack privileges on the MDMS's tables (the nightly run needs "
-              "them): " + "; ".join(grants) + ". `vee db upgrade` as the owner of schema mdm "
-              "grants them (docs/security.md)", file=sys.stderr)
-    return bool(missing_tables)
+        # outside probe 2026-11-29: the advice was "`vee db upgrade` as the owner of schema
+        # mdm", a role that may not touch schema vee in production, and the exit code was 0
+        print("error: roles lack privileges on the MDMS's tables (a run as a login in them "
+              "fails): " + "; ".join(grants) + ". `vee db upgrade` grants them where its "
+              "login may; otherwise the owner of schema mdm (the MDMS's DBA) runs: "
+              + " ".join(grant_statements(grants)) + " (docs/security.md)", file=sys.stderr)
+    return bool(missing_tables or grants)
 
 
 def cmd_db_status(args) -> int:
@@ -94,7 +98,8 @@ def cmd_db_status(args) -> int:
     print(f"warehouse {describe_target(engine.url.render_as_string(hide_password=True))}")
     for track, version, name in migrations.applied(engine):
         print(f"  {track}/{version}_{name}")
-    # not ready while contract tables are missing: a script checking readiness sees it
+    # not ready while contract tables or the roles' privileges on them are missing: a
+    # script checking readiness sees it
     return 1 if _print_warehouse_problems(engine) else 0
 
 

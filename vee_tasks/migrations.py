@@ -150,6 +150,16 @@ def missing_mdm_grants(engine: Engine) -> list[str]:
     return [f"{row.role}: {row.privilege}" for row in rows]
 
 
+def grant_statements(missing: list[str]) -> list[str]:
+    """The GRANT statements that give what `missing_mdm_grants` names ("GRANT SELECT ON
+    mdm.meter TO vee_reader;"): what the MDMS's DBA runs when the migrator may not."""
+    statements = []
+    for problem in missing:
+        role, _, privilege = problem.partition(": ")
+        statements.append(f"GRANT {privilege} TO {role};")
+    return statements
+
+
 def _grant_on_mdm_if_missing(engine: Engine) -> None:
     """Migration vee/0040 grants on schema mdm only if it exists then: tables that came
     later (`vee db upgrade`, then `--with-mdm`; an MDMS creating its tables after) got no
