@@ -220,6 +220,156 @@ def test_an_analyst_committing_while_the_shard_waits_for_its_lock_wins(world_eng
     assert status == "ANALYST_RESOLVED" and written == 0
 
 
+@pytest.fixture
+def own_world(databases, scoring_world, monkeypatch):
+    """A copy of the scoring world of the test's own (its statuses change as it likes)."""
+    from robustness_support import clone_database
+    from scoring_fixtures import _apply_env
+
+    from vee_tasks.config import reset_settings_cache
+
+    url = clone_database(databases, scoring_world.pristine_url, "own")
+    _apply_env(monkeypatch, {**scoring_world.env(), "VEE_WAREHOUSE_URL": url})
+    reset_settings_cache()
+    engine = sa.create_engine(url)
+    yield engine, scoring_world
+    engine.dispose()
+    reset_settings_cache()
+
+
+def test_a_row_another_run_of_the_date_moves_while_the_shard_waits_is_written_not_skipped(own_world):
+    """Two runs of one read date at once (a scheduled run and an operator's, models apart):
+    the other run moved a row from this run's status to another system status after this
+    run's status UPDATE had read it. The shard's lock waited for it, then dropped the row
+    and counted it "skipped (analyst resolved meanwhile)" though no analyst had touched it,
+    and the other run's status stayed beside this run's counts (outside probe, 2026-11-29).
+    Now the row is locked and written: the run that writes last decides, status and
+    resolution row alike, and no analyst is blamed."""
+    engine, world = own_world
+    day = world.days[-2]
+    settings = get_settings()
+    version, shards = _steps_until_validated(engine, "first", day, settings)
+    for shard in shards:
+        steps.score_shard(engine, "first", day, shard, version, settings)
+    steps.finish_run(engine, "first", settings)
+    version, shards = _steps_until_validated(engine, "second", day, settings)
+    with engine.connect() as conn:
+        target, shard, status = conn.execute(sa.text(
+            "SELECT x.exception_id, x.shard, e.status FROM vee.nightly_extract x "
+            "JOIN mdm.vee_exception e USING (exception_id) WHERE x.dag_run_id = 'second' "
+            "AND x.failed_checks IS NULL ORDER BY x.exception_id LIMIT 1")).one()
+    # "the other run": the row at the other system status, not yet committed
+    elsewhere = "AUTO_RESOLVED" if status == "PENDING_REVIEW" else "PENDING_REVIEW"
+    other = engine.connect()
+    tx = other.begin()
+    other.execute(sa.text("UPDATE mdm.vee_exception SET status = :s, status_changed_at = now() "
+                          "WHERE exception_id = :e"), {"s": elsewhere, "e": target})
+    other_pid = other.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    seen = {"blocked": False}
+
+    def commit_once_the_shard_waits(shard_pid: int) -> None:
+        try:
+            with engine.connect() as watcher:
+                for _ in range(600):
+                    if watcher.execute(sa.text("SELECT CAST(:a AS int) = ANY(pg_blocking_pids(:s))"),
+                                       {"a": other_pid, "s": shard_pid}).scalar():
+                        seen["blocked"] = True
+                        break
+                    time.sleep(0.1)
+        finally:
+            tx.commit()
+
+    watcher = {}
+
+    def watch(conn):
+        shard_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        watcher["thread"] = threading.Thread(target=commit_once_the_shard_waits, args=(shard_pid,))
+        watcher["thread"].start()
+
+    result = steps.score_shard(engine, "second", day, shard, version, settings, before_write=watch)
+    watcher["thread"].join()
+    other.close()
+    assert seen["blocked"]  # the shard did wait for the other run's transaction
+    assert result["skipped_analyst"] == 0
+    with engine.connect() as conn:
+        now_status, decision, run_id = conn.execute(sa.text(
+            "SELECT e.status, r.decision, r.dag_run_id FROM mdm.vee_exception e "
+            "JOIN vee.exception_resolution r USING (exception_id) WHERE exception_id = :e"),
+            {"e": target}).one()
+    assert now_status == status == STATUS_FOR[decision]  # this run's status, and its row's
+    assert run_id in ("first", "second")  # an unchanged decision keeps the first run's row
+
+
+_VALIDATE_IN_A_PROCESS = """
+import datetime as dt, sys
+import sqlalchemy as sa
+from vee_tasks.scoring import steps
+engine = sa.create_engine(sys.argv[1])
+steps.validate(engine, sys.argv[2], dt.date.fromisoformat(sys.argv[3]))
+"""
+
+
+@pytest.mark.slow
+def test_two_runs_of_a_date_validating_at_once_leave_one_quarantine_row_per_exception(own_world):
+    """Two runs of one read date validate at once (a scheduled run and an operator's): each
+    deleted the date's quarantine rows of its exceptions and inserted its own, and neither
+    DELETE saw the other's uncommitted INSERT, so both sets stayed; an analyst's resolution
+    then kept the duplicates for good (outside probe, 2026-11-29, made certain as there: a
+    session holds the date's quarantine rows while both runs reach their DELETE)."""
+    import os
+    import subprocess
+    import sys
+
+    engine, world = own_world
+    day = world.days[-3]
+    settings = get_settings()
+    with engine.begin() as conn:
+        bad = conn.execute(sa.text(
+            "UPDATE mdm.vee_exception SET observed_value = 'NaN' WHERE exception_id IN ("
+            "SELECT exception_id FROM mdm.vee_exception WHERE read_date = :d AND status = 'OPEN' "
+            "ORDER BY exception_id LIMIT 2) RETURNING exception_id"), {"d": day}).scalars().all()
+    assert len(bad) == 2
+    _steps_until_validated(engine, "earlier", day, settings)  # the date's quarantine rows
+    for run_id in ("run_a", "run_b"):
+        steps.start_run(engine, run_id, day)
+        steps.resolve_champion(engine, run_id, settings)
+        steps.extract(engine, run_id, day, settings)
+    url = engine.url.render_as_string(hide_password=False)
+    holder = engine.connect()
+    tx = holder.begin()
+    held = holder.execute(sa.text("SELECT quarantine_id FROM vee.quarantined_exception "
+                                  "WHERE read_date = :d FOR UPDATE"), {"d": day}).fetchall()
+    assert len(held) == 2
+    processes = [subprocess.Popen([sys.executable, "-c", _VALIDATE_IN_A_PROCESS, url, run_id,
+                                   day.isoformat()],
+                                  env=dict(os.environ), stderr=subprocess.PIPE, text=True)
+                 for run_id in ("run_a", "run_b")]
+    try:
+        waiting = 0
+        with engine.connect() as watcher:
+            for _ in range(1800):  # both runs at their quarantine write, waiting on a lock
+                waiting = watcher.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> :h"),
+                    {"h": holder.exec_driver_sql("SELECT pg_backend_pid()").scalar()}).scalar()
+                watcher.rollback()  # pg_stat_activity is a snapshot per transaction
+                if waiting >= 2 or any(p.poll() is not None for p in processes):
+                    break
+                time.sleep(0.1)
+    finally:
+        tx.commit()
+        holder.close()
+    outputs = [p.communicate(timeout=600)[1] for p in processes]
+    codes = [p.returncode for p in processes]
+    assert codes == [0, 0], [o[-2000:] for o in outputs]
+    assert waiting >= 2
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT exception_id, count(*) FROM vee.quarantined_exception WHERE read_date = :d "
+            "GROUP BY exception_id ORDER BY exception_id"), {"d": day}).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(e, 1) for e in sorted(bad)]
+
+
 def _score_validated_run(engine, run_id, day, shards, version, settings, model) -> None:
     """Every shard of a validated run scored with `model`, then the run finished."""
     for shard in shards:

@@ -522,6 +522,7 @@ def validate(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Sett
             _q(conn, "nightly_mark_failed_rows", {"dag_run_id": dag_run_id})
             _q(conn, "nightly_shard_ids_store",
                {"dag_run_id": dag_run_id, "shard_count": run_shard_count(conn, dag_run_id, settings)})
+            _q(conn, "nightly_quarantine_lock", {"read_date": read_date})
             _q(conn, "nightly_quarantine_delete", {"dag_run_id": dag_run_id, "read_date": read_date})
             with _join_methods_off(conn, "nestloop", "mergejoin"):  # see the query's comment
                 _q(conn, "nightly_quarantine_delete_moved",
@@ -722,7 +723,13 @@ def score_shard(
             # bench and growing with the table's history. For this statement only.
             with _join_methods_off(conn, "hashjoin", "mergejoin"):
                 _q(conn, "nightly_update_status")
-            _q(conn, "nightly_lock_unchanged")
+            moved = _q(conn, "nightly_lock_unchanged").scalar()
+            if moved:
+                log.warning(
+                    "run %s shard %d: %d exception(s) of %s were moved meanwhile to another "
+                    "system status by another run of the same read date: this run's "
+                    "decisions replace that run's", dag_run_id, shard, moved, read_date)
+                _q(conn, "nightly_update_moved")
             with pinned_settings(conn, WRITE_SETTINGS):  # the probabilities' jsonb text
                 _q(conn, "nightly_upsert_resolution", params)
             counts = dict(_q(conn, "nightly_shard_counts").mappings().one())
