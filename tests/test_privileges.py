@@ -321,6 +321,42 @@ def test_scoring_role_gets_statistics_of_the_staged_rows(priv_url, scorer):
     admin.dispose()
 
 
+def test_the_optional_status_guard_refuses_what_the_write_back_never_does(databases):
+    """sql/optional/mdm_status_guard.sql, as an MDMS's DBA installs it: a vee_scoring login
+    may still move OPEN / AUTO_RESOLVED / PENDING_REVIEW among themselves, but not reopen or
+    change an analyst's row, nor set ANALYST_RESOLVED (the column privilege alone allowed
+    both: outside probe, 2026-11-29); a superuser (the MDMS) still may."""
+    url = databases.create("guard")
+    admin = sa.create_engine(url)
+    migrations.upgrade(admin, with_mdm=True)
+    _seed(admin)
+    with admin.begin() as conn:
+        run_script(conn, sql_text("optional/mdm_status_guard.sql"))
+        run_script(conn, sql_text("optional/mdm_status_guard.sql"))  # a second run is fine
+    role = LoginRole(url, "vee_scoring")
+    try:
+        engine = role.engine()
+        move = ("UPDATE mdm.vee_exception SET status = :s, status_changed_at = now() "
+                "WHERE exception_id = :e")
+        _refused(engine, move, {"s": "OPEN", "e": 3})  # an analyst's row, reopened
+        _refused(engine, move, {"s": "PENDING_REVIEW", "e": 3})
+        _refused(engine, move, {"s": "ANALYST_RESOLVED", "e": 1})  # claiming an analyst's
+        with engine.begin() as conn:
+            assert conn.execute(sa.text(move), {"s": "AUTO_RESOLVED", "e": 1}).rowcount == 1
+            assert conn.execute(sa.text(move), {"s": "PENDING_REVIEW", "e": 1}).rowcount == 1
+            assert conn.execute(sa.text(move), {"s": "OPEN", "e": 1}).rowcount == 1  # a withdrawal
+        engine.dispose()
+        with admin.begin() as conn:  # the MDMS (here a superuser) keeps its rights
+            assert conn.execute(sa.text(move), {"s": "ANALYST_RESOLVED", "e": 2}).rowcount == 1
+        with admin.connect() as conn:
+            statuses = dict(conn.execute(sa.text(
+                "SELECT exception_id, status FROM mdm.vee_exception")).fetchall())
+        assert statuses == {1: "OPEN", 2: "ANALYST_RESOLVED", 3: "ANALYST_RESOLVED"}
+    finally:
+        role.drop()
+        admin.dispose()
+
+
 def test_future_vee_tables_are_covered_by_default_privileges(priv_url, scorer):
     admin = sa.create_engine(priv_url)
     with admin.begin() as conn:
@@ -390,6 +426,10 @@ def test_the_whole_nightly_scoring_runs_as_the_scoring_login(world_copy):
 
     url, world = world_copy
     day = world.days[-2]
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:  # the optional guard: the write-back never trips it
+        run_script(conn, sql_text("optional/mdm_status_guard.sql"))
+    admin.dispose()
     role = LoginRole(url, "vee_scoring")
     try:
         engine = role.engine()
