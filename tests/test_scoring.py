@@ -237,14 +237,16 @@ def own_world(databases, scoring_world, monkeypatch):
     reset_settings_cache()
 
 
-def test_a_row_another_run_of_the_date_moves_while_the_shard_waits_is_written_not_skipped(own_world):
+@pytest.mark.parametrize("moved_to", ["the other decided status", "OPEN"])
+def test_a_row_another_run_of_the_date_moves_while_the_shard_waits_is_written_not_skipped(own_world, moved_to):
     """Two runs of one read date at once (a scheduled run and an operator's, models apart):
     the other run moved a row from this run's status to another system status after this
     run's status UPDATE had read it. The shard's lock waited for it, then dropped the row
     and counted it "skipped (analyst resolved meanwhile)" though no analyst had touched it,
     and the other run's status stayed beside this run's counts (outside probe, 2026-11-29).
     Now the row is locked and written: the run that writes last decides, status and
-    resolution row alike, and no analyst is blamed."""
+    resolution row alike, and no analyst is blamed. A row the other run set back to OPEN
+    (it quarantined the exception) is left OPEN: a quarantined exception is not decided."""
     engine, world = own_world
     day = world.days[-2]
     settings = get_settings()
@@ -260,6 +262,8 @@ def test_a_row_another_run_of_the_date_moves_while_the_shard_waits_is_written_no
             "AND x.failed_checks IS NULL ORDER BY x.exception_id LIMIT 1")).one()
     # "the other run": the row at the other system status, not yet committed
     elsewhere = "AUTO_RESOLVED" if status == "PENDING_REVIEW" else "PENDING_REVIEW"
+    if moved_to == "OPEN":
+        elsewhere = "OPEN"
     other = engine.connect()
     tx = other.begin()
     other.execute(sa.text("UPDATE mdm.vee_exception SET status = :s, status_changed_at = now() "
@@ -290,6 +294,12 @@ def test_a_row_another_run_of_the_date_moves_while_the_shard_waits_is_written_no
     watcher["thread"].join()
     other.close()
     assert seen["blocked"]  # the shard did wait for the other run's transaction
+    if moved_to == "OPEN":
+        assert result["skipped_analyst"] == 1
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT status FROM mdm.vee_exception WHERE "
+                                        "exception_id = :e"), {"e": target}).scalar() == "OPEN"
+        return
     assert result["skipped_analyst"] == 0
     with engine.connect() as conn:
         now_status, decision, run_id = conn.execute(sa.text(

@@ -83,7 +83,7 @@ def _print_warehouse_problems(engine) -> bool:
     if grants:
         # outside probe 2026-11-29: the advice was "`vee db upgrade` as the owner of schema
         # mdm", a role that may not touch schema vee in production, and the exit code was 0
-        print("error: roles lack privileges on the MDMS's tables (a run as a login in them "
+        print("error: roles lack privileges the runs need (a run as a login in them "
               "fails): " + "; ".join(grants) + ". `vee db upgrade` grants them where its "
               "login may; otherwise the owner of schema mdm (the MDMS's DBA) runs: "
               + " ".join(grant_statements(grants)) + " (docs/security.md)", file=sys.stderr)

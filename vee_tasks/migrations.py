@@ -142,8 +142,9 @@ def upgrade(engine: Engine, with_mdm: bool = False, grant_missing: bool = True) 
 
 
 def missing_mdm_grants(engine: Engine) -> list[str]:
-    """Privileges on the MDMS's tables that this system's roles lack ("vee_scoring: SELECT ON
-    mdm.meter"): a night would fail on them. Empty before the roles or tables exist."""
+    """Privileges on the MDMS's tables (and on migration 0058's function) that this system's
+    roles lack ("vee_scoring: SELECT ON mdm.meter"): a night would fail or plan blind on
+    them. Empty before the roles or tables exist."""
     with engine.connect() as conn:
         rows = execute_sql_file(conn, "queries/grants_mdm_missing.sql",
                                 {"tables": list(MDM_CONTRACT_TABLES)}).fetchall()

@@ -18,7 +18,10 @@ CREATE OR REPLACE FUNCTION mdm.vee_scoring_status_guard() RETURNS trigger
 AS $$
 BEGIN
     -- called only for a change the write-back never makes (the trigger's WHEN below)
-    IF pg_has_role(current_user, 'vee_scoring', 'USAGE')
+    -- the role looked up, not named: with vee_scoring dropped (this system removed, the
+    -- trigger left behind) a name would fail every analyst's resolution
+    IF EXISTS (SELECT 1 FROM pg_roles AS g
+               WHERE g.rolname = 'vee_scoring' AND pg_has_role(current_user, g.oid, 'USAGE'))
        AND NOT (SELECT r.rolsuper FROM pg_roles AS r WHERE r.rolname = current_user) THEN
         RAISE EXCEPTION 'exception %: status % -> % refused for %, a member of vee_scoring',
                         OLD.exception_id, OLD.status, NEW.status, current_user

@@ -11,6 +11,16 @@ BEGIN
         RAISE NOTICE 'roles vee_scoring, vee_training, vee_reader missing: no grants on mdm made';
         RETURN;
     END IF;
+    -- the function of migration vee/0058 (this login owns it when it ran the migrations)
+    IF to_regprocedure('vee.analyze_nightly_extract()') IS NOT NULL THEN
+        BEGIN
+            EXECUTE 'GRANT EXECUTE ON FUNCTION vee.analyze_nightly_extract() TO vee_scoring';
+        EXCEPTION
+            WHEN insufficient_privilege THEN
+                RAISE NOTICE 'not allowed to grant on vee.analyze_nightly_extract(): its owner '
+                    'must run GRANT EXECUTE ON FUNCTION vee.analyze_nightly_extract() TO vee_scoring';
+        END;
+    END IF;
     IF to_regnamespace('mdm') IS NULL THEN
         RETURN;
     END IF;

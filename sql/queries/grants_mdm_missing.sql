@@ -1,4 +1,4 @@
--- The privileges on the MDMS's tables that the roles of migration vee/0040 lack: USAGE on
+-- The privileges the roles of migration vee/0040 lack on the MDMS's tables: USAGE on
 -- schema mdm and SELECT on its contract tables for all three, the contract's one write
 -- (UPDATE of status, status_changed_at on mdm.vee_exception) for vee_scoring. One row per
 -- missing privilege; none when the roles or the tables do not exist (nothing to grant yet).
@@ -32,4 +32,13 @@ CROSS JOIN unnest(ARRAY['status', 'status_changed_at']) AS c(col)
 JOIN tables t ON t.table_name = 'vee_exception'
 WHERE r.rolname = 'vee_scoring'
   AND NOT has_column_privilege(r.rolname, t.oid, c.col, 'UPDATE')
+UNION ALL
+-- and the function of migration vee/0058 that analyzes the staged rows (its grant needs the
+-- role at upgrade time; roles made later get it from the next `vee db upgrade`)
+SELECT r.rolname, 'EXECUTE ON FUNCTION vee.analyze_nightly_extract()'
+FROM roles r
+JOIN pg_proc AS p ON p.proname = 'analyze_nightly_extract' AND p.pronargs = 0
+JOIN pg_namespace AS n ON n.oid = p.pronamespace AND n.nspname = 'vee'
+WHERE r.rolname = 'vee_scoring'
+  AND NOT has_function_privilege(r.rolname, p.oid, 'EXECUTE')
 ORDER BY 1, 2;

@@ -19,7 +19,7 @@ CREATE TEMP TABLE nightly_result (
     decision              text NOT NULL
         GENERATED ALWAYS AS (CASE WHEN auto_apply THEN 'AUTO_APPLY' ELSE 'REVIEW' END) STORED
 ) ON COMMIT DROP;
--- moved: locked by nightly_lock_unchanged at another system status than this run's, which
+-- moved: locked by nightly_lock_unchanged at the other decided status than this run's, which
 -- another run of the same read date set meanwhile (nightly_update_moved.sql sets it again)
 CREATE TEMP TABLE nightly_locked (
     exception_id  bigint PRIMARY KEY,

@@ -344,7 +344,13 @@ def extract(engine: Engine, dag_run_id: str, read_date: dt.date, settings: Setti
             selected = result.rowcount
             _q(conn, "nightly_run_shards",
                {"dag_run_id": dag_run_id, "shard_count": shards, "staged": selected})
-            _q(conn, "nightly_extract_analyze")
+            if _q(conn, "nightly_extract_analyze_allowed").scalar():
+                _q(conn, "nightly_extract_analyze")
+            else:
+                log.warning("run %s: this login may not execute vee.analyze_nightly_extract(): "
+                            "the staged rows are not analyzed and the next steps plan on old "
+                            "statistics; `vee db upgrade` grants it to vee_scoring (`vee db "
+                            "status` names what is missing)", dag_run_id)
     log.info("run %s: staged %d decidable exceptions of %s in %d shard(s)", dag_run_id, selected,
              read_date, shards)
     return int(selected)
