@@ -170,6 +170,38 @@ def test_an_analyst_resolution_during_the_run_wins(world_engine, scoring_world):
     assert status == "ANALYST_RESOLVED" and written == 0
 
 
+class _CommitWhenBlocking:
+    """A transaction of another session (an analyst, another run) that commits only once the
+    server shows the shard's connection waiting for it: `before_write` starts the watch,
+    `join()` waits for the commit. Commits whatever happens: a shard never waits for good."""
+
+    def __init__(self, engine, holder, tx):
+        self.engine, self.tx = engine, tx
+        self.holder_pid = holder.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        self.blocked = False
+        self.thread = None
+
+    def _watch(self, shard_pid: int) -> None:
+        try:
+            with self.engine.connect() as watcher:
+                for _ in range(600):
+                    if watcher.execute(sa.text("SELECT CAST(:a AS int) = ANY(pg_blocking_pids(:s))"),
+                                       {"a": self.holder_pid, "s": shard_pid}).scalar():
+                        self.blocked = True
+                        break
+                    time.sleep(0.1)
+        finally:
+            self.tx.commit()
+
+    def before_write(self, conn) -> None:
+        shard_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        self.thread = threading.Thread(target=self._watch, args=(shard_pid,))
+        self.thread.start()
+
+    def join(self) -> None:
+        self.thread.join()
+
+
 def test_an_analyst_committing_while_the_shard_waits_for_its_lock_wins(world_engine, scoring_world):
     """The analyst holds the row when the shard locks; the shard waits, then skips it."""
     engine, day = world_engine, scoring_world.days[-3]
@@ -184,33 +216,12 @@ def test_an_analyst_committing_while_the_shard_waits_for_its_lock_wins(world_eng
     analyst.execute(sa.text(
         "UPDATE mdm.vee_exception SET status = 'ANALYST_RESOLVED', status_changed_at = now() "
         "WHERE exception_id = :e"), {"e": target})
-    analyst_pid = analyst.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-    seen = {"blocked": False}
-
-    def commit_once_the_shard_waits(shard_pid: int) -> None:
-        # the analyst commits only once the server shows the shard blocked by their lock
-        try:
-            with engine.connect() as watcher:
-                for _ in range(600):
-                    if watcher.execute(sa.text("SELECT CAST(:a AS int) = ANY(pg_blocking_pids(:s))"),
-                                       {"a": analyst_pid, "s": shard_pid}).scalar():
-                        seen["blocked"] = True
-                        break
-                    time.sleep(0.1)
-        finally:  # commit whatever happened: the shard must never wait for good
-            tx.commit()
-
-    watcher = {}
-
-    def watch(conn):
-        shard_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        watcher["thread"] = threading.Thread(target=commit_once_the_shard_waits, args=(shard_pid,))
-        watcher["thread"].start()
-
-    result = steps.score_shard(engine, "race_2", day, shard, version, settings, before_write=watch)
-    watcher["thread"].join()
+    commit = _CommitWhenBlocking(engine, analyst, tx)  # the analyst commits once the shard waits
+    result = steps.score_shard(engine, "race_2", day, shard, version, settings,
+                               before_write=commit.before_write)
+    commit.join()
     analyst.close()
-    assert seen["blocked"]  # the shard did wait for the analyst's transaction
+    assert commit.blocked  # the shard did wait for the analyst's transaction
     assert result["skipped_analyst"] == 1
     with engine.connect() as conn:
         status = conn.execute(sa.text("SELECT status FROM mdm.vee_exception WHERE exception_id = :e"),
@@ -268,32 +279,12 @@ def test_a_row_another_run_of_the_date_moves_while_the_shard_waits_is_written_no
     tx = other.begin()
     other.execute(sa.text("UPDATE mdm.vee_exception SET status = :s, status_changed_at = now() "
                           "WHERE exception_id = :e"), {"s": elsewhere, "e": target})
-    other_pid = other.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-    seen = {"blocked": False}
-
-    def commit_once_the_shard_waits(shard_pid: int) -> None:
-        try:
-            with engine.connect() as watcher:
-                for _ in range(600):
-                    if watcher.execute(sa.text("SELECT CAST(:a AS int) = ANY(pg_blocking_pids(:s))"),
-                                       {"a": other_pid, "s": shard_pid}).scalar():
-                        seen["blocked"] = True
-                        break
-                    time.sleep(0.1)
-        finally:
-            tx.commit()
-
-    watcher = {}
-
-    def watch(conn):
-        shard_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        watcher["thread"] = threading.Thread(target=commit_once_the_shard_waits, args=(shard_pid,))
-        watcher["thread"].start()
-
-    result = steps.score_shard(engine, "second", day, shard, version, settings, before_write=watch)
-    watcher["thread"].join()
+    commit = _CommitWhenBlocking(engine, other, tx)
+    result = steps.score_shard(engine, "second", day, shard, version, settings,
+                               before_write=commit.before_write)
+    commit.join()
     other.close()
-    assert seen["blocked"]  # the shard did wait for the other run's transaction
+    assert commit.blocked  # the shard did wait for the other run's transaction
     if moved_to == "OPEN":
         assert result["skipped_analyst"] == 1
         with engine.connect() as conn:
