@@ -192,3 +192,35 @@ def test_every_setting_is_in_the_compose_examples():
                 "VEE_WORKER_NAME"}
     assert len(read) > 30
     assert read - listed - per_host == set()
+
+
+def test_a_task_logs_which_warehouse_setting_it_uses(monkeypatch, caplog, tmp_path):
+    """AIRFLOW_CONN_VEE_WAREHOUSE beats VEE_WAREHOUSE_URL, which beats the connection stored
+    in Airflow: a variable left in a worker's environment silently beat a connection edited
+    in the UI (outside review, 2026-11-29). Each task now says which one it uses (no
+    password: host, port and database only)."""
+    import logging
+
+    from vee_tasks.config import reset_settings_cache
+    from vee_tasks.warehouse import dispose_engines, task_engine
+
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "vee_nightly_scoring")
+    monkeypatch.setenv("VEE_WAREHOUSE_URL", "postgresql://u:secret1@url-host:5439/w1")
+    for conn, said in (("postgres://u:secret2@conn-host:5438/w2",
+                        "warehouse conn-host:5438/w2 (from AIRFLOW_CONN_VEE_WAREHOUSE)"),
+                       (None, "warehouse url-host:5439/w1 (from VEE_WAREHOUSE_URL)")):
+        if conn:
+            monkeypatch.setenv("AIRFLOW_CONN_VEE_WAREHOUSE", conn)
+        else:
+            monkeypatch.delenv("AIRFLOW_CONN_VEE_WAREHOUSE", raising=False)
+        reset_settings_cache()
+        caplog.clear()
+        try:
+            with caplog.at_level(logging.INFO, logger="vee_tasks.warehouse"):
+                task_engine()  # makes the engine; connects to nothing
+        finally:
+            dispose_engines()
+        assert said in caplog.text and "secret" not in caplog.text
+    monkeypatch.undo()
+    reset_settings_cache()

@@ -404,6 +404,66 @@ def test_nightly_dag_retries_transient_failures():
     assert module.DEFAULT_ARGS["retries"] >= 1
 
 
+def test_a_hung_statement_is_ended_by_the_server_at_the_task_time_limit(
+        empty_warehouse_url, monkeypatch):
+    """Airflow's execution_timeout is a signal psycopg2 only sees once the server answers:
+    a query waiting on a lock (an analyst's open transaction) or a dead connection held its
+    task, and with one run at a time every later night (outside review, 2026-11-29). Every
+    connection now carries statement_timeout = VEE_TASK_TIMEOUT_HOURS, so the server ends
+    it, the task fails and Airflow retries it."""
+    from vee_tasks.warehouse import dispose_engines, get_engine
+
+    monkeypatch.setenv("VEE_WAREHOUSE_URL", empty_warehouse_url)
+    monkeypatch.setenv("VEE_TASK_TIMEOUT_HOURS", str(1.5 / 3600))  # 1.5 s
+    reset_settings_cache()
+    dispose_engines()
+    analyst = sa.create_engine(empty_warehouse_url)
+    try:
+        engine = get_engine()
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_sleep(60)"))
+        assert time.monotonic() - started < 20
+        with analyst.connect() as holder:  # a lock held by a transaction left open
+            holder.execute(sa.text("LOCK TABLE mdm.vee_exception IN ACCESS EXCLUSIVE MODE"))
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+                with engine.connect() as conn:
+                    conn.execute(sa.text("SELECT count(*) FROM mdm.vee_exception"))
+            assert time.monotonic() - started < 20
+            holder.rollback()
+        # a session setting: the pool's connections keep it after a rollback
+        with engine.connect() as conn:
+            conn.rollback()
+            assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "1500ms"
+    finally:
+        analyst.dispose()
+        dispose_engines()
+        monkeypatch.undo()
+        reset_settings_cache()
+
+
+def test_connection_settings_named_in_the_url_are_kept(empty_warehouse_url, monkeypatch):
+    """The engine's libpq defaults (connect_timeout 10, application_name, keepalives) used to
+    replace the same keywords in the operator's URL or Airflow connection extra."""
+    from vee_tasks.warehouse import dispose_engines, get_engine
+
+    url = sa.engine.make_url(empty_warehouse_url).update_query_dict(
+        {"application_name": "vee_ops_probe", "connect_timeout": "30"})
+    monkeypatch.setenv("VEE_WAREHOUSE_URL", url.render_as_string(hide_password=False))
+    reset_settings_cache()
+    dispose_engines()
+    try:
+        with get_engine().connect() as conn:
+            assert conn.execute(sa.text("SHOW application_name")).scalar() == "vee_ops_probe"
+            assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "6h"
+    finally:
+        dispose_engines()
+        monkeypatch.undo()
+        reset_settings_cache()
+
+
 # --- the registry unreachable -------------------------------------------------------------
 
 

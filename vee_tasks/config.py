@@ -221,6 +221,8 @@ class Settings:
     # Explicit warehouse URL (AIRFLOW_CONN_VEE_WAREHOUSE or VEE_WAREHOUSE_URL); None means
     # "ask Airflow's connection store, else start the embedded PostgreSQL".
     warehouse_url: str | None = field(default=None, repr=False)  # may carry a password
+    # the variable warehouse_url came from (AIRFLOW_CONN_VEE_WAREHOUSE beats VEE_WAREHOUSE_URL)
+    warehouse_url_source: str | None = None
     mlflow_tracking_uri: str | None = field(default=None, repr=False)  # (a database URI may)
     mlflow_registry_uri: str | None = field(default=None, repr=False)
     registered_model_name: str = REGISTERED_MODEL_NAME
@@ -422,6 +424,8 @@ def load_settings() -> Settings:
         data_dir=Path(_env("VEE_DATA_DIR") or _default_data_dir()).resolve(),
         timezone=_timezone("VEE_TIMEZONE", "America/Toronto"),
         warehouse_url=warehouse_url,
+        warehouse_url_source=("AIRFLOW_CONN_VEE_WAREHOUSE" if conn
+                              else "VEE_WAREHOUSE_URL" if url else None),
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI"),
         mlflow_registry_uri=_env("MLFLOW_REGISTRY_URI"),
         target_precision=_float("VEE_TARGET_PRECISION", 0.98),

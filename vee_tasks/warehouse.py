@@ -118,8 +118,8 @@ def stop_embedded_postgres(data_dir: Path, timeout_s: float = 60.0) -> bool:
 
 
 def warehouse_url(settings: Settings | None = None, make_embedded: bool = False) -> str:
-    """The configured warehouse (VEE_WAREHOUSE_URL, AIRFLOW_CONN_VEE_WAREHOUSE, in a task the
-    connection stored in Airflow), else the embedded PostgreSQL that `make demo` made.
+    """The configured warehouse (AIRFLOW_CONN_VEE_WAREHOUSE, else VEE_WAREHOUSE_URL, else in
+    a task the connection stored in Airflow), else the embedded PostgreSQL that `make demo` made.
     Only `make_embedded` (the demo, the bench) makes a new one: any other command with
     nothing configured would start an empty server and report on it, exit code 0 (outside
     probe, 2026-11-27: `vee db status`, `vee score ... selected 0`)."""
@@ -165,11 +165,18 @@ def task_engine() -> Engine:
     """The warehouse engine for a DAG task: no warehouse configured fails the task at once,
     without retries (it will not configure itself between attempts)."""
     try:
-        return get_engine()
+        engine = get_engine()
     except WarehouseNotConfigured as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    # which of the three it came from: an environment variable silently beats a connection
+    # edited in the UI (outside review, 2026-11-29)
+    source = (get_settings().warehouse_url_source
+              or (f"connection {WAREHOUSE_CONN_ID} stored in Airflow" if _airflow_stored_connection_url()
+                  else "the embedded PostgreSQL"))
+    log.info("warehouse %s (from %s)", describe_target(engine.url.render_as_string()), source)
+    return engine
 
 
 def callback_engine() -> Engine | None:
@@ -201,18 +208,54 @@ def describe_target(url: str) -> str:
 _ENGINES: dict[str, Engine] = {}
 
 
+# libpq settings a connection gets unless its URL names them: a server that does not answer
+# fails the connection in 10 s, and a connection whose server or network went away
+# (failover, a dropped firewall state) fails in ~2 minutes instead of the OS's ~2 hours.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": 10,
+    "application_name": "vee",
+    "keepalives": 1,
+    "keepalives_idle": 60,
+    "keepalives_interval": 10,
+    "keepalives_count": 6,
+}
+
+
 def _engine_for(url: str) -> Engine:
     engine = _ENGINES.get(url)
     if engine is None:
+        named = sa.engine.make_url(url).query
         engine = sa.create_engine(
             url,
             pool_pre_ping=True,
             pool_size=4,
             max_overflow=4,
-            connect_args={"connect_timeout": 10, "application_name": "vee"},
+            connect_args={k: v for k, v in CONNECTION_DEFAULTS.items() if k not in named},
         )
+        limit_statements(engine, get_settings().task_timeout_hours)
         _ENGINES[url] = engine
     return engine
+
+
+def limit_statements(engine: Engine, hours: float) -> None:
+    """Each new connection of the engine ends any statement running longer than `hours`.
+
+    Airflow enforces a task's execution_timeout with a signal that psycopg2 only sees once
+    the server answers, so a query hung on a lock or a dead connection held its task, and
+    with one run at a time every later night, for good; the server's statement_timeout
+    ends it, the task fails and retries (outside review, 2026-11-29)."""
+    statement = sql("queries/session_statement_timeout.sql").bindparams(
+        timeout_ms=str(max(1, round(hours * 3_600_000))))
+    compiled = statement.compile(dialect=engine.dialect)
+
+    @sa.event.listens_for(engine, "connect")
+    def _set_statement_timeout(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(str(compiled), compiled.params)
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # a session setting: a later rollback must not undo it
 
 
 def get_engine(settings: Settings | None = None, make_embedded: bool = False) -> Engine:
