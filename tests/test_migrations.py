@@ -208,6 +208,52 @@ def test_a_run_on_a_warehouse_without_the_mdm_tables_names_them_in_one_line(data
         assert "p@ss" not in done.stderr
 
 
+def test_dag_tasks_on_a_warehouse_behind_the_release_fail_at_once_naming_the_upgrade(
+        databases, empty_warehouse_url, monkeypatch, tmp_path):
+    """The DAGs' tasks do not migrate: after a release with a new migration, before the
+    owner's `vee db upgrade`, the nightly run failed on the bare SQL error of a missing
+    table or column, with no run record (outside review, 2026-11-29). Both DAGs' first
+    tasks now fail at once, without retries, naming what is missing and the cure."""
+    import datetime as dt
+
+    from airflow.sdk.exceptions import AirflowFailException
+    from robustness_support import clone_database
+
+    from vee_tasks.config import reset_settings_cache
+    from vee_tasks.scoring import steps
+    from vee_tasks.scoring.errors import ScoringError
+    from vee_tasks.training import dag_tasks as weekly
+    from vee_tasks.warehouse import dispose_engines
+
+    url = clone_database(databases, empty_warehouse_url, "behind")
+    engine = sa.create_engine(url)
+    newest = migrations.discover("vee")[-1]
+    assert migrations.not_applied(engine, ["vee"]) == []
+    with engine.begin() as conn:  # as if the release's newest migration had not been applied
+        conn.execute(sa.text("DELETE FROM vee.schema_migration WHERE track = 'vee' AND version = :v"),
+                     {"v": newest.version})
+    assert migrations.not_applied(engine, ["vee"]) == [f"vee/{newest.version}_{newest.name}"]
+    with pytest.raises(ScoringError, match=rf"behind this release: 1 migration\(s\) not applied "
+                                           rf"\(vee/{newest.version}_{newest.name}\); run `vee db upgrade`"):
+        steps.start_run(engine, "manual__behind", dt.date(2026, 3, 1))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM vee.scoring_run")).scalar() == 0
+    monkeypatch.setenv("VEE_WAREHOUSE_URL", url)
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    reset_settings_cache()
+    try:
+        with pytest.raises(AirflowFailException, match="WarehouseBehind: .*run `vee db upgrade`"):
+            weekly.extract_labels({"run_id": "manual__behind",
+                                   "logical_date": dt.datetime(2026, 3, 2, 5, tzinfo=dt.timezone.utc)})
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM vee.training_run")).scalar() == 0
+    finally:
+        engine.dispose()
+        dispose_engines()
+        monkeypatch.undo()
+        reset_settings_cache()
+
+
 def test_the_embedded_postgresql_stops_on_request():
     """`make demo`'s embedded server outlives the demo (later commands reuse it); `vee db
     stop-embedded` (and `make clean-data`, before it deletes var/) stops it."""

@@ -60,6 +60,10 @@ class MigrationError(RuntimeError):
     pass
 
 
+class WarehouseBehind(MigrationError):
+    """Schema vee lacks migrations of this release (`vee db upgrade` cures it)."""
+
+
 @dataclass(frozen=True)
 class Migration:
     track: str
@@ -304,6 +308,33 @@ def _up_to_date(engine: Engine, tracks: list[str]) -> bool:
     return all(
         done.get((m.track, m.version)) == m.checksum for t in tracks for m in discover(t)
     )
+
+
+def not_applied(engine: Engine, tracks: list[str]) -> list[str]:
+    """Read-only: this release's migrations of these tracks the warehouse has not applied
+    ("vee/0058_analyze_nightly_extract"), in order; all of them before the first upgrade."""
+    with engine.connect() as conn:
+        if execute_sql_file(conn, "queries/migration_ledger_exists.sql").scalar():
+            done = {(r.track, r.version) for r in
+                    execute_sql_file(conn, "queries/migration_applied.sql").fetchall()}
+        else:
+            done = set()
+    return [f"{m.track}/{m.version}_{m.name}" for t in tracks for m in discover(t)
+            if (m.track, m.version) not in done]
+
+
+def require_upgraded(engine: Engine) -> None:
+    """Fail at once, naming the cure, when schema vee is behind this release: the DAGs'
+    tasks do not migrate (they may run as a least-privileged login), and a task meeting a
+    missing table or column mid-run failed with the bare SQL error and left no run record
+    (outside review, 2026-11-29)."""
+    missing = not_applied(engine, ["vee"])
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise WarehouseBehind(
+            f"the warehouse's schema vee is behind this release: {len(missing)} migration(s) "
+            f"not applied ({shown}); run `vee db upgrade` as the owner of schema vee "
+            "(docs/security.md), then rerun")
 
 
 def applied(engine: Engine) -> list[tuple[str, str, str]]:

@@ -132,9 +132,12 @@ def rerun_command(read_date: dt.date, run_id: str) -> str:
         extra = "" if run_id == f"cli__{day}" else f" --run-id {run_id}"
         return f"vee score --read-date {day}{extra}"
     # `airflow dags test` names its runs manual__ too, and clearing needs a scheduler
-    # (outside probe, 2026-11-29): both ways are given.
-    return (f"airflow tasks clear {NIGHTLY_DAG_ID} -s {day} -e {day} -y, or without a "
-            f"scheduler: airflow dags test {NIGHTLY_DAG_ID} {day}")
+    # (outside probe, 2026-11-29): both ways are given. `tasks clear -s D -e D` selects runs
+    # by logical date, which a run triggered from the UI (the form's current time) or
+    # without one does not match: the run's own page clears it whatever its logical date.
+    return (f"airflow tasks clear {NIGHTLY_DAG_ID} -s {day} -e {day} -y (runs with logical "
+            f"date {day}; any run: Clear Run on the page of Dag run {run_id} in the Airflow "
+            f"UI), or without a scheduler: airflow dags test {NIGHTLY_DAG_ID} {day}")
 
 
 def backfill_command(first: dt.date, last: dt.date) -> str:

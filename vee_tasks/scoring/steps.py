@@ -26,7 +26,12 @@ from typing import Iterator
 from sqlalchemy.engine import Connection, Engine
 
 from vee_tasks.config import DECIDABLE_STATUSES, NIGHTLY_DAG_ID, RESOLUTION_CODES, Settings, get_settings
-from vee_tasks.migrations import contract_column_problems, missing_mdm_tables_message
+from vee_tasks.migrations import (
+    WarehouseBehind,
+    contract_column_problems,
+    missing_mdm_tables_message,
+    require_upgraded,
+)
 from vee_tasks.scoring.errors import (
     DataQualityError,
     RunFinishedError,
@@ -134,12 +139,13 @@ def _require_staged(run, staged: int, dag_run_id: str, step: str) -> None:
     """The run's staged rows are all there (a run's staging is dropped when it finishes, and
     a failed run's after a few days): otherwise a step would see an empty day and succeed
     with nothing done."""
+    from vee_tasks.scoring.report import rerun_command
+
     expected = run["staged_rows"] if run is not None else None
     if expected is not None and staged != expected:
         raise RunStateError(
             f"run {dag_run_id}: {staged} of the {expected} rows extract staged are left, so "
-            f"{step} cannot go on; clear the whole run: airflow tasks clear vee_nightly_scoring "
-            f"-s {run['read_date']} -e {run['read_date']} -y"
+            f"{step} cannot go on; clear the whole run: {rerun_command(run['read_date'], dag_run_id)}"
         )
 
 
@@ -148,12 +154,14 @@ def _refuse_finished(run, dag_run_id: str, step: str, also: tuple[str, ...] = ()
     rows and the other steps' results no longer go with it, so it must not run alone (an
     outside probe saw a lone validate rewrite the counts from an empty staging table, and a
     lone score_shard turn the record of a successful run to FAILED)."""
+    from vee_tasks.scoring.report import rerun_command
+
     if run is not None and run["status"] in ("SUCCESS", *also):
         read_date = run["read_date"]
         raise RunFinishedError(
             f"run {dag_run_id} has finished ({run['status']}): {step} cannot rerun alone. To "
-            f"rerun read date {read_date}, clear the whole run: airflow tasks clear "
-            f"vee_nightly_scoring -s {read_date} -e {read_date} -y (every task, not -t {step})"
+            f"rerun read date {read_date}, clear the whole run (every task, not -t {step}): "
+            f"{rerun_command(read_date, dag_run_id)}"
         )
 
 
@@ -178,6 +186,10 @@ def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str
         _refuse_finished(run, dag_run_id, "start_run_record", also=("FAILED", "DQ_FAILED"))
 
     started = time.perf_counter()
+    try:
+        require_upgraded(engine)  # before the record: it needs the tables
+    except WarehouseBehind as exc:
+        raise ScoringError(str(exc)) from None
     timezone = timezone or get_settings().timezone
     day_end = day_bounds(read_date, timezone)[1]
     if day_end > dt.datetime.now(dt.timezone.utc):

@@ -2,7 +2,8 @@
 
 The DAG file stays orchestration only. Tasks pass the run directory
 (settings.data_dir/runs/<run id>/, a path string) through XCom, never frames. Failure
-policy: a failing data-quality suite, too few labels or missing contract tables fail the task at once
+policy: a failing data-quality suite, too few labels, missing contract tables or a schema vee
+behind this release fail the task at once
 (`AirflowFailException`, no retry: rerunning cannot fix the data); anything else is raised as
 it is and Airflow retries it.
 """
@@ -21,12 +22,14 @@ log = logging.getLogger(__name__)
 
 
 def _call(fn: Callable, *args, **kwargs):
+    from vee_tasks.migrations import WarehouseBehind
     from vee_tasks.quality import DataQualityError
     from vee_tasks.training.pipeline import InsufficientLabelsError, MissingContractTablesError
 
     try:
         return fn(*args, **kwargs)
-    except (DataQualityError, InsufficientLabelsError, MissingContractTablesError) as exc:
+    except (DataQualityError, InsufficientLabelsError, MissingContractTablesError,
+            WarehouseBehind) as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
@@ -47,8 +50,11 @@ def run_dir_for(run_id: str) -> str:
 def extract_labels(context: Any) -> str:
     from vee_tasks.training import pipeline
 
+    from vee_tasks.migrations import require_upgraded
+
     run_dir = pipeline.prepare_run(as_of_from_context(context), context["run_id"])
     engine = task_engine()
+    _call(require_upgraded, engine)  # before the run record, which needs the tables
     pipeline.record_status(engine, run_dir, "RUNNING")
     pipeline.abandon_stale_records(engine, context["run_id"])
     _call(pipeline.extract_labels, engine, run_dir)
