@@ -73,6 +73,11 @@ def test_promotion_policy():
     decision, reason = promotion_decision({"metrics": _metrics(0.80, {})}, champion, settings,
                                           baseline, blind_spots=["ACCEPT", "REREAD"])
     assert decision == "challenger" and "no ACCEPT, REREAD labels" in reason
+    # ...unless the champion does not beat the per-rule baseline on the classes it does hold
+    # (a code gone quiet kept such a champion for up to a year; review, 2026-11-29)
+    decision, reason = promotion_decision({"metrics": _metrics(0.60, {})}, poor, settings,
+                                          baseline, blind_spots=["ACCEPT"])
+    assert decision == "champion" and "does not beat the per-rule baseline" in reason
     # ...but a first model may still be made champion (its thresholds are NEVER there)
     assert promotion_decision({"metrics": _metrics(0.80, {})}, {"present": False}, settings,
                               baseline, blind_spots=["ACCEPT"])[0] == "champion"
@@ -601,6 +606,23 @@ def test_another_airflow_run_of_the_same_week_reuses_its_version(two_runs, train
                              ("keras", 0.5)) is None
 
 
+def test_a_candidate_that_failed_to_train_is_named_in_the_decision(two_runs, tmp_path):
+    """One candidate's task failed (after its retries), evaluate went on with the other, and
+    the version's reason read as a full comparison (review, 2026-11-29)."""
+    import shutil
+
+    from vee_tasks.training.pipeline import evaluate_candidates
+
+    first, _ = two_runs
+    run_dir = tmp_path / "one_candidate"
+    shutil.copytree(first.run_dir, run_dir)
+    (run_dir / "candidates" / "keras" / "result.json").unlink()
+    evaluation = evaluate_candidates(run_dir)
+    assert evaluation["chosen"] == "sklearn" and "keras" not in evaluation["candidates"]
+    assert evaluation["reason"].endswith(
+        "; without candidate keras, whose training failed (see its train_* task log)")
+
+
 def test_a_whole_rerun_of_the_run_that_promoted_the_champion_keeps_it_champion(two_runs, training_env):
     """Clearing a finished weekly run (or `vee train` again for the same date) trains again and
     compares the new candidate with the champion: the version this very run registered. The
@@ -678,6 +700,23 @@ def test_a_register_step_retried_after_a_failure_leaves_one_version_and_one_set_
         again = register_and_promote(training_env, run_dir)
         assert again["version"] != info["version"] and len(_versions()) == versions_before + 2
         assert second_attempt <= {r.info.run_id for r in live_runs()}
+        # the same run and training set, other auto-apply thresholds (VEE_TARGET_PRECISION
+        # raised before the rerun): a version carrying them, not the old version reported
+        # with the new thresholds while the nightly kept applying the old (review 2026-11-29)
+        same = register_and_promote(training_env, run_dir)
+        assert same["version"] == again["version"] and len(_versions()) == versions_before + 2
+        chosen = json.loads((run_dir / "evaluation.json").read_text())["chosen"]
+        result_file = run_dir / "candidates" / chosen / "result.json"
+        result = json.loads(result_file.read_text())
+        stricter = {code: min(1.0, value + 0.01) if isinstance(value, float) else value
+                    for code, value in result["thresholds"].items()}
+        assert stricter != result["thresholds"]
+        result_file.write_text(json.dumps({**result, "thresholds": stricter}))
+        tightened = register_and_promote(training_env, run_dir)
+        assert tightened["version"] not in (info["version"], again["version"])
+        assert len(_versions()) == versions_before + 3 and tightened["thresholds"] == stricter
+        stored = registry.version_info(tightened["version"]).tags[registry.TAG_THRESHOLDS]
+        assert json.loads(stored) == stricter
     finally:
         monkeypatch.undo()
         reset_settings_cache()
@@ -798,6 +837,27 @@ def test_missing_classes_still_give_full_probabilities(two_runs):
         proba = predictor.predict_proba(frame.head(50))
         assert list(proba.columns) == list(RESOLUTION_CODES)
         assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_vee_train_refuses_an_as_of_date_in_the_future(capsys, monkeypatch, tmp_path):
+    """`vee train --as-of 2027-10-01` (a typo for 2026) registered a version tagged as of
+    that date; every weekly run before it then stayed a challenger ("trained as of a later
+    date"), for a year (review, 2026-11-29). Refused before anything is touched."""
+    from vee_tasks.cli import main
+    from vee_tasks.dates import today_in
+
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VEE_WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none")  # not reached
+    reset_settings_cache()
+    try:
+        later = today_in(get_settings().timezone) + dt.timedelta(days=2)
+        assert main(["train", "--as-of", later.isoformat()]) == 2
+        said = capsys.readouterr().err
+        assert f"vee: error: --as-of {later} is after tomorrow" in said
+        assert "hold back every weekly promotion" in said
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
 
 
 # --- registry edge cases (no training needed) ------------------------------------------
@@ -986,6 +1046,22 @@ def _random_training_set(rows: int) -> tuple[pd.DataFrame, np.ndarray]:
         index=pd.Index(np.arange(rows), name="exception_id"),
     )
     return frame, rng.integers(0, len(RESOLUTION_CODES), rows)
+
+
+def test_the_sklearn_candidate_trains_when_a_code_has_a_single_label():
+    """Early stopping draws its validation rows per class: one label of a code (a code the
+    MDMS began to use this week) failed the candidate with scikit-learn's "least populated
+    class" error every week (review, 2026-11-29)."""
+    from vee_tasks.training.models import fit_sklearn
+
+    frame, labels = _random_training_set(2400)
+    labels[labels == 4] = 0
+    labels[7] = 4
+    predictor = fit_sklearn(frame, labels, max_iter=5)
+    proba = predictor.predict_proba(frame.head(20))
+    assert list(proba.columns) == list(RESOLUTION_CODES) and np.allclose(proba.sum(axis=1), 1.0)
+    labels[8] = 4  # two labels: early stopping again
+    assert fit_sklearn(frame, labels, max_iter=5).model.early_stopping is True
 
 
 _LOAD_UNDER_AIRFLOW = """
@@ -1201,6 +1277,41 @@ def test_labels_with_codes_outside_the_contract_are_left_out_up_to_a_share(train
         set_codes({row.exception_id: row.resolution_code for row in picked})
         monkeypatch.undo()
         reset_settings_cache()
+
+
+def test_labels_of_a_check_outside_the_contract_are_left_out_and_training_goes_on(training_env):
+    """A check the MDMS added (rule code 'CT_RATIO') on more than 1 % of a year's labels
+    failed the training set's suite (DQ_FAILED) every week, though the nightly run
+    quarantines such exceptions and never scores one (review, 2026-11-29). They are left
+    out with a warning; the suite passes on the rest."""
+    from vee_tasks.training import pipeline
+
+    engine = training_env
+    cutoff = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    with engine.connect() as conn:
+        picked = conn.execute(sa.text(
+            "SELECT e.exception_id, e.rule_code FROM mdm.analyst_resolution a "
+            "JOIN mdm.vee_exception e USING (exception_id) "
+            "WHERE a.resolved_at < :cutoff ORDER BY a.exception_id LIMIT 12"), {"cutoff": cutoff}).fetchall()
+
+    def set_rules(rules):
+        with engine.begin() as conn:
+            for eid, code in rules.items():
+                conn.execute(sa.text("UPDATE mdm.vee_exception SET rule_code = :c WHERE exception_id = :id"),
+                             {"c": code, "id": eid})
+
+    set_rules({row.exception_id: "CT_RATIO" for row in picked})
+    try:
+        run_dir = Path(pipeline.prepare_run(dt.date(2026, 3, 1), "test_new_check"))
+        info = pipeline.extract_labels(engine, run_dir)
+        assert info["unknown_rule_codes"] == {"rows": 12, "values": {"CT_RATIO": 12}}
+        assert 12 / (info["n_labels"] + 12) > 0.01  # above the suite's 1 % of unknown codes
+        labels = pd.read_parquet(run_dir / "labels.parquet")
+        assert not {row.exception_id for row in picked} & set(labels["exception_id"])
+        pipeline.build_training_frame(engine, run_dir)
+        pipeline.validate_training_set(run_dir, engine=engine)  # raises on a failed suite
+    finally:
+        set_rules({row.exception_id: row.rule_code for row in picked})
 
 
 def test_a_champion_whose_files_are_gone_fails_the_run_instead_of_being_replaced(monkeypatch):

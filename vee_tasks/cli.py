@@ -156,8 +156,15 @@ def cmd_train(args) -> int:
 
     from vee_tasks.dates import today_in
 
+    today = today_in(get_settings().timezone)
+    if args.as_of is not None and args.as_of > today + dt.timedelta(days=1):
+        # the version would be tagged as of that date, and no weekly run before it could
+        # promote over it (review, 2026-11-29: a typo froze promotion for a year)
+        raise UsageError(f"--as-of {args.as_of} is after tomorrow ({today} is today in "
+                         f"{get_settings().timezone}): a model trained as of a future date "
+                         "would hold back every weekly promotion until then")
     engine = _engine(upgrade=True)
-    as_of = args.as_of or today_in(get_settings().timezone)
+    as_of = args.as_of or today
     result = train(engine, as_of=as_of, progress=True, run_id=args.run_id)
     print(result.describe())
     return 0

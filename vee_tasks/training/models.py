@@ -113,7 +113,14 @@ def fit_sklearn(
     n_cat = len(CATEGORICAL_COLUMNS)
     mask = np.zeros(x.shape[1], dtype=bool)
     mask[:n_cat] = True
-    use_early_stopping = len(y) >= 2000
+    present = np.bincount(y)
+    # scikit-learn draws the early-stopping validation set stratified by class, which fails
+    # ("the least populated class in y has only 1 member") when a code has one label (a
+    # code new in the MDMS, a sample cut by VEE_MAX_TRAINING_ROWS; review 2026-11-29)
+    use_early_stopping = bool(len(y) >= 2000 and present[present > 0].min() >= 2)
+    if len(y) >= 2000 and not use_early_stopping:
+        log.warning("sklearn: a resolution code has a single training label: no early stopping "
+                    "(its validation split is drawn per code), %d iterations", max_iter)
     # 63 bins and early stopping after 10 flat rounds: as good on the holdout as 255 bins and
     # a slower rate, several times faster on a busy 2-core machine.
     params = {"learning_rate": 0.1, "max_iter": max_iter, "max_leaf_nodes": 31,

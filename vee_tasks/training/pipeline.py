@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from vee_tasks.alerting import scrub
-from vee_tasks.config import RESOLUTION_CODES, WEEKLY_DAG_ID, Settings, get_settings
+from vee_tasks.config import RESOLUTION_CODES, RULE_CODES, WEEKLY_DAG_ID, Settings, get_settings
 from vee_tasks.dates import day_start
 
 log = logging.getLogger(__name__)
@@ -201,11 +201,14 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
         # trained on another one is not this warehouse's to keep (see promotion_decision)
         ctx["warehouse_id"] = warehouse_identity(conn)
     _write_json(run_dir / "context.json", ctx)
+    labels, unknown_rules = _leave_out_unknown_rule_codes(labels)
     labels, set_aside = _set_aside_invalid_labels(engine, run_dir, labels, settings)
     counts = labels[LABEL].value_counts().to_dict() if len(labels) else {}
     info = {"n_labels": int(len(labels)), "class_counts": {str(k): int(v) for k, v in counts.items()}}
     if set_aside:
         info["set_aside"] = set_aside
+    if unknown_rules:
+        info["unknown_rule_codes"] = unknown_rules
     stale = _stale_label_feed_warning(labels, dt.datetime.fromisoformat(ctx["cutoff"]))
     if stale:
         from vee_tasks.alerting import warn_data_quality
@@ -253,6 +256,23 @@ def _stale_label_feed_warning(labels: pd.DataFrame, cutoff: dt.datetime) -> str 
             f"{(cutoff_ts - newest).days} days before this run's cutoff {cutoff_ts.isoformat()}: "
             "no label has arrived for a week, so this run trains on the same labels as the last "
             "one. Check the MDMS's feed of mdm.analyst_resolution")
+
+
+def _leave_out_unknown_rule_codes(labels: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Labels of a check outside the contract's rule codes (a check the MDMS added) are left
+    out, with a warning: the nightly run quarantines such exceptions (rule_code_known) and
+    never scores one, and the training set's suite stopped every weekly run once they were
+    1 % of a year's labels (review, 2026-11-29)."""
+    unknown = ~labels["label_rule_code"].isin(RULE_CODES)
+    if not unknown.any():
+        return labels, {}
+    values = {str(k): int(v) for k, v in
+              labels.loc[unknown, "label_rule_code"].astype(object).fillna("NULL").value_counts().items()}
+    log.warning("%d of %d analyst resolution(s) are of rule codes outside the contract's %s "
+                "(%s): left out of training, as the nightly run quarantines such exceptions",
+                int(unknown.sum()), len(labels), list(RULE_CODES),
+                ", ".join(f"{value!r} x{n}" for value, n in values.items()))
+    return labels.loc[~unknown].reset_index(drop=True), {"rows": int(unknown.sum()), "values": values}
 
 
 def _set_aside_invalid_labels(
@@ -718,7 +738,11 @@ def promotion_decision(
             f"run's {as_of}: it learned from this holdout's read dates, so no fair comparison; "
             "a run as of an earlier date does not replace it"
         )
-    if blind_spots:
+    champion_below_baseline = (baseline is not None
+                               and champion["metrics"]["macro_f1"] <= baseline["macro_f1"])
+    # a champion the per-rule lookup table beats on the classes this holdout holds is not
+    # kept for the classes it lacks (review, 2026-11-29: a code gone quiet froze it)
+    if blind_spots and not champion_below_baseline:
         return "challenger", (
             f"the holdout has no {', '.join(blind_spots)} labels, which the training set has: "
             f"champion v{champion['version']} stays until a holdout can compare them"
@@ -866,6 +890,12 @@ def evaluate_candidates(run_dir: str | Path, settings: Settings | None = None) -
     withdrawn = results[best].get("thresholds_withdrawn") or []
     if withdrawn:
         reason = f"{reason}; auto-apply withdrawn for " + ", ".join(withdrawn)
+    failed = [kind for kind in models.CANDIDATES if kind not in results]
+    if failed:
+        # the version's reason and the run record say so: a green run whose task for one
+        # candidate had failed read as a full comparison (review, 2026-11-29)
+        reason = (f"{reason}; without candidate {', '.join(failed)}, whose training failed "
+                  "(see its train_* task log)")
     evaluation = {
         "chosen": best,
         "calibration_limit": max_ece,

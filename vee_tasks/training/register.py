@@ -97,7 +97,8 @@ def _run_versions(client, name: str, run_id: str) -> list:
 
 def _existing_version(client, name: str, run_id: str, digest: str | None = None,
                       warehouse_id: str | None = None, legacy_digest: str | None = None,
-                      as_of: str | None = None, chosen: tuple[str, float] | None = None):
+                      as_of: str | None = None, chosen: tuple[str, float] | None = None,
+                      thresholds: dict | None = None):
     """The version this training run registered from the same training set on the same
     warehouse, if any: a rerun on other data (`vee train` again after the labels were fixed)
     is a new model, and gets a version of its own rather than the old model with the new
@@ -112,12 +113,22 @@ def _existing_version(client, name: str, run_id: str, digest: str | None = None,
     2026-11-29: v1 and v2 of one digest), as long as it chose the same model: `chosen`, its
     candidate kind and holdout macro-F1 (another candidate choice or split setting on the
     same training set is another model; review 2026-11-29). A `vee train --run-id` run is the
-    operator's request for a run of its own."""
+    operator's request for a run of its own.
+
+    Either way only with the same auto-apply `thresholds`: a rerun after the operator raised
+    VEE_TARGET_PRECISION reported the new, stricter thresholds while the reused version,
+    which the nightly run applies, kept the old ones (outside review, 2026-11-29)."""
+    def same_thresholds(v) -> bool:
+        stored = (v.tags or {}).get(TAG_THRESHOLDS)
+        return thresholds is None or stored is None or json.loads(stored) == thresholds
+
     same_run = _run_versions(client, name, run_id)
     for v in same_run:
         if digest is not None and v.tags.get(TAG_DIGEST) not in (None, digest, legacy_digest):
             continue
         if warehouse_id and v.tags.get(TAG_WAREHOUSE) not in (None, warehouse_id):
+            continue
+        if not same_thresholds(v):
             continue
         return v
     if not (as_of and digest and chosen and run_id.startswith(AIRFLOW_RUN_ID_PREFIXES)):
@@ -127,7 +138,7 @@ def _existing_version(client, name: str, run_id: str, digest: str | None = None,
         tags = v.tags or {}
         if tags.get("vee.as_of") == as_of and tags.get(TAG_DIGEST) == digest \
                 and tags.get(TAG_WAREHOUSE) == warehouse_id and tags.get(TAG_KIND) == kind \
-                and tags.get("vee.macro_f1") == f"{macro_f1:.4f}":
+                and tags.get("vee.macro_f1") == f"{macro_f1:.4f}" and same_thresholds(v):
             return v
     return None
 
@@ -211,7 +222,8 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     # this run, registered before from the same training set
     existing = _existing_version(client, name, ctx["run_id"], frame_info["digest"],
                                  ctx.get("warehouse_id"), frame_info.get("legacy_digest"),
-                                 ctx["as_of"], (chosen, chosen_result["metrics"]["macro_f1"]))
+                                 ctx["as_of"], (chosen, chosen_result["metrics"]["macro_f1"]),
+                                 chosen_result["thresholds"])
     version = existing
     parent_run_id = version.run_id if version is not None else None
     thresholds = chosen_result["thresholds"]
