@@ -452,12 +452,29 @@ def test_connection_settings_named_in_the_url_are_kept(empty_warehouse_url, monk
     url = sa.engine.make_url(empty_warehouse_url).update_query_dict(
         {"application_name": "vee_ops_probe", "connect_timeout": "30"})
     monkeypatch.setenv("VEE_WAREHOUSE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("VEE_TASK_TIMEOUT_HOURS", "6")
     reset_settings_cache()
     dispose_engines()
     try:
         with get_engine().connect() as conn:
             assert conn.execute(sa.text("SHOW application_name")).scalar() == "vee_ops_probe"
             assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "6h"
+        # a stricter limit the DBA set for the login stays: the limit is only ever lowered
+        with get_engine().begin() as conn:
+            conn.execute(sa.text("DROP ROLE IF EXISTS vee_test_strict_login"))
+            conn.execute(sa.text("CREATE ROLE vee_test_strict_login LOGIN"))
+        try:
+            with get_engine().begin() as conn:
+                conn.execute(sa.text("ALTER ROLE vee_test_strict_login SET statement_timeout = '30min'"))
+            strict = url.set(username="vee_test_strict_login", password=None)
+            monkeypatch.setenv("VEE_WAREHOUSE_URL", strict.render_as_string(hide_password=False))
+            reset_settings_cache()
+            with get_engine().connect() as conn:
+                assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "30min"
+        finally:
+            dispose_engines()
+            with sa.create_engine(empty_warehouse_url).begin() as conn:
+                conn.execute(sa.text("DROP ROLE vee_test_strict_login"))
     finally:
         dispose_engines()
         monkeypatch.undo()

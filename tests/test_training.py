@@ -700,23 +700,21 @@ def test_a_register_step_retried_after_a_failure_leaves_one_version_and_one_set_
         again = register_and_promote(training_env, run_dir)
         assert again["version"] != info["version"] and len(_versions()) == versions_before + 2
         assert second_attempt <= {r.info.run_id for r in live_runs()}
-        # the same run and training set, other auto-apply thresholds (VEE_TARGET_PRECISION
-        # raised before the rerun): a version carrying them, not the old version reported
-        # with the new thresholds while the nightly kept applying the old (review 2026-11-29)
+        # the same run and training set under another threshold setting (VEE_TARGET_PRECISION
+        # raised before the rerun): a version of its own, not the old version reported with
+        # the new thresholds while the nightly kept applying the old (review 2026-11-29)
         same = register_and_promote(training_env, run_dir)
         assert same["version"] == again["version"] and len(_versions()) == versions_before + 2
-        chosen = json.loads((run_dir / "evaluation.json").read_text())["chosen"]
-        result_file = run_dir / "candidates" / chosen / "result.json"
-        result = json.loads(result_file.read_text())
-        stricter = {code: min(1.0, value + 0.01) if isinstance(value, float) else value
-                    for code, value in result["thresholds"].items()}
-        assert stricter != result["thresholds"]
-        result_file.write_text(json.dumps({**result, "thresholds": stricter}))
+        assert same["thresholds"] == json.loads(
+            registry.version_info(again["version"]).tags[registry.TAG_THRESHOLDS])
+        monkeypatch.setenv("VEE_TARGET_PRECISION", "0.995")
+        reset_settings_cache()
         tightened = register_and_promote(training_env, run_dir)
         assert tightened["version"] not in (info["version"], again["version"])
-        assert len(_versions()) == versions_before + 3 and tightened["thresholds"] == stricter
-        stored = registry.version_info(tightened["version"]).tags[registry.TAG_THRESHOLDS]
-        assert json.loads(stored) == stricter
+        assert len(_versions()) == versions_before + 3
+        tag = registry.version_info(tightened["version"]).tags["vee.threshold_settings"]
+        assert json.loads(tag)["target_precision"] == 0.995
+        assert register_and_promote(training_env, run_dir)["version"] == tightened["version"]
     finally:
         monkeypatch.undo()
         reset_settings_cache()
@@ -850,7 +848,7 @@ def test_vee_train_refuses_an_as_of_date_in_the_future(capsys, monkeypatch, tmp_
     monkeypatch.setenv("VEE_WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none")  # not reached
     reset_settings_cache()
     try:
-        later = today_in(get_settings().timezone) + dt.timedelta(days=2)
+        later = today_in(get_settings().timezone) + dt.timedelta(days=3)  # midnight-proof
         assert main(["train", "--as-of", later.isoformat()]) == 2
         said = capsys.readouterr().err
         assert f"vee: error: --as-of {later} is after tomorrow" in said
@@ -1279,7 +1277,7 @@ def test_labels_with_codes_outside_the_contract_are_left_out_up_to_a_share(train
         reset_settings_cache()
 
 
-def test_labels_of_a_check_outside_the_contract_are_left_out_and_training_goes_on(training_env):
+def test_labels_of_a_check_outside_the_contract_are_left_out_and_training_goes_on(training_env, monkeypatch):
     """A check the MDMS added (rule code 'CT_RATIO') on more than 1 % of a year's labels
     failed the training set's suite (DQ_FAILED) every week, though the nightly run
     quarantines such exceptions and never scores one (review, 2026-11-29). They are left
@@ -1300,11 +1298,19 @@ def test_labels_of_a_check_outside_the_contract_are_left_out_and_training_goes_o
                 conn.execute(sa.text("UPDATE mdm.vee_exception SET rule_code = :c WHERE exception_id = :id"),
                              {"c": code, "id": eid})
 
+    from vee_tasks import alerting
+
+    sent = []
+    monkeypatch.setattr(alerting, "warn_data_quality",
+                        lambda *args, **kwargs: sent.append(args) or {})
     set_rules({row.exception_id: "CT_RATIO" for row in picked})
     try:
         run_dir = Path(pipeline.prepare_run(dt.date(2026, 3, 1), "test_new_check"))
         info = pipeline.extract_labels(engine, run_dir)
-        assert info["unknown_rule_codes"] == {"rows": 12, "values": {"CT_RATIO": 12}}
+        # more than VEE_MAX_INVALID_LABEL_SHARE of them: the operator hears of it
+        assert len(sent) == 1 and "'CT_RATIO' x12" in sent[0][3]
+        assert {k: info["unknown_rule_codes"][k] for k in ("rows", "values")} == {
+            "rows": 12, "values": {"CT_RATIO": 12}}
         assert 12 / (info["n_labels"] + 12) > 0.01  # above the suite's 1 % of unknown codes
         labels = pd.read_parquet(run_dir / "labels.parquet")
         assert not {row.exception_id for row in picked} & set(labels["exception_id"])

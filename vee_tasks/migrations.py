@@ -102,6 +102,11 @@ def upgrade(engine: Engine, with_mdm: bool = False, grant_missing: bool = True) 
         return []
     applied_now: list[Migration] = []
     with engine.begin() as conn:
+        # no per-statement limit for the owner's migrations (the tasks' limit on every
+        # connection, warehouse.limit_statements): one index build on a large table past
+        # it would roll the whole upgrade back
+        execute_sql_file(conn, "queries/session_setting_set.sql",
+                         {"name": "statement_timeout", "value": "0"})
         execute_sql_file(conn, "queries/migration_lock.sql", {"lock_key": _ADVISORY_LOCK_KEY})
         run_script(conn, sql_text("queries/migration_bootstrap.sql"))
         rows = execute_sql_file(conn, "queries/migration_applied.sql").fetchall()

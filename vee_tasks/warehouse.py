@@ -118,17 +118,23 @@ def stop_embedded_postgres(data_dir: Path, timeout_s: float = 60.0) -> bool:
 
 
 def warehouse_url(settings: Settings | None = None, make_embedded: bool = False) -> str:
-    """The configured warehouse (AIRFLOW_CONN_VEE_WAREHOUSE, else VEE_WAREHOUSE_URL, else in
-    a task the connection stored in Airflow), else the embedded PostgreSQL that `make demo` made.
+    return _resolve_warehouse(settings, make_embedded)[0]
+
+
+def _resolve_warehouse(settings: Settings | None = None,
+                       make_embedded: bool = False) -> tuple[str, str]:
+    """(url, where it came from): the configured warehouse (AIRFLOW_CONN_VEE_WAREHOUSE, else
+    VEE_WAREHOUSE_URL, else in a task the connection stored in Airflow), else the embedded
+    PostgreSQL that `make demo` made.
     Only `make_embedded` (the demo, the bench) makes a new one: any other command with
     nothing configured would start an empty server and report on it, exit code 0 (outside
     probe, 2026-11-27: `vee db status`, `vee score ... selected 0`)."""
     settings = settings or get_settings()
     if settings.warehouse_url:
-        return settings.warehouse_url
+        return settings.warehouse_url, settings.warehouse_url_source or "the environment"
     stored = _airflow_stored_connection_url()
     if stored:
-        return stored
+        return stored, f"connection {WAREHOUSE_CONN_ID} stored in Airflow"
     embedded_made = (settings.embedded_pg_dir / "PG_VERSION").exists()
     if not in_airflow_task() and not make_embedded:
         if not embedded_made:
@@ -158,25 +164,22 @@ def warehouse_url(settings: Settings | None = None, make_embedded: bool = False)
             "PostgreSQL under %s, which is for trying the project only",
             WAREHOUSE_CONN_ID, settings.embedded_pg_dir,
         )
-    return start_embedded_postgres(settings.embedded_pg_dir)
+    return start_embedded_postgres(settings.embedded_pg_dir), "the embedded PostgreSQL"
 
 
 def task_engine() -> Engine:
     """The warehouse engine for a DAG task: no warehouse configured fails the task at once,
     without retries (it will not configure itself between attempts)."""
     try:
-        engine = get_engine()
+        url, source = _resolve_warehouse()
     except WarehouseNotConfigured as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     # which of the three it came from: an environment variable silently beats a connection
     # edited in the UI (outside review, 2026-11-29)
-    source = (get_settings().warehouse_url_source
-              or (f"connection {WAREHOUSE_CONN_ID} stored in Airflow" if _airflow_stored_connection_url()
-                  else "the embedded PostgreSQL"))
-    log.info("warehouse %s (from %s)", describe_target(engine.url.render_as_string()), source)
-    return engine
+    log.info("warehouse %s (from %s)", describe_target(url), source)
+    return _engine_for(url)
 
 
 def callback_engine() -> Engine | None:
@@ -243,9 +246,13 @@ def limit_statements(engine: Engine, hours: float) -> None:
     Airflow enforces a task's execution_timeout with a signal that psycopg2 only sees once
     the server answers, so a query hung on a lock or a dead connection held its task, and
     with one run at a time every later night, for good; the server's statement_timeout
-    ends it, the task fails and retries (outside review, 2026-11-29)."""
-    statement = sql("queries/session_statement_timeout.sql").bindparams(
-        timeout_ms=str(max(1, round(hours * 3_600_000))))
+    ends it, the task fails and retries (outside review, 2026-11-29). A statement started
+    late in a task may run past the task's limit by up to the limit again. Needs a session
+    of its own per connection: behind PgBouncer in transaction pooling, set the limit on the
+    role instead (docs/security.md)."""
+    # PostgreSQL's largest statement_timeout (~596 hours): a longer task limit is no limit
+    timeout_ms = min(2_147_483_647, max(1, round(hours * 3_600_000)))
+    statement = sql("queries/session_statement_timeout.sql").bindparams(timeout_ms=str(timeout_ms))
     compiled = statement.compile(dialect=engine.dialect)
 
     @sa.event.listens_for(engine, "connect")

@@ -180,16 +180,16 @@ def start_run(engine: Engine, dag_run_id: str, read_date: dt.date, timezone: str
     refused, the record kept."""
     from vee_tasks.dates import day_bounds
 
-    if later_tasks_done:
-        with engine.connect() as conn:
-            run = _run_row(conn, dag_run_id)
-        _refuse_finished(run, dag_run_id, "start_run_record", also=("FAILED", "DQ_FAILED"))
-
     started = time.perf_counter()
     try:
         require_upgraded(engine)  # before the record: it needs the tables
     except WarehouseBehind as exc:
         raise ScoringError(str(exc)) from None
+    if later_tasks_done:
+        with engine.connect() as conn:
+            run = _run_row(conn, dag_run_id)
+        _refuse_finished(run, dag_run_id, "start_run_record", also=("FAILED", "DQ_FAILED"))
+
     timezone = timezone or get_settings().timezone
     day_end = day_bounds(read_date, timezone)[1]
     if day_end > dt.datetime.now(dt.timezone.utc):

@@ -202,6 +202,13 @@ def extract_labels(engine: Engine, run_dir: str | Path, settings: Settings | Non
         ctx["warehouse_id"] = warehouse_identity(conn)
     _write_json(run_dir / "context.json", ctx)
     labels, unknown_rules = _leave_out_unknown_rule_codes(labels)
+    if unknown_rules and unknown_rules["rows"] > settings.max_invalid_label_share * (
+            len(labels) + unknown_rules["rows"]):
+        from vee_tasks.alerting import warn_data_quality
+
+        # more than a stray few: a code the MDMS renamed leaves training for good, unseen
+        warn_data_quality(WEEKLY_DAG_ID, ctx["run_id"], ctx["as_of"], unknown_rules["message"],
+                          None, settings)
     labels, set_aside = _set_aside_invalid_labels(engine, run_dir, labels, settings)
     counts = labels[LABEL].value_counts().to_dict() if len(labels) else {}
     info = {"n_labels": int(len(labels)), "class_counts": {str(k): int(v) for k, v in counts.items()}}
@@ -268,11 +275,13 @@ def _leave_out_unknown_rule_codes(labels: pd.DataFrame) -> tuple[pd.DataFrame, d
         return labels, {}
     values = {str(k): int(v) for k, v in
               labels.loc[unknown, "label_rule_code"].astype(object).fillna("NULL").value_counts().items()}
-    log.warning("%d of %d analyst resolution(s) are of rule codes outside the contract's %s "
-                "(%s): left out of training, as the nightly run quarantines such exceptions",
-                int(unknown.sum()), len(labels), list(RULE_CODES),
-                ", ".join(f"{value!r} x{n}" for value, n in values.items()))
-    return labels.loc[~unknown].reset_index(drop=True), {"rows": int(unknown.sum()), "values": values}
+    message = (f"{int(unknown.sum())} of {len(labels)} analyst resolution(s) are of rule codes "
+               f"outside the contract's {list(RULE_CODES)} ("
+               + ", ".join(f"{value!r} x{n}" for value, n in values.items())
+               + "): left out of training, as the nightly run quarantines such exceptions")
+    log.warning("%s", message)
+    return labels.loc[~unknown].reset_index(drop=True), {
+        "rows": int(unknown.sum()), "values": values, "message": message}
 
 
 def _set_aside_invalid_labels(

@@ -98,7 +98,7 @@ def _run_versions(client, name: str, run_id: str) -> list:
 def _existing_version(client, name: str, run_id: str, digest: str | None = None,
                       warehouse_id: str | None = None, legacy_digest: str | None = None,
                       as_of: str | None = None, chosen: tuple[str, float] | None = None,
-                      thresholds: dict | None = None):
+                      threshold_settings: str | None = None):
     """The version this training run registered from the same training set on the same
     warehouse, if any: a rerun on other data (`vee train` again after the labels were fixed)
     is a new model, and gets a version of its own rather than the old model with the new
@@ -115,12 +115,15 @@ def _existing_version(client, name: str, run_id: str, digest: str | None = None,
     same training set is another model; review 2026-11-29). A `vee train --run-id` run is the
     operator's request for a run of its own.
 
-    Either way only with the same auto-apply `thresholds`: a rerun after the operator raised
-    VEE_TARGET_PRECISION reported the new, stricter thresholds while the reused version,
-    which the nightly run applies, kept the old ones (outside review, 2026-11-29)."""
+    Either way only under the same `threshold_settings` (threshold_settings_tag): a rerun
+    after the operator raised VEE_TARGET_PRECISION reported the new, stricter thresholds
+    while the reused version, which the nightly run applies, kept the old ones (outside
+    review, 2026-11-29). The settings, not the thresholds: those move in their last bits
+    when a candidate is fitted again, and a rerun of the same week would then register the
+    same model twice."""
     def same_thresholds(v) -> bool:
-        stored = (v.tags or {}).get(TAG_THRESHOLDS)
-        return thresholds is None or stored is None or json.loads(stored) == thresholds
+        stored = (v.tags or {}).get(TAG_THRESHOLD_SETTINGS)
+        return threshold_settings is None or stored is None or stored == threshold_settings
 
     same_run = _run_versions(client, name, run_id)
     for v in same_run:
@@ -141,6 +144,19 @@ def _existing_version(client, name: str, run_id: str, digest: str | None = None,
                 and tags.get("vee.macro_f1") == f"{macro_f1:.4f}" and same_thresholds(v):
             return v
     return None
+
+
+# The settings a version's auto-apply thresholds were chosen under, as a tag.
+TAG_THRESHOLD_SETTINGS = "vee.threshold_settings"
+
+
+def threshold_settings_tag(settings: Settings) -> str:
+    """The settings that choose the auto-apply thresholds (the target precision, the support
+    a code needs, the calibration and holdout slices), as the tag's text."""
+    return json.dumps({"target_precision": settings.target_precision,
+                       "threshold_min_support": settings.threshold_min_support,
+                       "calibration_days": settings.calibration_days,
+                       "holdout_days": settings.holdout_days}, sort_keys=True)
 
 
 def _discard_unregistered_attempts(client, experiment_id: str, run_id: str, name: str) -> None:
@@ -223,10 +239,12 @@ def _register(run_dir: Path, settings: Settings) -> dict:
     existing = _existing_version(client, name, ctx["run_id"], frame_info["digest"],
                                  ctx.get("warehouse_id"), frame_info.get("legacy_digest"),
                                  ctx["as_of"], (chosen, chosen_result["metrics"]["macro_f1"]),
-                                 chosen_result["thresholds"])
+                                 threshold_settings_tag(settings))
     version = existing
     parent_run_id = version.run_id if version is not None else None
     thresholds = chosen_result["thresholds"]
+    if existing is not None and (existing.tags or {}).get(TAG_THRESHOLDS):
+        thresholds = json.loads(existing.tags[TAG_THRESHOLDS])  # what the nightly applies
 
     if version is None:
         _discard_unregistered_attempts(client, experiment_id, ctx["run_id"], name)
@@ -284,6 +302,7 @@ def _register(run_dir: Path, settings: Settings) -> dict:
                 tags={TAG_TRAINING_RUN: ctx["run_id"], TAG_KIND: chosen,
                       TAG_FEATURE_SCHEMA: feature_schema_fingerprint(),
                       TAG_THRESHOLDS: json.dumps(thresholds),
+                      TAG_THRESHOLD_SETTINGS: threshold_settings_tag(settings),
                       "vee.as_of": ctx["as_of"],
                       **({TAG_WAREHOUSE: ctx["warehouse_id"]} if ctx.get("warehouse_id") else {}),
                       TAG_DIGEST: frame_info["digest"],
