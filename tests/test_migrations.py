@@ -209,7 +209,7 @@ def test_a_run_on_a_warehouse_without_the_mdm_tables_names_them_in_one_line(data
 
 
 def test_dag_tasks_on_a_warehouse_behind_the_release_fail_at_once_naming_the_upgrade(
-        databases, empty_warehouse_url, monkeypatch, tmp_path):
+        databases, empty_warehouse_url, monkeypatch, tmp_path, capsys, caplog):
     """The DAGs' tasks do not migrate: after a release with a new migration, before the
     owner's `vee db upgrade`, the nightly run failed on the bare SQL error of a missing
     table or column, with no run record (outside review, 2026-11-29). Both DAGs' first
@@ -247,11 +247,61 @@ def test_dag_tasks_on_a_warehouse_behind_the_release_fail_at_once_naming_the_upg
                                    "logical_date": dt.datetime(2026, 3, 2, 5, tzinfo=dt.timezone.utc)})
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM vee.training_run")).scalar() == 0
+        # and `vee db status` does not call it ready (it exited 0; upgrade probe, 2026-11-29)
+        from vee_tasks.cli import main
+
+        capsys.readouterr()
+        assert main(["db", "status"]) == 1
+        said = capsys.readouterr().out
+        assert f"vee/{newest.version}_{newest.name}: not applied" in said
+        assert "1 migration(s) of this release not applied: run `vee db upgrade`" in said
+        # the failure callback's summary page: one line, not a traceback of a missing column
+        import logging
+
+        from vee_tasks import reports
+
+        with caplog.at_level(logging.WARNING):
+            assert reports.after_nightly_run(engine) is None
+        logged = caplog.text + "".join(capsys.readouterr())  # Airflow's logging may own stdout
+        assert "summary not written: schema vee is behind" in logged
+        assert "summary failed" not in logged
     finally:
         engine.dispose()
         dispose_engines()
         monkeypatch.undo()
         reset_settings_cache()
+
+
+def test_an_upgrade_blocked_by_another_sessions_lock_fails_clearly_and_applies_nothing(
+        databases, monkeypatch, tmp_path):
+    """Upgrade probe, 2026-11-29: a transaction left open on a vee table (a dashboard) made
+    `vee db upgrade` wait without end and without a word, holding meanwhile the locks it had
+    taken, the analysts' queue table's among them. A lock wait now ends after
+    MIGRATION_LOCK_TIMEOUT with what to do; nothing is applied."""
+    url = databases.create("upgrade_blocked")
+    engine = sa.create_engine(url)
+    migrations.upgrade(engine, with_mdm=True)
+    real_discover = migrations.discover
+    script = tmp_path / "9999_add_a_column.sql"
+    script.write_text("ALTER TABLE vee.scoring_run ADD COLUMN probe_note text;\n")
+    monkeypatch.setattr(migrations, "discover", lambda track: real_discover(track) + (
+        [migrations.Migration("vee", "9999", "add_a_column", script)] if track == "vee" else []))
+    monkeypatch.setattr(migrations, "MIGRATION_LOCK_TIMEOUT", "1s")
+    dashboard = sa.create_engine(url)
+    try:
+        with dashboard.connect() as conn:  # reads, and leaves its transaction open
+            conn.execute(sa.text("SELECT count(*) FROM vee.scoring_run"))
+            with pytest.raises(migrations.MigrationError,
+                               match=r"vee/9999_add_a_column.sql failed, nothing was applied: "
+                                     r".*lock timeout \(waited 1s for a table another session "
+                                     r"holds.*pg_stat_activity"):
+                migrations.upgrade(engine, with_mdm=True)
+            conn.rollback()
+        assert "vee/9999_add_a_column" in migrations.not_applied(engine, ["vee"])
+        assert [m.name for m in migrations.upgrade(engine, with_mdm=True)] == ["add_a_column"]
+    finally:
+        dashboard.dispose()
+        engine.dispose()
 
 
 def test_the_embedded_postgresql_stops_on_request():

@@ -98,9 +98,17 @@ def cmd_db_status(args) -> int:
     print(f"warehouse {describe_target(engine.url.render_as_string(hide_password=True))}")
     for track, version, name in migrations.applied(engine):
         print(f"  {track}/{version}_{name}")
-    # not ready while contract tables or the roles' privileges on them are missing: a
-    # script checking readiness sees it
-    return 1 if _print_warehouse_problems(engine) else 0
+    # not ready while a migration of this release is missing (the DAGs' tasks refuse such
+    # a warehouse; upgrade probe, 2026-11-29: exit 0 before `vee db upgrade`), nor while
+    # contract tables or the roles' privileges on them are: a script checking readiness sees it
+    pending = migrations.not_applied(engine, ["vee"])
+    for name in pending:
+        print(f"  {name}: not applied")
+    if pending:
+        print(f"{len(pending)} migration(s) of this release not applied: run `vee db upgrade` as "
+              "the owner of schema vee")
+    problems = _print_warehouse_problems(engine)
+    return 1 if pending or problems else 0
 
 
 def cmd_db_stop_embedded(args) -> int:

@@ -60,6 +60,10 @@ class MigrationError(RuntimeError):
     pass
 
 
+# How long one statement of a migration waits for a table lock another session holds.
+MIGRATION_LOCK_TIMEOUT = "60s"
+
+
 class WarehouseBehind(MigrationError):
     """Schema vee lacks migrations of this release (`vee db upgrade` cures it)."""
 
@@ -108,6 +112,12 @@ def upgrade(engine: Engine, with_mdm: bool = False, grant_missing: bool = True) 
         execute_sql_file(conn, "queries/session_setting_set.sql",
                          {"name": "statement_timeout", "value": "0"})
         execute_sql_file(conn, "queries/migration_lock.sql", {"lock_key": _ADVISORY_LOCK_KEY})
+        # after the advisory lock (a concurrent upgrade is waited for): a table lock another
+        # session holds fails the upgrade instead of making it wait without end, meanwhile
+        # holding the locks it already took, e.g. on the analysts' queue (upgrade probe,
+        # 2026-11-29: an idle transaction of a dashboard blocked vee.exception_resolution)
+        execute_sql_file(conn, "queries/session_setting_set.sql",
+                         {"name": "lock_timeout", "value": MIGRATION_LOCK_TIMEOUT})
         run_script(conn, sql_text("queries/migration_bootstrap.sql"))
         rows = execute_sql_file(conn, "queries/migration_applied.sql").fetchall()
         done = {(r.track, r.version): r.checksum for r in rows}
@@ -196,6 +206,10 @@ def _run_migration(conn, migration: Migration) -> None:
         run_script(conn, migration.script)
     except psycopg2.Error as exc:
         reason = ((exc.pgerror or str(exc)).strip().splitlines() or [type(exc).__name__])[0]
+        if exc.pgcode == "55P03":  # lock_not_available: MIGRATION_LOCK_TIMEOUT ran out
+            reason += (f" (waited {MIGRATION_LOCK_TIMEOUT} for a table another session holds: "
+                       "a running nightly or weekly task, or a transaction left open, which "
+                       "pg_stat_activity names; rerun when it is gone, between nights)")
         raise MigrationError(
             f"{migration.track}/{migration.path.name} failed, nothing was applied: {reason}"
         ) from None

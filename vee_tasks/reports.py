@@ -696,6 +696,16 @@ def after_nightly_run(engine=None, settings: Settings | None = None) -> Path | N
     except Exception:  # noqa: BLE001
         log.exception("report retention failed")
     try:
+        from vee_tasks.migrations import not_applied
+        from vee_tasks.warehouse import get_engine
+
+        engine = engine or get_engine(settings)
+        if not_applied(engine, ["vee"]):
+            # the run failed for it and said so: the page's queries would only add a
+            # traceback of a missing column under the real cause (upgrade probe, 2026-11-29)
+            log.warning("data-quality summary not written: schema vee is behind this release "
+                        "(`vee db upgrade`)")
+            return None
         return write_summary(engine, settings)
     except Exception:  # noqa: BLE001
         log.exception("writing the data-quality summary failed")
