@@ -104,8 +104,10 @@ def _existing_version(client, name: str, run_id: str, digest: str | None = None,
     is a new model, and gets a version of its own rather than the old model with the new
     evaluation's decision; so is one on another warehouse holding the same data (the
     README's `vee simulate` on two warehouses; reviewed 2026-11-27), whose version would
-    carry the other's warehouse tag. A version registered before 2026-11-27 carries the
-    training set's `legacy_digest` (pipeline.frame_digest(legacy=True)).
+    carry the other's warehouse tag. A version registered by an earlier release may carry
+    the training set's `legacy_digest` (pipeline.frame_digest(legacy=True)); one from a
+    release whose digest was neither (the unrounded hash of 2026-11-27) is not recognised,
+    and the rerun registers a version of its own (upgrade probe, 2026-11-29).
 
     For a run Airflow started, also a version any run registered `as_of` the same date from
     the same training set on the same warehouse: each trigger or `airflow dags test` of a
