@@ -252,15 +252,19 @@ def test_dag_tasks_on_a_warehouse_behind_the_release_fail_at_once_naming_the_upg
 
         capsys.readouterr()
         assert main(["db", "status"]) == 1
-        said = capsys.readouterr().out
-        assert f"vee/{newest.version}_{newest.name}: not applied" in said
-        assert "1 migration(s) of this release not applied: run `vee db upgrade`" in said
+        said = capsys.readouterr()
+        assert f"vee/{newest.version}_{newest.name}: not applied" in said.out
+        assert ("error: 1 migration(s) of this release not applied: the DAGs' tasks refuse the "
+                "warehouse until the owner of schema vee runs `vee db upgrade`") in said.err
         # the failure callback's summary page: one line, not a traceback of a missing column
         import logging
 
         from vee_tasks import reports
 
         with caplog.at_level(logging.WARNING):
+            assert reports.after_nightly_run(engine) is not None  # its queries still work
+            with engine.begin() as conn:  # as if a table of the missing migration were absent
+                conn.execute(sa.text("ALTER TABLE vee.scoring_run RENAME TO scoring_run_later"))
             assert reports.after_nightly_run(engine) is None
         logged = caplog.text + "".join(capsys.readouterr())  # Airflow's logging may own stdout
         assert "summary not written: schema vee is behind" in logged
@@ -293,12 +297,32 @@ def test_an_upgrade_blocked_by_another_sessions_lock_fails_clearly_and_applies_n
             conn.execute(sa.text("SELECT count(*) FROM vee.scoring_run"))
             with pytest.raises(migrations.MigrationError,
                                match=r"vee/9999_add_a_column.sql failed, nothing was applied: "
-                                     r".*lock timeout \(waited 1s for a table another session "
+                                     r".*lock timeout \(waited 1s for a lock another session "
                                      r"holds.*pg_stat_activity"):
                 migrations.upgrade(engine, with_mdm=True)
             conn.rollback()
         assert "vee/9999_add_a_column" in migrations.not_applied(engine, ["vee"])
+        # a concurrent upgrade (its advisory lock held 3 s, beyond the 1 s lock limit) is
+        # still waited for, and then this one applies
+        import threading
+        import time
+
+        held = threading.Event()
+
+        def other_upgrade():
+            with dashboard.begin() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                             {"k": migrations._ADVISORY_LOCK_KEY})
+                held.set()
+                time.sleep(3)
+
+        other = threading.Thread(target=other_upgrade)
+        other.start()
+        assert held.wait(30)
+        started = time.monotonic()
         assert [m.name for m in migrations.upgrade(engine, with_mdm=True)] == ["add_a_column"]
+        assert time.monotonic() - started > 1.5
+        other.join()
     finally:
         dashboard.dispose()
         engine.dispose()

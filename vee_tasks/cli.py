@@ -105,8 +105,9 @@ def cmd_db_status(args) -> int:
     for name in pending:
         print(f"  {name}: not applied")
     if pending:
-        print(f"{len(pending)} migration(s) of this release not applied: run `vee db upgrade` as "
-              "the owner of schema vee")
+        print(f"error: {len(pending)} migration(s) of this release not applied: the DAGs' tasks "
+              "refuse the warehouse until the owner of schema vee runs `vee db upgrade`",
+              file=sys.stderr)
     problems = _print_warehouse_problems(engine)
     return 1 if pending or problems else 0
 

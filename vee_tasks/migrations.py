@@ -111,6 +111,10 @@ def upgrade(engine: Engine, with_mdm: bool = False, grant_missing: bool = True) 
         # it would roll the whole upgrade back
         execute_sql_file(conn, "queries/session_setting_set.sql",
                          {"name": "statement_timeout", "value": "0"})
+        # a concurrent upgrade is waited for, however long it takes (a login's own
+        # lock_timeout would end that wait with a bare error)
+        execute_sql_file(conn, "queries/session_setting_set.sql",
+                         {"name": "lock_timeout", "value": "0"})
         execute_sql_file(conn, "queries/migration_lock.sql", {"lock_key": _ADVISORY_LOCK_KEY})
         # after the advisory lock (a concurrent upgrade is waited for): a table lock another
         # session holds fails the upgrade instead of making it wait without end, meanwhile
@@ -207,9 +211,10 @@ def _run_migration(conn, migration: Migration) -> None:
     except psycopg2.Error as exc:
         reason = ((exc.pgerror or str(exc)).strip().splitlines() or [type(exc).__name__])[0]
         if exc.pgcode == "55P03":  # lock_not_available: MIGRATION_LOCK_TIMEOUT ran out
-            reason += (f" (waited {MIGRATION_LOCK_TIMEOUT} for a table another session holds: "
-                       "a running nightly or weekly task, or a transaction left open, which "
-                       "pg_stat_activity names; rerun when it is gone, between nights)")
+            reason += (f" (waited {MIGRATION_LOCK_TIMEOUT} for a lock another session holds: "
+                       "a running nightly or weekly task, a transaction left open, an "
+                       "autovacuum, which pg_stat_activity names; rerun when it is gone, "
+                       "between nights)")
         raise MigrationError(
             f"{migration.track}/{migration.path.name} failed, nothing was applied: {reason}"
         ) from None

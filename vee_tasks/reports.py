@@ -696,20 +696,27 @@ def after_nightly_run(engine=None, settings: Settings | None = None) -> Path | N
     except Exception:  # noqa: BLE001
         log.exception("report retention failed")
     try:
-        from vee_tasks.migrations import not_applied
-        from vee_tasks.warehouse import get_engine
-
-        engine = engine or get_engine(settings)
-        if not_applied(engine, ["vee"]):
-            # the run failed for it and said so: the page's queries would only add a
-            # traceback of a missing column under the real cause (upgrade probe, 2026-11-29)
-            log.warning("data-quality summary not written: schema vee is behind this release "
-                        "(`vee db upgrade`)")
-            return None
         return write_summary(engine, settings)
     except Exception:  # noqa: BLE001
-        log.exception("writing the data-quality summary failed")
+        if _schema_behind(engine, settings):
+            # the run failed for it and said so: a traceback of a missing column would only
+            # hide the real cause under a second one (upgrade probe, 2026-11-29)
+            log.warning("data-quality summary not written: schema vee is behind this release "
+                        "(`vee db upgrade`)")
+        else:
+            log.exception("writing the data-quality summary failed")
         return None
+
+
+def _schema_behind(engine, settings: Settings) -> bool:
+    """Whether schema vee lacks migrations of this release; False when that cannot be told."""
+    from vee_tasks.migrations import not_applied
+    from vee_tasks.warehouse import get_engine
+
+    try:
+        return bool(not_applied(engine or get_engine(settings), ["vee"]))
+    except Exception:  # noqa: BLE001 - the warehouse unreachable: the caller logs the error
+        return False
 
 
 def on_run_finished(context=None) -> None:
