@@ -322,13 +322,19 @@ def _report_notices(source: str, notices: list[str]) -> None:
             log.warning("%s: %s", source, text)
 
 
-def _up_to_date(engine: Engine, tracks: list[str]) -> bool:
-    """Read-only check: every migration of these tracks applied with the same checksum."""
+def _ledger(engine: Engine) -> dict[tuple[str, str], str]:
+    """Read-only: (track, version) -> checksum of every migration applied; empty before the
+    first upgrade."""
     with engine.connect() as conn:
         if not execute_sql_file(conn, "queries/migration_ledger_exists.sql").scalar():
-            return False
+            return {}
         rows = execute_sql_file(conn, "queries/migration_applied.sql").fetchall()
-    done = {(r.track, r.version): r.checksum for r in rows}
+    return {(r.track, r.version): r.checksum for r in rows}
+
+
+def _up_to_date(engine: Engine, tracks: list[str]) -> bool:
+    """Read-only check: every migration of these tracks applied with the same checksum."""
+    done = _ledger(engine)
     return all(
         done.get((m.track, m.version)) == m.checksum for t in tracks for m in discover(t)
     )
@@ -337,12 +343,7 @@ def _up_to_date(engine: Engine, tracks: list[str]) -> bool:
 def not_applied(engine: Engine, tracks: list[str]) -> list[str]:
     """Read-only: this release's migrations of these tracks the warehouse has not applied
     ("vee/0058_analyze_nightly_extract"), in order; all of them before the first upgrade."""
-    with engine.connect() as conn:
-        if execute_sql_file(conn, "queries/migration_ledger_exists.sql").scalar():
-            done = {(r.track, r.version) for r in
-                    execute_sql_file(conn, "queries/migration_applied.sql").fetchall()}
-        else:
-            done = set()
+    done = _ledger(engine)
     return [f"{m.track}/{m.version}_{m.name}" for t in tracks for m in discover(t)
             if (m.track, m.version) not in done]
 
