@@ -56,6 +56,65 @@ def test_a_json_connection_with_provider_extras_still_connects(server_url):
         engine.dispose()
 
 
+def test_a_stored_connection_keeps_its_libpq_options_in_every_uri_form():
+    """Outside review, 2026-11-29: Airflow's get_uri() writes the whole extra as one
+    `__extra__` JSON value once a value is not a string, and that was dropped whole, so a
+    stored connection asking for sslmode=verify-full connected without checking the server.
+    The provider's own keys never reach libpq (a plain `cursor=` made it refuse), a libpq
+    option this system does not list goes through (require_auth), and a socket directory in
+    a JSON connection is libpq's host option."""
+    from airflow.sdk import Connection
+
+    extra = {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem", "connect_timeout": 10,
+             "require_auth": "scram-sha-256", "cursor": "realdictcursor", "iam": False}
+    expected = {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem",
+                "connect_timeout": "10", "require_auth": "scram-sha-256"}
+    stored = Connection(conn_id="w", conn_type="postgres", host="db.example", login="vee",
+                        password="pw", schema="warehouse", extra=json.dumps(extra))
+    assert "__extra__" in stored.get_uri()  # the form that lost the options
+    url = sa.engine.make_url(airflow_uri_to_sqlalchemy(stored.get_uri()))
+    assert (url.host, url.database, url.password) == ("db.example", "warehouse", "pw")
+    assert dict(url.query) == expected
+    # all strings: Airflow writes them as plain query parameters
+    plain = {k: str(v) for k, v in extra.items()}
+    stored = Connection(conn_id="w", conn_type="postgres", host="db.example", extra=json.dumps(plain))
+    assert "__extra__" not in stored.get_uri()
+    assert dict(sa.engine.make_url(airflow_uri_to_sqlalchemy(stored.get_uri())).query) == {
+        **expected, "connect_timeout": "10"}
+    # a JSON connection: the same options, and a socket directory as libpq's host
+    spec = {"conn_type": "postgres", "host": "/var/run/postgresql", "login": "vee",
+            "schema": "warehouse", "extra": extra}
+    url = sa.engine.make_url(airflow_uri_to_sqlalchemy(json.dumps(spec)))
+    assert (url.host, url.database) == (None, "warehouse")
+    assert dict(url.query) == {**expected, "host": "/var/run/postgresql"}
+
+
+def test_a_misspelt_libpq_option_is_refused_at_connect_not_dropped(server_url):
+    """Dropping an extra's unknown keys made a misspelt "sslmod" connect without TLS checks
+    and without a word; libpq refuses it, as it does through the Postgres provider. The
+    provider's own keys still connect, in both forms."""
+    from airflow.sdk import Connection
+
+    server = sa.engine.make_url(server_url)
+    for extra, refused in (({"sslmod": "verify-full"}, True),
+                           ({"cursor": "realdictcursor", "connect_timeout": 5}, False)):
+        stored = Connection(conn_id="w", conn_type="postgres", host=server.host, port=server.port,
+                            login=server.username, schema=server.database, extra=json.dumps(extra))
+        spec = {"conn_type": "postgres", "host": server.host, "port": server.port,
+                "login": server.username, "schema": server.database, "extra": extra}
+        for given in (stored.get_uri(), json.dumps(spec)):
+            engine = sa.create_engine(airflow_uri_to_sqlalchemy(given))
+            try:
+                if refused:
+                    with pytest.raises(sa.exc.DBAPIError, match="sslmod"):
+                        engine.connect()
+                else:
+                    with engine.connect() as conn:
+                        assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+            finally:
+                engine.dispose()
+
+
 def test_a_logged_settings_object_shows_no_credentials(tmp_path):
     settings = Settings(
         data_dir=tmp_path,

@@ -73,6 +73,13 @@ def test_each_url_form_is_read_by_its_own_parser_and_an_ambiguous_login_is_refus
         with pytest.raises(ValueError, match="percent-encode") as refused:
             reader(ambiguous)
         assert SECRET not in str(refused.value)
+    # a raw "?" in the password: its tail read as an option name, which libpq's refusal
+    # quoted (outside review, 2026-11-29)
+    for ambiguous in (f"postgresql://vee:?{SECRET}@db.internal/vee",
+                      f"postgresql://vee:12?{SECRET}@db.internal/vee"):
+        with pytest.raises(ValueError, match="percent-encode") as refused:
+            airflow_uri_to_sqlalchemy(ambiguous)
+        assert SECRET not in str(refused.value)
     # an "@" in an option's value is no login
     assert sa.engine.make_url(airflow_uri_to_sqlalchemy(
         "postgresql://db.example:5432/w?application_name=etl@box")).query == {

@@ -60,10 +60,11 @@ def cmd_db_upgrade(args) -> int:
 
 def _print_warehouse_problems(engine) -> bool:
     """Say (stderr) which of the contract's tables the warehouse lacks, which indexes the
-    MDMS's tables should have, and which privileges this system's roles lack on them.
+    MDMS's tables should have, and where this system's roles' privileges differ from what
+    docs/security.md sets.
     Returns whether the warehouse is not ready: contract tables missing (no run can start),
-    or privileges the roles lack (a run as such a login fails)."""
-    from vee_tasks.migrations import grant_statements, missing_mdm_grants, missing_mdm_tables
+    or privileges that differ (a run as a login lacking one fails)."""
+    from vee_tasks.migrations import grant_statements, missing_grants, missing_mdm_tables
     from vee_tasks.warehouse import missing_supporting_indexes
 
     with engine.connect() as conn:
@@ -79,13 +80,14 @@ def _print_warehouse_problems(engine) -> bool:
     for index in missing:
         if f"{index.schema}.{index.table}" not in missing_tables:
             print(f"warning: {index.warning()}", file=sys.stderr)
-    grants = missing_mdm_grants(engine)
+    grants = missing_grants(engine)
     if grants:
         # outside probe 2026-11-29: the advice was "`vee db upgrade` as the owner of schema
         # mdm", a role that may not touch schema vee in production, and the exit code was 0
-        print("error: roles lack privileges the runs need (a run as a login in them "
-              "fails): " + "; ".join(grants) + ". `vee db upgrade` grants them where its "
-              "login may; otherwise the owner of schema mdm (the MDMS's DBA) runs: "
+        print("error: the roles' privileges are not what the runs need (a run as a login "
+              "lacking one fails; one a role must not have weakens least privilege): "
+              + "; ".join(grants) + ". `vee db upgrade` sets them where its login may; "
+              "otherwise the owner of the objects (on schema mdm, the MDMS's DBA) runs: "
               + " ".join(grant_statements(grants)) + " (docs/security.md)", file=sys.stderr)
     return bool(missing_tables or grants)
 

@@ -66,36 +66,56 @@ def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "vee"
 
 
-# libpq connection keywords a connection's extra may carry through to psycopg2. The Postgres
-# provider's own keys (cursor, iam, aws_conn_id, enable_log_db_messages, sqlalchemy_scheme...)
-# are not libpq's, and libpq refuses a connection naming an option it does not know.
-LIBPQ_OPTIONS = frozenset({
-    "application_name", "channel_binding", "client_encoding", "connect_timeout",
-    "gssencmode", "keepalives", "keepalives_count", "keepalives_idle", "keepalives_interval",
-    "krbsrvname", "options", "passfile", "requirepeer", "sslcert", "sslcompression", "sslcrl",
-    "sslcrldir", "sslkey", "sslmode", "sslpassword", "sslrootcert", "sslsni",
-    "ssl_max_protocol_version", "ssl_min_protocol_version", "target_session_attrs",
-    "tcp_user_timeout",
+# Keys of a connection's extra that are the Airflow Postgres provider's own, not libpq's: the
+# provider drops them before connecting (PostgresHook.ignored_extra_options, plus its log
+# switch), and so does this system. Every other key goes to libpq, as the provider passes it:
+# a libpq option (sslmode, sslrootcert, require_auth, target_session_attrs...) is kept, and a
+# misspelt one is refused by libpq at connect time rather than dropped in silence (a silent
+# drop of "sslmod" connected without the TLS checks it asked for).
+PROVIDER_EXTRA_KEYS = frozenset({
+    "iam", "redshift", "redshift-serverless", "cursor", "cluster-identifier", "workgroup-name",
+    "aws_conn_id", "sqlalchemy_scheme", "sqlalchemy_query", "azure_conn_id",
+    "enable_log_db_messages",
 })
+
+
+def _libpq_options(extra: dict) -> dict[str, str]:
+    """A connection extra's libpq options as URL query values: the provider's keys and
+    structured values (a dict, a list) left out, a boolean as libpq's 1 or 0."""
+    return {
+        key: str(int(value)) if isinstance(value, bool) else str(value)
+        for key, value in extra.items()
+        if key not in PROVIDER_EXTRA_KEYS and isinstance(value, (str, int, float, bool))
+    }
+
+
+def _extra_dict(extra) -> dict:
+    """An Airflow extra (a dict, or the JSON text of one) as a dict; an unreadable one is no
+    options, as Airflow reads it."""
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra) if extra.strip() else {}
+        except json.JSONDecodeError:
+            extra = {}
+    return extra if isinstance(extra, dict) else {}
 
 
 def airflow_uri_to_sqlalchemy(uri: str) -> str:
     """Turn an Airflow connection URI (postgres:// or postgresql://) into a SQLAlchemy URL.
 
-    Airflow-specific query parameters (`__extra__`) are dropped; libpq ones are kept.
+    The extra's libpq options are kept (as query parameters, or inside Airflow's `__extra__`
+    JSON), the Postgres provider's own keys dropped (PROVIDER_EXTRA_KEYS).
     """
     if uri.lstrip().startswith("{"):
         from sqlalchemy.engine import URL
 
         spec = json.loads(uri)
-        extra = spec.get("extra") or {}
-        if isinstance(extra, str):  # Airflow accepts the extra as a JSON string too
-            try:
-                extra = json.loads(extra) if extra.strip() else {}
-            except json.JSONDecodeError:
-                extra = {}  # as Airflow does: an unreadable extra is no options
-        if not isinstance(extra, dict):
-            extra = {}
+        extra = _extra_dict(spec.get("extra"))  # Airflow accepts a dict or a JSON string
+        host = spec.get("host") or "localhost"
+        query = _libpq_options(extra)
+        if host.startswith("/"):  # a socket directory: libpq's host option, no URL host
+            query.setdefault("host", host)
+            host = None
         # URL.create quotes what the URL syntax reserves: a password with @ / : # ? in it
         # otherwise named another host or database. The extra's plain values are libpq
         # options (sslmode, sslrootcert, connect_timeout...): dropping them connected
@@ -104,14 +124,10 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
             "postgresql+psycopg2",
             username=spec.get("login") or None,
             password=spec.get("password") or None,
-            host=spec.get("host") or "localhost",
+            host=host,
             port=int(spec.get("port") or 5432),
             database=spec.get("schema") or "postgres",
-            query={
-                key: str(int(value)) if isinstance(value, bool) else str(value)
-                for key, value in extra.items()
-                if key in LIBPQ_OPTIONS and isinstance(value, (str, int, float, bool))
-            },
+            query=query,
         ).render_as_string(hide_password=False)
     from sqlalchemy.engine import URL
 
@@ -123,10 +139,16 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
     # URL.create: a password with a raw "@" (u:p@ss@host) is "p@ss" to Airflow, while
     # SQLAlchemy's own parser cut it at the first "@", took the rest for the host and quoted
     # it in "did not answer" errors (outside review, 2026-11-28).
-    if "@" not in parts.netloc and "@" in parts.path + parts.fragment:
+    if "@" not in parts.netloc and (
+            "@" in parts.path + parts.fragment
+            or ("@" in parts.query and (parts.netloc.endswith(":") or any(
+                "@" in key or "/" in key
+                for key, _ in parse_qsl(parts.query, keep_blank_values=True))))):
         # u:ab/cd@host: the user part holds a raw "/" (or "#"), which ends the host part for
-        # Airflow too. Said without the URL, whose pieces would show the password. (Not the
-        # query: an option such as application_name=etl@box is legitimate there.)
+        # Airflow too; u:?ab@host, a raw "?", made the password's tail an option name that
+        # libpq's refusal quoted (outside review, 2026-11-29). Said without the URL, whose
+        # pieces would show the password. (An "@" in an option's value, such as
+        # application_name=etl@box, is legitimate.)
         raise SettingsError(_RESERVED_IN_LOGIN)
     try:
         port = parts.port
@@ -134,7 +156,15 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
         raise SettingsError("the warehouse URL's port is not a number") from None
     query: dict[str, str | tuple[str, ...]] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key.startswith("__extra__"):
+        if key == "__extra__":
+            # Airflow's get_uri() writes the whole extra as one JSON value once any of its
+            # values is not a string: its libpq options (sslmode, sslrootcert...) were
+            # dropped with it, and a stored connection asking for verify-full connected
+            # without checking the server (outside review, 2026-11-29)
+            for option, setting in _libpq_options(_extra_dict(value)).items():
+                query.setdefault(option, setting)
+            continue
+        if key.startswith("__extra__") or key in PROVIDER_EXTRA_KEYS:
             continue
         # a repeated key stays repeated: libpq's host=pg1&host=pg2 (failover) kept both
         query[key] = (*_as_tuple(query[key]), value) if key in query else value

@@ -97,12 +97,12 @@ def discover(track: str) -> list[Migration]:
 def upgrade(engine: Engine, with_mdm: bool = False, grant_missing: bool = True) -> list[Migration]:
     """Apply pending migrations; returns what was applied (empty when up to date). With
     `grant_missing` (`vee db upgrade`; not the upgrade `vee score` and `vee train` make
-    first, which may run as a least-privileged login), also the missing grants on mdm."""
+    first, which may run as a least-privileged login), also the roles' missing grants."""
     tracks = [t for t in TRACKS_IN_ORDER if with_mdm or t != "mdm"]
     if _up_to_date(engine, tracks):
         # Nothing to do: no DDL at all, so a least-privilege login (vee_scoring) may call this.
         if grant_missing:
-            _grant_on_mdm_if_missing(engine)
+            _grant_if_missing(engine)
         return []
     applied_now: list[Migration] = []
     with engine.begin() as conn:
@@ -160,46 +160,56 @@ def upgrade(engine: Engine, with_mdm: bool = False, grant_missing: bool = True) 
                     },
                 )
     if grant_missing:
-        _grant_on_mdm_if_missing(engine)
+        _grant_if_missing(engine)
     return applied_now
 
 
-def missing_mdm_grants(engine: Engine) -> list[str]:
-    """Privileges on the MDMS's tables (and on migration 0058's function) that this system's
-    roles lack ("vee_scoring: SELECT ON mdm.meter"): a night would fail or plan blind on
-    them. Empty before the roles or tables exist."""
+EXCESS_MARK = "must not have "
+
+
+def missing_grants(engine: Engine) -> list[str]:
+    """Where this system's roles' privileges differ from docs/security.md's (on schema vee,
+    the MDMS's tables, the database, migration 0058's function): "vee_scoring: SELECT ON
+    mdm.meter" for one a role lacks (a night fails or plans blind without it),
+    "vee_scoring: must not have INSERT ON vee.warehouse_identity" for one it must not hold.
+    Empty before the roles exist."""
     with engine.connect() as conn:
-        rows = execute_sql_file(conn, "queries/grants_mdm_missing.sql",
+        rows = execute_sql_file(conn, "queries/grants_missing.sql",
                                 {"tables": list(MDM_CONTRACT_TABLES)}).fetchall()
-    return [f"{row.role}: {row.privilege}" for row in rows]
+    return [f"{row.role}: {EXCESS_MARK if row.excess else ''}{row.privilege}" for row in rows]
 
 
 def grant_statements(missing: list[str]) -> list[str]:
-    """The GRANT statements that give what `missing_mdm_grants` names ("GRANT SELECT ON
-    mdm.meter TO vee_reader;"): what the MDMS's DBA runs when the migrator may not."""
+    """The statements that set what `missing_grants` names ("GRANT SELECT ON mdm.meter TO
+    vee_reader;", "REVOKE INSERT ON vee.warehouse_identity FROM vee_scoring;"): what the
+    owner of the objects runs when the migrator may not."""
     statements = []
     for problem in missing:
         role, _, privilege = problem.partition(": ")
-        statements.append(f"GRANT {privilege} TO {role};")
+        if privilege.startswith(EXCESS_MARK):
+            statements.append(f"REVOKE {privilege.removeprefix(EXCESS_MARK)} FROM {role};")
+        else:
+            statements.append(f"GRANT {privilege} TO {role};")
     return statements
 
 
-def _grant_on_mdm_if_missing(engine: Engine) -> None:
-    """Migration vee/0040 grants on schema mdm only if it exists then: tables that came
-    later (`vee db upgrade`, then `--with-mdm`; an MDMS creating its tables after) got no
-    grants, and nothing said so (outside probe, 2026-11-27). Each upgrade grants what is
-    missing; one that may not says what the MDMS owner must run."""
-    if not missing_mdm_grants(engine):
+def _grant_if_missing(engine: Engine) -> None:
+    """Migration vee/0040 grants once, to the roles that exist then and on the mdm tables
+    that exist then: roles a DBA made afterwards got nothing on schema vee, tables that came
+    later (`vee db upgrade`, then `--with-mdm`; an MDMS creating its tables after) nothing on
+    mdm, and nothing said so (outside probe 2026-11-27, outside review 2026-11-29). Each
+    upgrade sets what differs; one that may not says what the owner must run."""
+    if not missing_grants(engine):
         return
     with engine.begin() as conn:
         # one granter at a time: concurrent GRANTs on one object fail ("tuple concurrently
         # updated")
         execute_sql_file(conn, "queries/migration_lock.sql", {"lock_key": _ADVISORY_LOCK_KEY})
         notices = _server_notices(conn)
-        run_script(conn, sql_text("queries/grants_mdm_apply.sql"))
-        _report_notices("grants on mdm", notices)
-    for problem in missing_mdm_grants(engine):
-        log.warning("still missing after the grants: %s", problem)
+        run_script(conn, sql_text("queries/grants_apply.sql"))
+        _report_notices("grants", notices)
+    for problem in missing_grants(engine):
+        log.warning("still differing after the grants: %s", problem)
 
 
 def _run_migration(conn, migration: Migration) -> None:
