@@ -43,7 +43,8 @@ def test_a_json_connection_keeps_its_tls_and_other_libpq_options():
 def test_a_json_connection_with_provider_extras_still_connects(server_url):
     """The provider's keys in the extra do not reach libpq: a real connection succeeds."""
     server = sa.engine.make_url(server_url)
-    spec = {"conn_type": "postgres", "login": server.username, "host": server.host,
+    spec = {"conn_type": "postgres", "login": server.username, "password": server.password,
+            "host": server.host or server.query.get("host"),  # or the embedded server's socket
             "port": server.port, "schema": server.database,
             "extra": {"cursor": "realdictcursor", "iam": False, "keepalives": True,
                       "application_name": "vee-config-test"}}
@@ -79,8 +80,7 @@ def test_a_stored_connection_keeps_its_libpq_options_in_every_uri_form():
     plain = {k: str(v) for k, v in extra.items()}
     stored = Connection(conn_id="w", conn_type="postgres", host="db.example", extra=json.dumps(plain))
     assert "__extra__" not in stored.get_uri()
-    assert dict(sa.engine.make_url(airflow_uri_to_sqlalchemy(stored.get_uri())).query) == {
-        **expected, "connect_timeout": "10"}
+    assert dict(sa.engine.make_url(airflow_uri_to_sqlalchemy(stored.get_uri())).query) == expected
     # a JSON connection: the same options, and a socket directory as libpq's host
     spec = {"conn_type": "postgres", "host": "/var/run/postgresql", "login": "vee",
             "schema": "warehouse", "extra": extra}
@@ -96,12 +96,15 @@ def test_a_misspelt_libpq_option_is_refused_at_connect_not_dropped(server_url):
     from airflow.sdk import Connection
 
     server = sa.engine.make_url(server_url)
+    host = server.host or server.query.get("host")  # the embedded server: a socket directory
     for extra, refused in (({"sslmod": "verify-full"}, True),
                            ({"cursor": "realdictcursor", "connect_timeout": 5}, False)):
-        stored = Connection(conn_id="w", conn_type="postgres", host=server.host, port=server.port,
-                            login=server.username, schema=server.database, extra=json.dumps(extra))
-        spec = {"conn_type": "postgres", "host": server.host, "port": server.port,
-                "login": server.username, "schema": server.database, "extra": extra}
+        stored = Connection(conn_id="w", conn_type="postgres", host=host, port=server.port,
+                            login=server.username, password=server.password,
+                            schema=server.database, extra=json.dumps(extra))
+        spec = {"conn_type": "postgres", "host": host, "port": server.port,
+                "login": server.username, "password": server.password,
+                "schema": server.database, "extra": extra}
         for given in (stored.get_uri(), json.dumps(spec)):
             engine = sa.create_engine(airflow_uri_to_sqlalchemy(given))
             try:

@@ -76,7 +76,9 @@ def test_each_url_form_is_read_by_its_own_parser_and_an_ambiguous_login_is_refus
     # a raw "?" in the password: its tail read as an option name, which libpq's refusal
     # quoted (outside review, 2026-11-29)
     for ambiguous in (f"postgresql://vee:?{SECRET}@db.internal/vee",
-                      f"postgresql://vee:12?{SECRET}@db.internal/vee"):
+                      f"postgresql://vee:12?{SECRET}@db.internal/vee",
+                      f"postgresql://vee:12?{SECRET}=x@db.internal/vee",
+                      f"postgresql://vee:p@{SECRET}?w@db.internal/vee"):
         with pytest.raises(ValueError, match="percent-encode") as refused:
             airflow_uri_to_sqlalchemy(ambiguous)
         assert SECRET not in str(refused.value)

@@ -533,6 +533,42 @@ def test_the_whole_nightly_scoring_runs_as_the_scoring_login(world_copy, caplog)
         admin.dispose()
 
 
+def test_the_weekly_training_runs_as_the_training_login(world_copy, monkeypatch, tmp_path):
+    """The weekly run as docs/security.md deploys it, a login granted vee_training only: it
+    reads the labels and the features' history, keeps its run record in vee, registers and
+    promotes a model, and changes nothing the MDMS owns. Only a temp table and a read of
+    mdm were tried as that role before (outside review, 2026-11-29)."""
+    from vee_tasks import registry
+    from vee_tasks.training.pipeline import train
+
+    url, world = world_copy
+    # a registry of its own: the world's champion stays the other tests'
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("VEE_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    registry.clear_cache()
+    admin = sa.create_engine(url)
+    before = _snapshot(admin)
+    role = LoginRole(url, "vee_training")
+    try:
+        engine = role.engine()
+        assert migrations.upgrade(engine) == []  # `vee train` upgrades first: read-only
+        result = train(engine, as_of=world.days[0], run_id="as_training_login")
+        assert result.registration and result.registration["version"], result
+        assert result.registration["decision"] == "champion", result.registration
+        with admin.connect() as conn:
+            status = conn.exec_driver_sql(
+                "SELECT status FROM vee.training_run WHERE run_id = 'as_training_login'").scalar()
+        assert status == "SUCCESS"
+        assert _snapshot(admin) == before
+        engine.dispose()
+    finally:
+        role.drop()
+        admin.dispose()
+        reset_settings_cache()
+        registry.clear_cache()
+
+
 @pytest.mark.slow
 def test_nightly_dag_with_a_password_protected_login_leaks_no_password(world_copy, tmp_path):
     """`airflow dags test` with the warehouse connection given as AIRFLOW_CONN_VEE_WAREHOUSE

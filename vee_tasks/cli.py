@@ -87,7 +87,8 @@ def _print_warehouse_problems(engine) -> bool:
         print("error: the roles' privileges are not what the runs need (a run as a login "
               "lacking one fails; one a role must not have weakens least privilege): "
               + "; ".join(grants) + ". `vee db upgrade` sets them where its login may; "
-              "otherwise the owner of the objects (on schema mdm, the MDMS's DBA) runs: "
+              "otherwise each object's owner runs them (the database's owner for TEMPORARY, "
+              "the migrator for schema vee, the MDMS's DBA for schema mdm): "
               + " ".join(grant_statements(grants)) + " (docs/security.md)", file=sys.stderr)
     return bool(missing_tables or grants)
 

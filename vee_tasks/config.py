@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -76,6 +77,9 @@ PROVIDER_EXTRA_KEYS = frozenset({
     "iam", "redshift", "redshift-serverless", "cursor", "cluster-identifier", "workgroup-name",
     "aws_conn_id", "sqlalchemy_scheme", "sqlalchemy_query", "azure_conn_id",
     "enable_log_db_messages",
+    # DbApiHook's (the provider's base class)
+    "placeholder", "escape_word_format", "escape_column_names", "insert_statement_format",
+    "replace_statement_format",
 })
 
 
@@ -139,35 +143,36 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
     # URL.create: a password with a raw "@" (u:p@ss@host) is "p@ss" to Airflow, while
     # SQLAlchemy's own parser cut it at the first "@", took the rest for the host and quoted
     # it in "did not answer" errors (outside review, 2026-11-28).
-    if "@" not in parts.netloc and (
-            "@" in parts.path + parts.fragment
-            or ("@" in parts.query and (parts.netloc.endswith(":") or any(
-                "@" in key or "/" in key
-                for key, _ in parse_qsl(parts.query, keep_blank_values=True))))):
+    authority = uri.strip().split("://", 1)[-1].split("/", 1)[0]
+    if ("@" not in parts.netloc and "@" in parts.path + parts.fragment) or re.search(
+            r"[?#].*@", authority):
         # u:ab/cd@host: the user part holds a raw "/" (or "#"), which ends the host part for
-        # Airflow too; u:?ab@host, a raw "?", made the password's tail an option name that
-        # libpq's refusal quoted (outside review, 2026-11-29). Said without the URL, whose
-        # pieces would show the password. (An "@" in an option's value, such as
-        # application_name=etl@box, is legitimate.)
+        # Airflow too; u:ab?cd@host, a raw "?" (before the first "/"), made the password's
+        # tail a host or an option name that libpq's refusal quoted (outside reviews,
+        # 2026-11-29). Said without the URL, whose pieces would show the password. (An "@"
+        # in an option's value after the database, application_name=etl@box, is legitimate;
+        # Airflow's get_uri() always writes the "/" before its options.)
         raise SettingsError(_RESERVED_IN_LOGIN)
     try:
         port = parts.port
     except ValueError:
         raise SettingsError("the warehouse URL's port is not a number") from None
     query: dict[str, str | tuple[str, ...]] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "__extra__":
-            # Airflow's get_uri() writes the whole extra as one JSON value once any of its
-            # values is not a string: its libpq options (sslmode, sslrootcert...) were
-            # dropped with it, and a stored connection asking for verify-full connected
-            # without checking the server (outside review, 2026-11-29)
-            for option, setting in _libpq_options(_extra_dict(value)).items():
-                query.setdefault(option, setting)
-            continue
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    for key, value in pairs:
         if key.startswith("__extra__") or key in PROVIDER_EXTRA_KEYS:
             continue
         # a repeated key stays repeated: libpq's host=pg1&host=pg2 (failover) kept both
         query[key] = (*_as_tuple(query[key]), value) if key in query else value
+    for key, value in pairs:
+        if key == "__extra__":
+            # Airflow's get_uri() writes the whole extra as one JSON value once any of its
+            # values is not a string: its libpq options (sslmode, sslrootcert...) were
+            # dropped with it, and a stored connection asking for verify-full connected
+            # without checking the server (outside review, 2026-11-29). A plain parameter
+            # of the same name wins.
+            for option, setting in _libpq_options(_extra_dict(value)).items():
+                query.setdefault(option, setting)
     host = unquote(parts.hostname) if parts.hostname else None
     if host and host.startswith("/"):  # Airflow's %2Fvar%2Frun%2Fpostgresql: a socket directory
         query.setdefault("host", host)

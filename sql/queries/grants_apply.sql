@@ -11,39 +11,72 @@ DO $$
 DECLARE
     everyone text := 'vee_scoring, vee_training, vee_reader';
     writers text := 'vee_scoring, vee_training';
+    obj record;
 BEGIN
     IF (SELECT count(*) FROM pg_roles
         WHERE rolname IN ('vee_scoring', 'vee_training', 'vee_reader')) < 3 THEN
         RAISE NOTICE 'roles vee_scoring, vee_training, vee_reader missing: no grants made';
         RETURN;
     END IF;
-    -- schema vee: this system's own tables (this login owns them when it ran the migrations)
+    -- schema vee: this system's own tables and sequences (those of grants_missing.sql),
+    -- one at a time: a table this login may not grant on (another login's) is named and
+    -- skipped, not the end of every other grant
     BEGIN
         EXECUTE 'GRANT USAGE ON SCHEMA vee TO ' || everyone;
-        EXECUTE 'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vee TO ' || writers;
-        EXECUTE 'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA vee TO ' || writers;
-        EXECUTE 'GRANT SELECT ON ALL TABLES IN SCHEMA vee TO vee_reader';
-        EXECUTE 'GRANT SELECT ON ALL SEQUENCES IN SCHEMA vee TO vee_reader';
-        EXECUTE 'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON vee.schema_migration FROM ' || writers;
-        IF to_regclass('vee.warehouse_identity') IS NOT NULL THEN
-            EXECUTE 'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON vee.warehouse_identity FROM '
-                    || writers;
-        END IF;
-        -- tables and sequences this login's later migrations create
-        EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA vee GRANT SELECT, INSERT, UPDATE, DELETE '
-                'ON TABLES TO ' || writers;
-        EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA vee GRANT USAGE, SELECT, UPDATE '
-                'ON SEQUENCES TO ' || writers;
-        EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA vee GRANT SELECT ON TABLES TO vee_reader';
-        EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA vee GRANT SELECT ON SEQUENCES TO vee_reader';
-        -- a login that does not own the database is warned, not refused: then the DBA's
-        -- lines in docs/security.md, which `vee db status` names
-        EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO ' || writers, current_database());
-        EXECUTE format('GRANT CONNECT ON DATABASE %I TO vee_reader', current_database());
     EXCEPTION
         WHEN insufficient_privilege THEN
-            RAISE NOTICE 'not allowed to grant on schema vee: its owner (the login that ran '
-                'the migrations) must run `vee db upgrade`';
+            RAISE NOTICE 'not allowed to grant on schema vee: its owner must run GRANT USAGE '
+                'ON SCHEMA vee TO %', everyone;
+    END;
+    FOR obj IN
+        SELECT format('%I.%I', 'vee', c.relname) AS name, c.relkind,
+               c.relname IN ('schema_migration', 'warehouse_identity') AS read_only
+        FROM pg_class AS c
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace AND n.nspname = 'vee'
+        WHERE c.relkind IN ('r', 'p', 'S') AND c.relowner = n.nspowner
+          AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                            AND d.deptype = 'e')
+        ORDER BY 1
+    LOOP
+        BEGIN
+            IF obj.relkind = 'S' THEN
+                EXECUTE format('GRANT USAGE, SELECT, UPDATE ON SEQUENCE %s TO %s', obj.name, writers);
+                EXECUTE format('GRANT SELECT ON SEQUENCE %s TO vee_reader', obj.name);
+            ELSIF obj.read_only THEN
+                -- the ledger and the warehouse's identity: the owner's to change, nobody else's
+                EXECUTE format('GRANT SELECT ON TABLE %s TO %s', obj.name, everyone);
+                EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE %s FROM %s',
+                               obj.name, everyone);
+            ELSE
+                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s',
+                               obj.name, writers);
+                EXECUTE format('GRANT SELECT ON TABLE %s TO vee_reader', obj.name);
+                EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE %s FROM vee_reader',
+                               obj.name);
+            END IF;
+        EXCEPTION
+            WHEN insufficient_privilege THEN
+                RAISE NOTICE 'not allowed to grant on %: its owner must run `vee db upgrade`',
+                    obj.name;
+        END;
+    END LOOP;
+    -- tables and sequences this login's later migrations create
+    EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA vee GRANT SELECT, INSERT, UPDATE, DELETE '
+            'ON TABLES TO ' || writers;
+    EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA vee GRANT USAGE, SELECT, UPDATE '
+            'ON SEQUENCES TO ' || writers;
+    EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA vee GRANT SELECT ON TABLES TO vee_reader';
+    EXECUTE 'ALTER DEFAULT PRIVILEGES IN SCHEMA vee GRANT SELECT ON SEQUENCES TO vee_reader';
+    -- temp tables; a login that does not own the database is warned, not refused: then the
+    -- DBA's lines in docs/security.md, which `vee db status` names. Not CONNECT: 0040 grants
+    -- it once, and a DBA isolating warehouses revokes it from the group roles on purpose.
+    BEGIN
+        EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO ' || writers, current_database());
+    EXCEPTION
+        WHEN insufficient_privilege THEN
+            RAISE NOTICE 'not allowed to grant on database %: its owner must run GRANT '
+                'TEMPORARY ON DATABASE % TO %', current_database(), current_database(), writers;
     END;
     -- the function of migration vee/0058 (this login owns it when it ran the migrations)
     IF to_regprocedure('vee.analyze_nightly_extract()') IS NOT NULL THEN

@@ -1,12 +1,16 @@
 -- Where the privileges of migration vee/0040's roles differ from what docs/security.md sets:
 -- one row per privilege a role lacks (excess false) or must not have (excess true); none
--- when the roles do not exist (nothing to grant yet).
---   this database : CONNECT for all three, TEMPORARY for the writers (feature id lists,
---                   staging for COPY; a hardened cluster revokes it from PUBLIC)
---   schema vee    : USAGE for all three; on each of its tables SELECT for all three and
---                   INSERT, UPDATE, DELETE for the writers, but on the migration ledger and
---                   the warehouse's identity (migrations 0040, 0054), which the writers must
---                   not change; USAGE on its sequences for the writers
+-- unless all three roles exist (grants_apply.sql grants to all three or none).
+--   this database : TEMPORARY for the writers (feature id lists, staging for COPY; a
+--                   hardened cluster revokes it from PUBLIC). Not CONNECT: a DBA isolating
+--                   warehouses on one server revokes it from the group roles on purpose
+--                   (docs/security.md), and 0040 grants it once.
+--   schema vee    : USAGE for all three; on each table of this system (owned by the
+--                   schema's owner, no extension's) SELECT for all three and INSERT,
+--                   UPDATE, DELETE for the writers, but on the migration ledger and the
+--                   warehouse's identity (migrations 0040, 0054), which nobody but the
+--                   owner may change, and no write at all for vee_reader; USAGE on its
+--                   sequences for the writers
 --   schema mdm    : USAGE and SELECT on the contract tables for all three, the contract's
 --                   one write (UPDATE of status, status_changed_at on mdm.vee_exception)
 --                   for vee_scoring
@@ -19,6 +23,8 @@
 WITH roles AS (
     SELECT rolname, rolname IN ('vee_scoring', 'vee_training') AS writer
     FROM pg_roles WHERE rolname IN ('vee_scoring', 'vee_training', 'vee_reader')
+      AND (SELECT count(*) FROM pg_roles
+           WHERE rolname IN ('vee_scoring', 'vee_training', 'vee_reader')) = 3
 ),
 this_database AS (
     SELECT oid, quote_ident(datname) AS name FROM pg_database WHERE datname = current_database()
@@ -27,7 +33,7 @@ mdm AS (
     SELECT oid FROM pg_namespace WHERE nspname = 'mdm'
 ),
 vee AS (
-    SELECT oid FROM pg_namespace WHERE nspname = 'vee'
+    SELECT oid, nspowner FROM pg_namespace WHERE nspname = 'vee'
 ),
 tables AS (
     SELECT t AS table_name, c.oid
@@ -35,25 +41,28 @@ tables AS (
     JOIN pg_class AS c ON c.relname = t AND c.relnamespace = (SELECT oid FROM mdm)
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ),
-vee_tables AS (
-    SELECT 'vee.' || quote_ident(c.relname) AS table_name, c.oid,
+-- this system's tables and sequences: the schema owner's (a DBA's copy made as another
+-- login is not one), no extension's
+vee_objects AS (
+    SELECT format('%I.%I', 'vee', c.relname) AS name, c.oid, c.relkind,
            c.relname IN ('schema_migration', 'warehouse_identity') AS read_only
     FROM pg_class AS c
-    WHERE c.relnamespace = (SELECT oid FROM vee) AND c.relkind IN ('r', 'p')
+    JOIN vee ON c.relnamespace = vee.oid AND c.relowner = vee.nspowner
+    WHERE c.relkind IN ('r', 'p', 'S')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                        AND d.deptype = 'e')
+),
+vee_tables AS (
+    SELECT name AS table_name, oid, read_only FROM vee_objects WHERE relkind IN ('r', 'p')
 ),
 vee_sequences AS (
-    SELECT 'vee.' || quote_ident(c.relname) AS sequence_name, c.oid
-    FROM pg_class AS c
-    WHERE c.relnamespace = (SELECT oid FROM vee) AND c.relkind = 'S'
+    SELECT name AS sequence_name, oid FROM vee_objects WHERE relkind = 'S'
 ),
 writes AS (
-    SELECT unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS privilege
+    SELECT unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS privilege
 )
-SELECT r.rolname AS role, 'CONNECT ON DATABASE ' || d.name AS privilege, false AS excess
-FROM roles r CROSS JOIN this_database d
-WHERE NOT has_database_privilege(r.rolname, d.oid, 'CONNECT')
-UNION ALL
-SELECT r.rolname, 'TEMPORARY ON DATABASE ' || d.name, false
+SELECT r.rolname AS role, 'TEMPORARY ON DATABASE ' || d.name AS privilege, false AS excess
 FROM roles r CROSS JOIN this_database d
 WHERE r.writer AND NOT has_database_privilege(r.rolname, d.oid, 'TEMPORARY')
 UNION ALL
@@ -65,10 +74,15 @@ SELECT r.rolname, 'SELECT ON ' || t.table_name, false
 FROM roles r CROSS JOIN vee_tables t
 WHERE NOT has_table_privilege(r.rolname, t.oid, 'SELECT')
 UNION ALL
-SELECT r.rolname, w.privilege || ' ON ' || t.table_name, t.read_only
+SELECT r.rolname, w.privilege || ' ON ' || t.table_name, false
 FROM roles r CROSS JOIN vee_tables t CROSS JOIN writes w
-WHERE r.writer
-  AND has_table_privilege(r.rolname, t.oid, w.privilege) = t.read_only
+WHERE r.writer AND NOT t.read_only AND w.privilege <> 'TRUNCATE'
+  AND NOT has_table_privilege(r.rolname, t.oid, w.privilege)
+UNION ALL
+SELECT r.rolname, w.privilege || ' ON ' || t.table_name, true
+FROM roles r CROSS JOIN vee_tables t CROSS JOIN writes w
+WHERE (t.read_only OR NOT r.writer)
+  AND has_table_privilege(r.rolname, t.oid, w.privilege)
 UNION ALL
 SELECT r.rolname, 'USAGE ON SEQUENCE ' || q.sequence_name, false
 FROM roles r CROSS JOIN vee_sequences q
