@@ -425,6 +425,71 @@ def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(wor
     assert set(applied) <= {"EDIT"} and reviewed > 0
 
 
+def test_a_read_before_its_meters_install_date_is_never_auto_applied(world_engine, scoring_world):
+    """Validation warns of such a row (a meter exchange recorded late, or a read booked to the
+    wrong meter) and scores it; under a policy that applies everything it was still
+    auto-applied (outside probe, 2026-11-29: an ESTIMATE on a read that may be another
+    meter's). It goes to review, not as an audit sample; the meter's other days and the
+    day's other meters are decided as before."""
+    engine, day = world_engine, scoring_world.days[-4]
+    settings = get_settings()
+    with engine.connect() as conn:
+        meter, installed_on = conn.execute(sa.text(
+            "SELECT m.meter_id, m.installed_on FROM mdm.vee_exception e JOIN mdm.meter m "
+            "USING (meter_id) WHERE e.read_date = :d GROUP BY 1, 2 ORDER BY count(*) DESC, 1 "
+            "LIMIT 1"), {"d": day}).one()
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE mdm.meter SET installed_on = :i WHERE meter_id = :m"),
+                     {"i": day + dt.timedelta(days=3), "m": meter})
+    try:
+        version, shards = _steps_until_validated(engine, "install_doubt", day, settings)
+        champion = registry.load_model_version(version, settings)
+        permissive = registry.LoadedModel(
+            name=champion.name, version=champion.version, predictor=champion.predictor,
+            thresholds={code: 0.0 for code in champion.thresholds},
+        )
+        _score_validated_run(engine, "install_doubt", day, shards, version, settings, permissive)
+        run = steps.ScoringRun.load(engine, "install_doubt")
+        assert run.status == "SUCCESS", run.message
+        assert any(w.startswith("meter_installed_by_read_date: ") and "sent to review" in w
+                   for w in run.dq_warnings), run.dq_warnings
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT e.meter_id = :m AS doubted, r.decision, r.audit, e.status "
+                "FROM vee.exception_resolution r JOIN mdm.vee_exception e USING (exception_id) "
+                "WHERE r.read_date = :d AND r.dag_run_id = 'install_doubt'"),
+                {"d": day, "m": meter}).fetchall()
+        doubted = {(r.decision, r.audit, r.status) for r in rows if r.doubted}
+        others = {(r.decision, r.status) for r in rows if not r.doubted}
+        assert doubted == {("REVIEW", False, "PENDING_REVIEW")}
+        assert others == {("AUTO_APPLY", "AUTO_RESOLVED")}
+        assert run.sent_to_review == sum(r.doubted for r in rows) > 0
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE mdm.meter SET installed_on = :i WHERE meter_id = :m"),
+                         {"i": installed_on, "m": meter})
+
+
+def test_decide_sends_rows_marked_review_only_to_review_unaudited():
+    import numpy as np
+
+    from vee_tasks.scoring.steps import review_only_rows
+
+    proba = pd.DataFrame(
+        [[0.99, 0.0025, 0.0025, 0.0025, 0.0025]] * 4,
+        columns=["ACCEPT", "ESTIMATE", "EDIT", "REREAD", "FIELD_ORDER"],
+        index=pd.Index([21, 22, 23, 24], name="exception_id"),
+    )
+    features = pd.DataFrame({"meter_age_days": [-3.0, 0.0, np.nan, 400.0]}, index=proba.index)
+    marked = review_only_rows(features)
+    assert marked.tolist() == [True, False, False, False]
+    out = decide(proba, {"ACCEPT": 0.95}, audit_share=1.0, review_only=marked)
+    assert out["decision"].tolist() == ["REVIEW", "REVIEW", "REVIEW", "REVIEW"]
+    assert out["audit"].tolist() == [False, True, True, True]  # the audit draws only the others
+    out = decide(proba, {"ACCEPT": 0.95}, review_only=marked)
+    assert out["decision"].tolist() == ["REVIEW", "AUTO_APPLY", "AUTO_APPLY", "AUTO_APPLY"]
+
+
 def test_a_decided_exception_whose_data_turns_bad_is_quarantined_and_reopened(world_engine, scoring_world):
     """The MDMS changed a scored exception's value to NaN after the run: the rerun quarantines
     it, sets it back to OPEN and withdraws its resolution row (quarantined exceptions stay

@@ -379,7 +379,7 @@ def test_the_report_is_one_small_page_that_needs_no_network(tmp_path):
     assert "<script" not in page and "<link" not in page
 
 
-def test_a_read_before_its_meters_install_date_is_scored_with_a_warning(tmp_path):
+def test_a_read_before_its_meters_install_date_is_scored_for_review_with_a_warning(tmp_path):
     """An exception read before mdm.meter's install date of its meter (a meter exchange
     recorded late, a read booked to the wrong meter) is no reason to quarantine it, but the
     operator is told which ones (outside probe 2026-11-28: scored with a negative meter age
@@ -393,8 +393,8 @@ def test_a_read_before_its_meters_install_date_is_scored_with_a_warning(tmp_path
     assert outcome.warnings == [
         "meter_installed_by_read_date: 1 exception(s) read before their meter's install date "
         "in mdm.meter: exception 11 on meter 'M11' (installed 3 day(s) after the read date). "
-        "Scored all the same (the model sees a negative meter age); ask the MDMS team whether "
-        "the install date or the exception's meter id is wrong."
+        "Scored and sent to review, never auto-applied; ask the MDMS team whether the install "
+        "date or the exception's meter id is wrong."
     ]
     assert outcome.summary()["warning_counts"] == {"meter_installed_by_read_date": 1}
     page = _page(tmp_path / "r")
@@ -407,7 +407,7 @@ def test_a_read_before_its_meters_install_date_is_scored_with_a_warning(tmp_path
     assert "exception 5 on meter 'M5'" in line and "exception 6 " not in line
     assert line.count("installed 1 day(s) after") == 5 and " and 15 more." in line
     assert validate_frame(_frame([_row(i) for i in range(1, 5)]), DAY, TZ).warnings == []
-    # a run stopped by a batch check scores nothing: no "scored all the same" (review)
+    # a run stopped by a batch check scores nothing: no "scored and sent to review" (review)
     stopped = validate_frame(_frame(many + [_row(i, rule_code="BAD") for i in range(21, 101)]),
                              DAY, TZ)
     assert not stopped.passed and stopped.warnings == []

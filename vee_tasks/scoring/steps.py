@@ -583,11 +583,13 @@ AUDIT_HASH_STREAM = 0
 
 
 def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODES,
-           audit_share: float = 0.0):
+           audit_share: float = 0.0, review_only=None):
     """Predicted code, its confidence, and AUTO_APPLY when the confidence reaches the pinned
     version's threshold for that code (no threshold for a code, or a code outside
     `auto_apply_codes` (setting VEE_AUTO_APPLY_CODES): always REVIEW). Of those, the
-    `audit_share` drawn by id (VEE_AUDIT_SHARE) go to REVIEW instead, marked `audit`."""
+    `audit_share` drawn by id (VEE_AUDIT_SHARE) go to REVIEW instead, marked `audit`.
+    `review_only` (a boolean per row, in proba's order) marks rows an analyst must see
+    whatever the confidence (review_only_rows): REVIEW, not audited."""
     import numpy as np
     import pandas as pd
 
@@ -603,6 +605,8 @@ def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODE
     limit = per_code[best]
     ids = proba.index.to_numpy(dtype="int64")
     confident = confidence >= limit
+    if review_only is not None:
+        confident &= ~np.asarray(review_only, dtype=bool)
     audit = confident & (audit_draw(ids) < audit_share)
     decision = np.where(confident & ~audit, AUTO_APPLY, REVIEW)
     out = pd.DataFrame(
@@ -617,6 +621,18 @@ def decide(proba, thresholds: dict[str, float], auto_apply_codes=RESOLUTION_CODE
     for code in RESOLUTION_CODES:
         out[_PROB_COLUMN[code]] = proba[code].to_numpy()
     return out[RESULT_COLUMNS]
+
+
+def review_only_rows(features):
+    """Rows scored but never auto-applied: a read before its meter's install date
+    (validation's warning meter_installed_by_read_date; a meter exchange recorded late, or a
+    read booked to the wrong meter). Estimating or accepting it unseen could bill the wrong
+    premise (outside probe, 2026-11-29: such a row was auto-applied as ESTIMATE)."""
+    import numpy as np
+
+    age = features["meter_age_days"].to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        return age < 0  # NaN (an unknown meter's age) is no warning here
 
 
 def copy_decisions(conn: Connection, decided) -> int:
@@ -725,7 +741,7 @@ def score_shard(
                     proba = model.predict_proba(features)
                 proba = proba.reindex(features.index)
                 decided = decide(proba, model.thresholds, settings.auto_apply_codes,
-                                 settings.audit_share)
+                                 settings.audit_share, review_only=review_only_rows(features))
                 copy_decisions(conn, decided)
             _q(conn, "nightly_result_analyze")
             if before_write is not None:

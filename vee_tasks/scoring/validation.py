@@ -32,7 +32,8 @@ Warnings (`meta.level` "warning"): row checks whose failing rows are scored all 
 each named in one warning line (log, summary, report, alert): `meter_installed_by_read_date`,
 an exception read before mdm.meter's install date of its meter (a meter exchange recorded
 late, or a read booked to the wrong meter). The contract does not make such a row invalid,
-and training keeps such labels, so quarantining it would only keep it from the model.
+and training keeps such labels, so quarantining it would only keep it from the model; it is
+scored and sent to review, never auto-applied (steps.review_only_rows).
 
 Batch checks (`batch_checks`): the suite's batch expectations (schema), the day's volume
 against the median of recent days (only with enough history), and the share of quarantined
@@ -509,8 +510,8 @@ def row_warning(check: CheckResult, prepared: pd.DataFrame, quarantined) -> str 
         return (
             f"{INSTALL_DATE_CHECK}: {len(warned)} exception(s) read before their meter's "
             f"install date in mdm.meter: {named}{f' and {more} more' if more > 0 else ''}. Scored "
-            "all the same (the model sees a negative meter age); ask the MDMS team whether the "
-            "install date or the exception's meter id is wrong."
+            "and sent to review, never auto-applied; ask the MDMS team whether the install "
+            "date or the exception's meter id is wrong."
         )
     return f"{check.check}: {len(warned)} row(s) ({check.notes})"
 
