@@ -378,6 +378,15 @@ def _score_validated_run(engine, run_id, day, shards, version, settings, model) 
     steps.finish_run(engine, run_id, settings)
 
 
+def _with_threshold(champion, threshold: float):
+    """The champion's own predictor under one threshold for every code: 0 applies every
+    decision, 2 none."""
+    return registry.LoadedModel(
+        name=champion.name, version=champion.version, predictor=champion.predictor,
+        thresholds={code: threshold for code in champion.thresholds},
+    )
+
+
 def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(world_engine, scoring_world):
     """The champion's real predictor with a permissive policy: AUTO_APPLY -> AUTO_RESOLVED.
     A later run under the strict policy (a newer model's view) updates the same rows."""
@@ -385,10 +394,7 @@ def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(wor
     settings = get_settings()
     version, shards = _steps_until_validated(engine, "auto_1", day, settings)
     champion = registry.load_model_version(version, settings)
-    permissive = registry.LoadedModel(
-        name=champion.name, version=champion.version, predictor=champion.predictor,
-        thresholds={code: 0.0 for code in champion.thresholds},
-    )
+    permissive = _with_threshold(champion, 0.0)
     _score_validated_run(engine, "auto_1", day, shards, version, settings, permissive)
     run = steps.ScoringRun.load(engine, "auto_1")
     assert run.scored > 0 and run.auto_applied == run.scored and run.sent_to_review == 0
@@ -398,10 +404,7 @@ def test_auto_apply_sets_auto_resolved_and_a_newer_decision_replaces_the_row(wor
             "USING (exception_id) WHERE r.read_date = :d"), {"d": day}).scalars().all()
     assert statuses == ["AUTO_RESOLVED"]
 
-    strict = registry.LoadedModel(
-        name=champion.name, version=champion.version, predictor=champion.predictor,
-        thresholds={code: 2.0 for code in champion.thresholds},
-    )
+    strict = _with_threshold(champion, 2.0)
     _steps_until_validated(engine, "auto_2", day, settings)
     _score_validated_run(engine, "auto_2", day, shards, version, settings, strict)
     with engine.connect() as conn:
@@ -444,10 +447,7 @@ def test_a_read_before_its_meters_install_date_is_never_auto_applied(world_engin
     try:
         version, shards = _steps_until_validated(engine, "install_doubt", day, settings)
         champion = registry.load_model_version(version, settings)
-        permissive = registry.LoadedModel(
-            name=champion.name, version=champion.version, predictor=champion.predictor,
-            thresholds={code: 0.0 for code in champion.thresholds},
-        )
+        permissive = _with_threshold(champion, 0.0)
         _score_validated_run(engine, "install_doubt", day, shards, version, settings, permissive)
         run = steps.ScoringRun.load(engine, "install_doubt")
         assert run.status == "SUCCESS", run.message
