@@ -446,7 +446,8 @@ def test_a_hung_statement_is_ended_by_the_server_at_the_task_time_limit(
 
 def test_connection_settings_named_in_the_url_are_kept(empty_warehouse_url, monkeypatch):
     """The engine's libpq defaults (connect_timeout 10, application_name, keepalives) used to
-    replace the same keywords in the operator's URL or Airflow connection extra."""
+    replace the same keywords in the operator's URL or Airflow connection extra, and the
+    application name libpq's environment gives (PGAPPNAME)."""
     from vee_tasks.warehouse import dispose_engines, get_engine
 
     url = sa.engine.make_url(empty_warehouse_url).update_query_dict(
@@ -459,6 +460,22 @@ def test_connection_settings_named_in_the_url_are_kept(empty_warehouse_url, monk
         with get_engine().connect() as conn:
             assert conn.execute(sa.text("SHOW application_name")).scalar() == "vee_ops_probe"
             assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "6h"
+        # without one in the URL: libpq's environment (PGAPPNAME) wins, then "vee"
+        bare = url.difference_update_query(["application_name"]).render_as_string(
+            hide_password=False)
+        monkeypatch.setenv("VEE_WAREHOUSE_URL", bare)
+        for environment, shown in (("vee_from_pgappname", "vee_from_pgappname"), (None, "vee")):
+            if environment:
+                monkeypatch.setenv("PGAPPNAME", environment)
+            else:
+                monkeypatch.delenv("PGAPPNAME", raising=False)
+            reset_settings_cache()
+            dispose_engines()
+            with get_engine().connect() as conn:
+                assert conn.execute(sa.text("SHOW application_name")).scalar() == shown
+        monkeypatch.setenv("VEE_WAREHOUSE_URL", url.render_as_string(hide_password=False))
+        reset_settings_cache()
+        dispose_engines()
         # a stricter limit the DBA set for the login stays: the limit is only ever lowered
         with get_engine().begin() as conn:
             conn.execute(sa.text("DROP ROLE IF EXISTS vee_test_strict_login"))

@@ -214,9 +214,11 @@ _ENGINES: dict[str, Engine] = {}
 # libpq settings a connection gets unless its URL names them: a server that does not answer
 # fails the connection in 10 s, and a connection whose server or network went away
 # (failover, a dropped firewall state) fails in ~2 minutes instead of the OS's ~2 hours.
+# The name shown in pg_stat_activity is libpq's fallback: an operator's PGAPPNAME or a
+# service file's application_name wins (outside review, 2026-11-29: "vee" replaced them).
 CONNECTION_DEFAULTS = {
     "connect_timeout": 10,
-    "application_name": "vee",
+    "fallback_application_name": "vee",
     "keepalives": 1,
     "keepalives_idle": 60,
     "keepalives_interval": 10,
