@@ -50,10 +50,16 @@ def test_a_uri_connection_with_a_raw_at_in_its_password_is_read_as_airflow_reads
         airflow.login, airflow.password, airflow.host, airflow.port, airflow.schema)
     assert url.password == f"p@{SECRET}" and url.host == "db.example"
     assert dict(url.query) == {"sslmode": "require"}
-    # percent-encoded parts and Airflow's own extras, as before
-    url = sa.engine.make_url(airflow_uri_to_sqlalchemy(
-        "postgres://vee:p%40ss@db/w%20h?__extra__=%7B%7D&connect_timeout=5"))
-    assert (url.password, url.database, dict(url.query)) == ("p@ss", "w h", {"connect_timeout": "5"})
+    # percent-encoded parts; Airflow's __extra__ JSON is the whole extra, as Airflow reads it:
+    # a plain parameter beside it is not read (it could turn verify-full into disable)
+    for uri, options in (
+            ("postgres://vee:p%40ss@db/w%20h?__extra__=%7B%7D&connect_timeout=5", {}),
+            ('postgres://vee:p%40ss@db/w%20h?__extra__={"sslmode":"verify-full","cursor":"x"}'
+             "&sslmode=disable", {"sslmode": "verify-full"})):
+        url = sa.engine.make_url(airflow_uri_to_sqlalchemy(uri))
+        assert (url.password, url.database, dict(url.query)) == ("p@ss", "w h", options)
+        assert {k: v for k, v in Connection(conn_id="w", uri=uri).extra_dejson.items()
+                if k != "cursor"} == options
     socket = "postgresql://vee@%2Fvar%2Frun%2Fpostgresql/w"  # Airflow's way to name a socket
     assert Connection(conn_id="s", uri=socket).host == "/var/run/postgresql"
     assert sa.engine.make_url(airflow_uri_to_sqlalchemy(socket)).query == {"host": "/var/run/postgresql"}
@@ -78,7 +84,9 @@ def test_each_url_form_is_read_by_its_own_parser_and_an_ambiguous_login_is_refus
     for ambiguous in (f"postgresql://vee:?{SECRET}@db.internal/vee",
                       f"postgresql://vee:12?{SECRET}@db.internal/vee",
                       f"postgresql://vee:12?{SECRET}=x@db.internal/vee",
-                      f"postgresql://vee:p@{SECRET}?w@db.internal/vee"):
+                      f"postgresql://vee:p@{SECRET}?w@db.internal/vee",
+                      f"postgresql://vee:?{SECRET}/x@db.internal/vee",
+                      f"postgresql://vee:12?{SECRET}/x@db.internal/vee"):
         with pytest.raises(ValueError, match="percent-encode") as refused:
             airflow_uri_to_sqlalchemy(ambiguous)
         assert SECRET not in str(refused.value)

@@ -234,6 +234,28 @@ def test_thin_data_is_filled_not_crashing(engine):
     assert f.loc[5, "rule_code"] == "UNKNOWN"
 
 
+def test_an_infinite_install_date_is_no_age_and_fails_nothing(engine):
+    """An MDMS's "unknown" install date ('infinity', '-infinity': valid dates for PostgreSQL)
+    failed the shard's features query ("cannot subtract infinite dates"; review,
+    2026-11-29), though validation already left such dates uncompared."""
+    before = _features(engine)
+    with engine.begin() as conn:
+        original = dict(conn.execute(sa.text("SELECT meter_id, installed_on FROM mdm.meter")).fetchall())
+    try:
+        for unknown in ("infinity", "-infinity"):
+            with engine.begin() as conn:
+                conn.execute(sa.text("UPDATE mdm.meter SET installed_on = CAST(:d AS date)"),
+                             {"d": unknown})
+            f = _features(engine)
+            assert (f["meter_age_days"] == 0).all()  # no age: the finished features' fill
+            other = [c for c in f.columns if c != "meter_age_days"]
+            pd.testing.assert_frame_equal(f[other], before[other])
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE mdm.meter SET installed_on = :d WHERE meter_id = :m"),
+                         [{"d": d, "m": m} for m, d in original.items()])
+
+
 def test_point_in_time_later_data_changes_nothing(engine, databases):
     before = _features(engine)
     with engine.begin() as conn:

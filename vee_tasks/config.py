@@ -143,15 +143,15 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
     # URL.create: a password with a raw "@" (u:p@ss@host) is "p@ss" to Airflow, while
     # SQLAlchemy's own parser cut it at the first "@", took the rest for the host and quoted
     # it in "did not answer" errors (outside review, 2026-11-28).
-    authority = uri.strip().split("://", 1)[-1].split("/", 1)[0]
-    if ("@" not in parts.netloc and "@" in parts.path + parts.fragment) or re.search(
-            r"[?#].*@", authority):
+    if ("@" not in parts.netloc and "@" in parts.path + parts.fragment) or re.match(
+            r"[^/?#]*[?#].*@", uri.strip().split("://", 1)[-1], re.S):
         # u:ab/cd@host: the user part holds a raw "/" (or "#"), which ends the host part for
-        # Airflow too; u:ab?cd@host, a raw "?" (before the first "/"), made the password's
-        # tail a host or an option name that libpq's refusal quoted (outside reviews,
-        # 2026-11-29). Said without the URL, whose pieces would show the password. (An "@"
-        # in an option's value after the database, application_name=etl@box, is legitimate;
-        # Airflow's get_uri() always writes the "/" before its options.)
+        # Airflow too; u:ab?cd@host, a raw "?" before the first "/" with an "@" anywhere
+        # after it, made the password's tail a host or an option name that libpq's refusal
+        # quoted (outside reviews, 2026-11-29). Said without the URL, whose pieces would
+        # show the password. (An "@" in an option's value after the database,
+        # /db?application_name=etl@box, is legitimate; Airflow's get_uri() always writes
+        # the "/" before its options. Without a database, percent-encode it: %40.)
         raise SettingsError(_RESERVED_IN_LOGIN)
     try:
         port = parts.port
@@ -159,20 +159,21 @@ def airflow_uri_to_sqlalchemy(uri: str) -> str:
         raise SettingsError("the warehouse URL's port is not a number") from None
     query: dict[str, str | tuple[str, ...]] = {}
     pairs = parse_qsl(parts.query, keep_blank_values=True)
+    extra = [value for key, value in pairs if key == "__extra__"]
+    if extra:
+        # Airflow's get_uri() writes the whole extra as one JSON value once any of its
+        # values is not a string: its libpq options (sslmode, sslrootcert...) were dropped
+        # with it, and a stored connection asking for verify-full connected without
+        # checking the server (outside review, 2026-11-29). As Airflow reads such a URI,
+        # the JSON is the whole extra: a plain parameter beside it is not read (one could
+        # otherwise turn verify-full into disable).
+        query.update(_libpq_options(_extra_dict(extra[-1])))
+        pairs = []
     for key, value in pairs:
         if key.startswith("__extra__") or key in PROVIDER_EXTRA_KEYS:
             continue
         # a repeated key stays repeated: libpq's host=pg1&host=pg2 (failover) kept both
         query[key] = (*_as_tuple(query[key]), value) if key in query else value
-    for key, value in pairs:
-        if key == "__extra__":
-            # Airflow's get_uri() writes the whole extra as one JSON value once any of its
-            # values is not a string: its libpq options (sslmode, sslrootcert...) were
-            # dropped with it, and a stored connection asking for verify-full connected
-            # without checking the server (outside review, 2026-11-29). A plain parameter
-            # of the same name wins.
-            for option, setting in _libpq_options(_extra_dict(value)).items():
-                query.setdefault(option, setting)
     host = unquote(parts.hostname) if parts.hostname else None
     if host and host.startswith("/"):  # Airflow's %2Fvar%2Frun%2Fpostgresql: a socket directory
         query.setdefault("host", host)

@@ -263,7 +263,10 @@ SELECT CAST(k.ctx_key AS bigint) AS ctx_id,
        coalesce(CAST(k.multiplier AS float8), 'NaN') AS multiplier,
        coalesce(CAST(k.has_der::int AS float8), 'NaN') AS has_der,
        coalesce(CAST(k.interval_minutes AS float8), 'NaN') AS interval_minutes,
-       coalesce(CAST((k.ctx_read_date - k.installed_on) AS float8), 'NaN') AS meter_age_days,
+       -- an install date of +-infinity (an MDMS's "unknown") is no age: subtracting it
+       -- failed the whole shard ("cannot subtract infinite dates"; review, 2026-11-29)
+       coalesce(CAST(CASE WHEN isfinite(k.installed_on) THEN k.ctx_read_date - k.installed_on END
+                     AS float8), 'NaN') AS meter_age_days,
        coalesce(CAST(k.hist_days AS float8), 'NaN') AS hist_days,
        coalesce(CAST(k.hist_mean AS float8), 'NaN') AS hist_mean,
        coalesce(CAST(k.hist_std AS float8), 'NaN') AS hist_std,

@@ -632,7 +632,7 @@ def review_only_rows(features):
 
     age = features["meter_age_days"].to_numpy(dtype="float64")
     with np.errstate(invalid="ignore"):
-        return age < 0  # NaN (an unknown meter's age) is no warning here
+        return age < 0  # an unknown meter's age (0 once the features are finished) is not
 
 
 def copy_decisions(conn: Connection, decided) -> int:
