@@ -628,11 +628,8 @@ def review_only_rows(features):
     (validation's warning meter_installed_by_read_date; a meter exchange recorded late, or a
     read booked to the wrong meter). Estimating or accepting it unseen could bill the wrong
     premise (outside probe, 2026-11-29: such a row was auto-applied as ESTIMATE)."""
-    import numpy as np
-
-    age = features["meter_age_days"].to_numpy(dtype="float64")
-    with np.errstate(invalid="ignore"):
-        return age < 0  # an unknown meter's age (0 once the features are finished) is not
+    # an unknown meter's age (NaN; 0 once the features are finished) is no such read
+    return features["meter_age_days"].to_numpy(dtype="float64") < 0
 
 
 def copy_decisions(conn: Connection, decided) -> int:
